@@ -1,0 +1,377 @@
+"""The contracts every vidbench module speaks: one small module, imported from everywhere else.
+
+Data flows one way: dataset -> Sample -> VideoFrames (one FrameSpec for both videos) -> Method
+-> PredictionRecord -> scorer -> metrics -> leaderboard. Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass, field
+from abc import ABC
+from typing import Any, Callable, ClassVar, Literal, Mapping, Protocol, Sequence, TypeVar
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+Label = Literal["a", "b", "c"]
+"""Ground-truth label: the statement applies more to video A, to video B, or 'c' (no difference)."""
+Answer = Literal["a", "b"]
+"""What a method predicts for one statement."""
+Mode = Literal["closed", "open"]
+SPLITS: tuple[str, ...] = ("easy", "medium", "hard")
+DOMAINS: tuple[str, ...] = ("fitness", "ballsports", "diving", "music", "surgery")
+
+# Paper-era inference frame rates of frame-based LMMs, per domain (viddiffbench.md).
+DOMAIN_FPS: Mapping[str, float] = {
+    "fitness": 4.0, "ballsports": 5.0, "diving": 6.0, "music": 2.0, "surgery": 2.0,
+}
+
+
+@dataclass(frozen=True)
+class VideoRef:
+    """One video of a pair as the dataset describes it.
+
+    `path` is relative to the video root: an .mp4/.mov file or a folder of frame images sorted by
+    name. `trim` is applied as Python's `slice(start, end)` (end exclusive) on the decoded frames.
+    """
+
+    path: str
+    fps_original: float
+    trim: tuple[int | None, int | None] = (None, None)
+
+
+@dataclass(frozen=True)
+class Difference:
+    """One annotated difference of a pair.
+
+    `label` is None when the pair leaves it unlabelled; `name`/`description`/`num_frames` are None
+    when the annotation itself is null. Keys are stringified ints and are not contiguous.
+    """
+
+    key: str
+    label: Label | None
+    name: str | None = None
+    description: str | None = None
+    num_frames: str | None = None  # "1" or "gt_1"
+
+    @property
+    def scored(self) -> bool:
+        """Only a/b items count towards accuracy and recall."""
+        return self.label in ("a", "b")
+
+    @property
+    def askable(self) -> bool:
+        """Presented in the closed set: annotated and labelled (a, b or c)."""
+        return self.label is not None and bool(self.description)
+
+
+@dataclass(frozen=True)
+class SampleInfo:
+    """What a method may see of a sample: no labels, no ground-truth texts or frames."""
+
+    key: str
+    action: str
+    action_name: str
+    action_description: str
+    domain: str
+    split: str
+    source_dataset: str
+    sample_hash: int
+    videos: tuple[VideoRef, VideoRef]
+    n_open: int
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One VidDiffBench pair, decoded faithfully (null labels and null annotations kept)."""
+
+    info: SampleInfo
+    differences: Mapping[str, Difference]
+    # Per video: difference key -> frame indices into the trimmed (not subsampled) video, or None.
+    retrieval_frames: tuple[Mapping[str, list[int] | None], Mapping[str, list[int] | None]] = (
+        {}, {})
+
+    @property
+    def key(self) -> str:
+        return self.info.key
+
+    @property
+    def split(self) -> str:
+        return self.info.split
+
+    @property
+    def domain(self) -> str:
+        return self.info.domain
+
+    @property
+    def action(self) -> str:
+        return self.info.action
+
+    def closed_statements(self) -> dict[str, str]:
+        """Difference key -> statement, for every difference a closed-set method is asked about."""
+        return {k: d.description for k, d in self.differences.items() if d.askable}  # type: ignore[misc]
+
+    def scored_labels(self) -> dict[str, Answer]:
+        return {k: d.label for k, d in self.differences.items() if d.scored}  # type: ignore[misc]
+
+
+@dataclass(frozen=True)
+class FrameSpec:
+    """How to sample frames from a video; the same spec is applied to both videos of a pair.
+
+    Exactly one of `fps` (target rate, capped at the original rate) and `num_frames` (evenly
+    spaced over the trimmed video). `max_frames` then caps the count by even subsampling;
+    `max_side` resizes so the longer side is at most that many pixels.
+    """
+
+    fps: float | None = None
+    num_frames: int | None = None
+    max_frames: int | None = None
+    max_side: int | None = None
+
+    def __post_init__(self) -> None:
+        if (self.fps is None) == (self.num_frames is None):
+            raise ValueError("FrameSpec needs exactly one of fps and num_frames")
+        if self.fps is not None and not (self.fps > 0 and math.isfinite(self.fps)):
+            raise ValueError(f"FrameSpec.fps must be a positive number, got {self.fps}")
+        for name in ("num_frames", "max_frames", "max_side"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"FrameSpec.{name} must be >= 1, got {value}")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"fps": self.fps, "num_frames": self.num_frames, "max_frames": self.max_frames,
+                "max_side": self.max_side}
+
+
+@dataclass(frozen=True)
+class VideoFrames:
+    """Frames sampled from one trimmed video.
+
+    `indices` index the trimmed video (0 = first frame after the trim); `timestamps` are seconds
+    from the trimmed video's start (index / fps_original). `arrays` is (T, H, W, 3) RGB uint8.
+    """
+
+    indices: tuple[int, ...]
+    timestamps: tuple[float, ...]
+    fps_original: float
+    arrays: np.ndarray
+
+    @property
+    def sampled_fps(self) -> float:
+        """The true rate of the sampled frames (what a re-encoded clip must be labelled with)."""
+        if len(self.timestamps) < 2:
+            return self.fps_original
+        span = self.timestamps[-1] - self.timestamps[0]
+        return (len(self.timestamps) - 1) / span if span > 0 else self.fps_original
+
+    def record(self) -> dict[str, Any]:
+        return {"indices": list(self.indices), "timestamps": [round(t, 4) for t in self.timestamps]}
+
+
+class VideoSource(Protocol):
+    """A decodable trimmed video. Methods that pick their own frames (the VidDiff localizer) use it."""
+
+    ref: VideoRef
+
+    @property
+    def num_frames(self) -> int:
+        """Number of frames after the trim."""
+
+    def sample(self, spec: FrameSpec) -> VideoFrames:
+        """Frames chosen by a spec."""
+
+    def read(self, indices: Sequence[int], max_side: int | None = None) -> VideoFrames:
+        """Exactly these trimmed-video frame indices."""
+
+
+class Status(str, enum.Enum):
+    """Outcome of one sample. Anything but OK is a failure, never an answer."""
+
+    OK = "ok"
+    API_ERROR = "api_error"
+    PARSE_ERROR = "parse_error"
+    BUDGET_EXCEEDED = "budget_exceeded"
+    VIDEO_ERROR = "video_error"
+    METHOD_ERROR = "method_error"
+
+
+@dataclass
+class DifferencePrediction:
+    """One predicted difference: its statement (open set) and its direction."""
+
+    description: str
+    prediction: Answer | None
+
+
+@dataclass
+class Usage:
+    """LLM usage of one sample (or a whole run). `cost_usd` None means some price was unknown."""
+
+    calls: int = 0
+    cached_calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float | None = 0.0
+
+    def add(self, other: "Usage") -> None:
+        self.calls += other.calls
+        self.cached_calls += other.cached_calls
+        self.prompt_tokens += other.prompt_tokens
+        self.completion_tokens += other.completion_tokens
+        if self.cost_usd is None or other.cost_usd is None:
+            self.cost_usd = None
+        else:
+            self.cost_usd += other.cost_usd
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"calls": self.calls, "cached_calls": self.cached_calls,
+                "prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
+                "cost_usd": self.cost_usd}
+
+
+@dataclass
+class MethodOutput:
+    """What a method returns for one task.
+
+    `predictions`: closed mode keys are the asked difference keys; open mode keys are "0".."n-1".
+    `localization`: optional, difference key -> (frame indices in A, frame indices in B), trimmed
+    video indices, for methods that choose frames per difference (scored against ground truth).
+    `details`: method-specific intermediate outputs worth keeping (stage transcripts, ...).
+    """
+
+    predictions: dict[str, DifferencePrediction]
+    localization: dict[str, tuple[list[int], list[int]]] | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ClosedTask:
+    """Judge each statement: does it apply more to video A ('a') or to video B ('b')?"""
+
+    info: SampleInfo
+    statements: Mapping[str, str]
+    frames: tuple[VideoFrames, VideoFrames]
+    videos: tuple[VideoSource, VideoSource]
+    # Ground-truth retrieval frames per video, given only to methods that declare
+    # `uses_ground_truth` (the oracle localisation ablation); None otherwise.
+    oracle_frames: tuple[Mapping[str, list[int] | None], Mapping[str, list[int] | None]] | None = None
+
+
+@dataclass(frozen=True)
+class OpenTask:
+    """Name at most `max_differences` differences, each with the video it applies more to."""
+
+    info: SampleInfo
+    max_differences: int
+    frames: tuple[VideoFrames, VideoFrames]
+    videos: tuple[VideoSource, VideoSource]
+    oracle_frames: tuple[Mapping[str, list[int] | None], Mapping[str, list[int] | None]] | None = None
+
+
+@dataclass
+class PredictionRecord:
+    """One line of predictions.jsonl: everything a run knows about one sample."""
+
+    sample_key: str
+    mode: Mode
+    status: Status
+    predictions: dict[str, DifferencePrediction] = field(default_factory=dict)
+    error: str | None = None
+    frames: dict[str, Any] = field(default_factory=dict)  # {"a": VideoFrames.record(), "b": ...}
+    localization: dict[str, tuple[list[int], list[int]]] | None = None
+    usage: Usage = field(default_factory=Usage)
+    details: dict[str, Any] = field(default_factory=dict)
+    swapped: bool = False  # True for the B/A pass of --both-orders (predictions already mapped back)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "sample_key": self.sample_key, "mode": self.mode, "status": self.status.value,
+            "swapped": self.swapped, "error": self.error,
+            "predictions": {k: {"description": p.description, "prediction": p.prediction}
+                            for k, p in self.predictions.items()},
+            "frames": self.frames,
+            "localization": ({k: [list(a), list(b)] for k, (a, b) in self.localization.items()}
+                             if self.localization is not None else None),
+            "usage": self.usage.as_dict(), "details": self.details,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "PredictionRecord":
+        loc = data.get("localization")
+        return cls(
+            sample_key=str(data["sample_key"]), mode=data["mode"], status=Status(data["status"]),
+            predictions={str(k): DifferencePrediction(v.get("description") or "", v.get("prediction"))
+                         for k, v in (data.get("predictions") or {}).items()},
+            error=data.get("error"), frames=data.get("frames") or {},
+            localization=({str(k): (list(v[0]), list(v[1])) for k, v in loc.items()}
+                          if loc is not None else None),
+            usage=Usage(**(data.get("usage") or {})), details=data.get("details") or {},
+            swapped=bool(data.get("swapped", False)),
+        )
+
+
+T = TypeVar("T")
+
+
+@dataclass
+class LLMReply:
+    """One completion: its text, its usage (cost None = unknown price) and whether it was cached."""
+
+    text: str
+    usage: Usage
+    cached: bool = False
+
+
+class LLMSession(Protocol):
+    """The LLM client as one sample sees it: every call is cached, retried, priced and added to
+    `usage`. Failures raise ApiError / ParseError / BudgetExceeded (vidbench.errors)."""
+
+    usage: Usage
+
+    def complete(self, model: str, messages: list[dict[str, Any]], **params: Any) -> LLMReply:
+        """One chat completion; `params` go to litellm (temperature, max_tokens, api_base, ...)."""
+
+    def complete_json(self, model: str, messages: list[dict[str, Any]], schema: dict[str, Any],
+                      parse: Callable[[Any], T], **params: Any) -> T:
+        """A JSON-schema constrained completion; `parse` validates the decoded JSON and raises
+        ValueError when it is unusable. Invalid replies are retried, then re-asked once with the
+        error, then raise ParseError."""
+
+
+class MethodConfig(BaseModel):
+    """Base of every method's options: unknown keys are rejected so a typo fails loudly."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Method(ABC):
+    """A video-differencing method. Subclasses set the class attributes and implement `closed`
+    and/or `open`; the harness owns frame sampling (see `frame_spec`), retries, caching and
+    bookkeeping. Raise a vidbench.errors.SampleFailure subclass for a failed sample."""
+
+    name: ClassVar[str] = ""
+    summary: ClassVar[str] = ""
+    Config: ClassVar[type[MethodConfig]] = MethodConfig
+    modes: ClassVar[tuple[str, ...]] = ("closed", "open")
+    uses_ground_truth: ClassVar[bool] = False  # True only for oracle ablations; flagged in results
+
+    def __init__(self, config: MethodConfig):
+        self.config = config
+
+    def frame_spec(self, info: SampleInfo) -> FrameSpec:
+        """Frames the harness samples for both videos; default: the paper-era rate per domain."""
+        return FrameSpec(fps=DOMAIN_FPS.get(info.domain, 2.0), max_frames=48, max_side=512)
+
+    def closed(self, task: ClosedTask, llm: LLMSession) -> MethodOutput:
+        raise NotImplementedError(f"method {self.name!r} has no closed mode")
+
+    def open(self, task: OpenTask, llm: LLMSession) -> MethodOutput:
+        raise NotImplementedError(f"method {self.name!r} has no open mode")
+
+    def describe(self) -> dict[str, Any]:
+        """What a run's manifest records about the method."""
+        return {"name": self.name, "config": self.config.model_dump(mode="json"),
+                "uses_ground_truth": self.uses_ground_truth}
