@@ -341,6 +341,17 @@ class LLMSession(Protocol):
         error, then raise ParseError."""
 
 
+@dataclass(frozen=True)
+class PlannedCall:
+    """One LLM call a method expects to make for a sample; `--dry-run` adds these up."""
+
+    stage: str
+    model: str
+    images: int = 0
+    text_tokens: int = 0  # prompt tokens excluding images
+    completion_tokens: int = 0
+
+
 class MethodConfig(BaseModel):
     """Base of every method's options: unknown keys are rejected so a typo fails loudly."""
 
@@ -370,6 +381,12 @@ class Method(ABC):
 
     def open(self, task: OpenTask, llm: LLMSession) -> MethodOutput:
         raise NotImplementedError(f"method {self.name!r} has no open mode")
+
+    def plan(self, info: SampleInfo, mode: str, n_statements: int,
+             n_frames: tuple[int, int]) -> list[PlannedCall]:
+        """The calls this method would make for one sample (for --dry-run); `n_frames` is how many
+        frames the harness would sample from each video. Default: no LLM calls."""
+        return []
 
     def describe(self) -> dict[str, Any]:
         """What a run's manifest records about the method."""

@@ -1,0 +1,241 @@
+"""The `vidbench` command. Each command parses its options and hands off to the module that does
+the work; expected failures (UserError) print a message and exit 2, never a traceback."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from vidbench import cli_options as opt
+from vidbench.errors import UserError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Evaluate video action differencing methods on VidDiffBench.")
+data_app = typer.Typer(no_args_is_help=True, help="Inspect, download and check the benchmark.")
+app.add_typer(data_app, name="data")
+
+
+def _echo_err(text: str) -> None:
+    typer.echo(text, err=True)
+
+
+@app.command("eval")
+def eval_command(
+    method: str = typer.Option("random", "--method", help="Registry name (see `vidbench methods`) "
+                               "or path/to/file.py:ClassName."),
+    method_option: Optional[list[str]] = typer.Option(None, "-M", "--method-option",
+                                                      help="Method option key=value (repeatable)."),
+    method_config: Optional[str] = typer.Option(None, "--method-config",
+                                                help="YAML file of method options."),
+    mode: str = opt.Mode, dataset: str = opt.Dataset, revision: Optional[str] = opt.Revision,
+    split: str = opt.Split, domain: Optional[list[str]] = opt.Domain,
+    action: Optional[list[str]] = opt.Action, limit: Optional[int] = opt.Limit,
+    sample_ids: Optional[list[str]] = opt.SampleIds, per_action: Optional[int] = opt.PerAction,
+    video_root: Optional[str] = opt.VideoRoot, cache_dir: Optional[Path] = opt.CacheDir,
+    max_concurrency: int = typer.Option(8, "--max-concurrency", min=1,
+                                        help="Samples and LLM calls in flight at once."),
+    max_cost: Optional[float] = typer.Option(None, "--max-cost", min=0,
+                                             help="Stop starting new work once this many USD are "
+                                                  "spent; the run stays resumable."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Make no call: print the plan "
+                                 "(calls, images, tokens, cost) and check provider limits."),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="Run folder to finish: runs only "
+                                          "missing or failed samples (its saved config is used)."),
+    both_orders: bool = typer.Option(False, "--both-orders", help="Also run every pair with A and "
+                                     "B swapped; report order consistency (closed mode)."),
+    judge: Optional[str] = opt.Judge, judge_api_base: Optional[str] = opt.JudgeApiBase,
+    runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="Where new run folders go."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Live progress bar."),
+) -> None:
+    """Run a method over the benchmark into a run folder, then score it."""
+    from vidbench import pipeline
+    from vidbench.evaluate import EvalOptions
+    from vidbench.registry import parse_options
+    from vidbench.report import render_metrics
+
+    opt.use_cache(cache_dir)
+    request = pipeline.RunRequest(
+        method=method, options=parse_options(method_option, method_config),
+        mode=opt.check_mode(mode), dataset=dataset, revision=revision,
+        selection=opt.selection(split, domain, action, limit, sample_ids, per_action),
+        video_root=video_root, both_orders=both_orders, judge=judge, judge_api_base=judge_api_base)
+    if resume is not None and not (resume / "config.json").is_file():
+        raise UserError(f"--resume {resume}: no config.json there",
+                        fix="pass a run folder written by `vidbench eval`")
+    if dry_run:
+        from vidbench.plan import dry_run as plan_dry_run
+
+        typer.echo(plan_dry_run(request))
+        return
+    options = EvalOptions(mode=request.mode, max_concurrency=max_concurrency, max_cost=max_cost,
+                          both_orders=both_orders, judge_model=judge, progress=progress)
+    outcome = pipeline.run_eval(request, options, runs_dir, resume)
+    typer.echo(render_metrics(outcome.metrics))
+    typer.echo(f"\nrun folder: {outcome.run_dir}")
+    if outcome.stopped_for_budget:
+        typer.echo(f"stopped: --max-cost {max_cost} reached; finish with "
+                   f"`vidbench eval --resume {outcome.run_dir} --max-cost MORE`")
+
+
+@app.command("score")
+def score_command(
+    target: Path = typer.Argument(..., help="A run folder, or a predictions JSON file."),
+    mode: Optional[str] = typer.Option(None, "--mode", "-m", help="closed or open (default: the "
+                                       "run's mode; required for a predictions file)."),
+    dataset: Optional[str] = typer.Option(None, "--dataset", "-d", help="Default: the run's dataset "
+                                          "(or demo for a predictions file)."),
+    revision: Optional[str] = opt.Revision, split: Optional[str] = typer.Option(
+        None, "--split", "-s", help="Default: the run's split (or all)."),
+    judge: Optional[str] = opt.Judge, judge_api_base: Optional[str] = opt.JudgeApiBase,
+    cache_dir: Optional[Path] = opt.CacheDir,
+    out: Optional[Path] = typer.Option(None, "--out", help="Write metrics JSON here."),
+) -> None:
+    """Score saved predictions without calling any method; prints a table."""
+    from vidbench.report import render_metrics
+    from vidbench.scorecmd import score_target
+
+    opt.use_cache(cache_dir)
+    metrics = score_target(target, mode=mode, dataset=dataset, revision=revision, split=split,
+                           judge=judge, judge_api_base=judge_api_base)
+    typer.echo(render_metrics(metrics))
+    if out is not None:
+        from vidbench.runs import write_json
+
+        write_json(out, metrics)
+        typer.echo(f"metrics written to {out}")
+
+
+@app.command("validate")
+def validate_command(
+    predictions: Path = typer.Argument(..., help="Predictions JSON file."),
+    mode: str = opt.Mode, dataset: str = opt.Dataset, revision: Optional[str] = opt.Revision,
+    split: str = opt.Split,
+) -> None:
+    """List every problem of a predictions file, each with where it is. Exit 0 if clean, else 2."""
+    from vidbench.scorecmd import validate_file
+
+    problems, warnings, n = validate_file(predictions, opt.check_mode(mode), dataset, revision, split)
+    for w in warnings:
+        _echo_err(f"warning: {w}")
+    if problems:
+        for p in problems:
+            _echo_err(f"problem: {p}")
+        _echo_err(f"{len(problems)} problem(s) in {predictions}")
+        raise typer.Exit(2)
+    typer.echo(f"{predictions}: valid {mode}-set predictions for {n} sample(s)")
+
+
+@app.command("leaderboard")
+def leaderboard_command(
+    runs_: Optional[list[Path]] = typer.Argument(None, metavar="[RUN_DIR_OR_RESULT]...",
+                                                 help="Run folders or result files "
+                                                      "(default: every run under ./runs)."),
+    out_dir: Path = typer.Option(Path("leaderboards"), "--out-dir", help="Where tables go."),
+) -> None:
+    """Collect runs into leaderboards/closed.csv, open.csv, README.md and index.html."""
+    from vidbench.leaderboard import build_leaderboards
+
+    paths = list(runs_ or [])
+    if not paths and Path("runs").is_dir():
+        paths = sorted(p for p in Path("runs").iterdir() if (p / "metrics.json").is_file())
+    run_dirs = [p for p in paths if p.is_dir()]
+    results = [p for p in paths if p.is_file()]
+    for p in paths:
+        if not p.exists():
+            raise UserError(f"{p} does not exist", fix="pass run folders or result files")
+    written = build_leaderboards(run_dirs, out_dir, results)
+    for path in written or []:
+        typer.echo(f"wrote {path}")
+
+
+@app.command("methods")
+def methods_command() -> None:
+    """List the methods `--method` accepts."""
+    from vidbench.registry import available_methods
+
+    entries = available_methods()
+    width = max(len(n) for n in entries)
+    for name, entry in entries.items():
+        typer.echo(f"{name.ljust(width)}  {entry.summary}")
+    typer.echo("\nAlso: --method path/to/file.py:ClassName, or a package exposing the "
+               "'vidbench.methods' entry point. Options: -M key=value.")
+
+
+@data_app.command("info")
+def data_info(dataset: str = opt.Dataset, revision: Optional[str] = opt.Revision,
+              split: str = opt.Split, as_json: bool = typer.Option(False, "--json")) -> None:
+    """Counts per split, domain and action; label balance; scored items."""
+    from vidbench.dataset import Selection, load_benchmark
+    from vidbench.datatools import info_tables, render_table
+
+    bench = load_benchmark(dataset, revision, Selection(split=split))
+    tables = info_tables(bench.samples)
+    if as_json:
+        typer.echo(json.dumps({"source": bench.source.manifest(), **tables}, indent=2))
+        return
+    src = bench.source
+    typer.echo(f"dataset {src.repo_id} @ {src.revision}: {len(bench.samples)} pairs\n")
+    for dim in ("split", "domain", "action"):
+        typer.echo(render_table(tables[dim]) + "\n")
+    typer.echo("scored = ground-truth a/b items (the only ones accuracy and recall count)")
+
+
+@data_app.command("download")
+def data_download(
+    video_root: Optional[str] = opt.VideoRoot,
+    repo: str = typer.Option(None, "--repo", help="Dataset repo hosting the video archives."),
+    files: Optional[list[str]] = typer.Option(None, "--file", help="Archive path in that repo "
+                                              "(repeatable)."),
+    revision: Optional[str] = opt.Revision,
+) -> None:
+    """Fetch and unpack the hosted video archives; print how to get the licence-gated ones."""
+    from vidbench import datatools
+    from vidbench.dataset import default_video_root
+
+    root = Path(video_root).expanduser() if video_root else default_video_root()
+    datatools.download_videos(root, repo or datatools.VIDEO_REPO_ID,
+                              tuple(files or datatools.VIDEO_ARCHIVES), revision)
+    typer.echo(f"videos unpacked under {root}\n")
+    typer.echo(datatools.gated_sources_note(root))
+
+
+@data_app.command("doctor")
+def data_doctor(dataset: str = opt.Dataset, revision: Optional[str] = opt.Revision,
+                split: str = opt.Split, video_root: Optional[str] = opt.VideoRoot,
+                show_all: bool = typer.Option(False, "--all", help="Show healthy videos too.")) -> None:
+    """Check every video: found, decodes, frame count vs trim, fps vs fps_original."""
+    from vidbench.dataset import Selection, load_benchmark
+    from vidbench.datatools import doctor, render_table
+
+    bench = load_benchmark(dataset, revision, Selection(split=split), video_root)
+    rows = doctor(bench.samples, bench.source.video_root)
+    shown = [r for r in rows if show_all or not r.ok or r.note]
+    typer.echo(render_table([{"sample": r.sample_key, "video": r.video, "found": r.found,
+                              "decodes": r.decodes, "frames": r.frames, "trimmed": r.trimmed,
+                              "fps": r.fps, "fps_original": r.fps_original,
+                              "problem": r.problem or r.note} for r in shown]))
+    broken = sum(not r.ok for r in rows)
+    typer.echo(f"\n{len(rows)} videos under {bench.source.video_root}: {len(rows) - broken} ok, "
+               f"{broken} broken")
+    if broken:
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    try:
+        app()
+    except UserError as exc:
+        _echo_err(exc.render())
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        _echo_err("interrupted: finished samples are saved; continue with "
+                  "`vidbench eval --resume RUN_DIR`")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,218 @@
+"""The eval loop: samples -> frames -> method -> records appended to predictions.jsonl, then
+scoring. One thread per in-flight sample (all the waiting is on HTTP), one LLM client shared by the
+whole run so its concurrency limit, cache and budget hold across samples."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vidbench import runs
+from vidbench.contracts import (ClosedTask, DifferencePrediction, Method, MethodOutput, OpenTask,
+                                PredictionRecord, Sample, SampleInfo, Status, Usage)
+from vidbench.dataset import Benchmark
+from vidbench.errors import SampleFailure, UserError, VideoError
+
+
+@dataclass
+class EvalOptions:
+    mode: str = "closed"
+    max_concurrency: int = 8
+    max_cost: float | None = None
+    both_orders: bool = False
+    judge_model: str | None = None
+    progress: bool = True
+
+
+@dataclass
+class EvalOutcome:
+    run_dir: Path
+    records: list[PredictionRecord]
+    usage: Usage
+    stopped_for_budget: bool = False
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+def swap_info(info: SampleInfo) -> SampleInfo:
+    return dataclasses.replace(info, videos=(info.videos[1], info.videos[0]))
+
+
+def _flip(answer: str | None) -> str | None:
+    return {"a": "b", "b": "a"}.get(answer or "", answer)
+
+
+def map_back(output: MethodOutput) -> MethodOutput:
+    """Answers given with A and B swapped, expressed again in the dataset's order."""
+    preds = {k: DifferencePrediction(p.description, _flip(p.prediction))  # type: ignore[arg-type]
+             for k, p in output.predictions.items()}
+    loc = ({k: (b, a) for k, (a, b) in output.localization.items()}
+           if output.localization is not None else None)
+    return MethodOutput(preds, loc, output.details)
+
+
+def check_output(output: MethodOutput, mode: str, asked: dict[str, str], cap: int) -> str | None:
+    """A method's output that breaks the contract is a failure, never silently coerced."""
+    if not isinstance(output, MethodOutput):
+        return f"method returned {type(output).__name__}, expected MethodOutput"
+    for key, pred in output.predictions.items():
+        if pred.prediction not in ("a", "b"):
+            return f"prediction for {key!r} is {pred.prediction!r}, expected 'a' or 'b'"
+    if mode == "closed":
+        unknown = sorted(set(output.predictions) - set(asked))
+        if unknown:
+            return f"method answered difference keys it was not asked: {', '.join(unknown)}"
+    elif len(output.predictions) > cap:
+        return f"method returned {len(output.predictions)} differences, the cap is {cap}"
+    return None
+
+
+class Evaluator:
+    """Runs one method over a benchmark into one run folder."""
+
+    def __init__(self, method: Method, bench: Benchmark, run_dir: Path, options: EvalOptions,
+                 client: Any, cache: Any | None = None):
+        self.method, self.bench, self.run_dir, self.options = method, bench, run_dir, options
+        self.client, self.cache = client, cache
+        self.log = runs.RecordLog(run_dir / runs.PREDICTIONS)
+        self._counts_lock = threading.Lock()
+        self.counts = {"done": 0, "cached": 0, "failed": 0}
+
+    def uses_ground_truth(self) -> bool:
+        return bool(getattr(self.method, "uses_ground_truth", False))
+
+    def run_one(self, sample: Sample, swapped: bool) -> PredictionRecord:
+        from vidbench.video import open_video
+
+        mode = self.options.mode
+        info = swap_info(sample.info) if swapped else sample.info
+        record = PredictionRecord(sample_key=sample.key, mode=mode,  # type: ignore[arg-type]
+                                  status=Status.OK, swapped=swapped)
+        spec = self.method.frame_spec(info)
+        root = self.bench.source.video_root
+        try:
+            videos = tuple(open_video(ref, root, sample_key=sample.key, cache=self.cache)
+                           for ref in info.videos)
+            frames = (videos[0].sample(spec), videos[1].sample(spec))
+        except VideoError as exc:
+            record.status, record.error = Status.VIDEO_ERROR, str(exc)
+            return record
+        record.frames = {"spec": spec.as_dict(), "a": frames[0].record(), "b": frames[1].record()}
+        if swapped:
+            record.frames["a"], record.frames["b"] = record.frames["b"], record.frames["a"]
+        oracle = None
+        if self.uses_ground_truth():
+            rf = sample.retrieval_frames
+            oracle = (rf[1], rf[0]) if swapped else rf
+        session = self.client.session()
+        asked = sample.closed_statements()
+        try:
+            if mode == "closed":
+                output = self.method.closed(ClosedTask(info, asked, frames, videos, oracle), session)  # type: ignore[arg-type]
+            else:
+                output = self.method.open(OpenTask(info, info.n_open, frames, videos, oracle), session)  # type: ignore[arg-type]
+        except SampleFailure as exc:
+            record.status, record.error = exc.status, str(exc)
+        except Exception as exc:  # a method's bug must not end the run; it is this sample's status
+            record.status, record.error = Status.METHOD_ERROR, f"{type(exc).__name__}: {exc}"
+        else:
+            problem = check_output(output, mode, asked, info.n_open)
+            if problem:
+                record.status, record.error = Status.METHOD_ERROR, problem
+            else:
+                output = map_back(output) if swapped else output
+                record.predictions, record.localization = output.predictions, output.localization
+                record.details = output.details
+        record.usage = session.usage
+        return record
+
+    def run(self, todo: list[tuple[Sample, bool]]) -> tuple[list[PredictionRecord], bool]:
+        """Run jobs with at most max_concurrency in flight; stop starting work at the budget."""
+        from tqdm import tqdm
+
+        new_records: list[PredictionRecord] = []
+        stopped = False
+        bar = tqdm(total=len(todo), disable=not self.options.progress, unit="sample",
+                   dynamic_ncols=True, desc=f"{getattr(self.method, 'registry_name', self.method.name)}")
+        with ThreadPoolExecutor(max_workers=max(1, self.options.max_concurrency)) as pool:
+            pending: set[Future[PredictionRecord]] = set()
+            jobs = iter(todo)
+            while True:
+                while len(pending) < max(1, self.options.max_concurrency):
+                    if self._budget_reached():
+                        stopped = True
+                        break
+                    job = next(jobs, None)
+                    if job is None:
+                        break
+                    pending.add(pool.submit(self.run_one, *job))
+                if not pending:
+                    break
+                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    record = fut.result()
+                    self.log.append(record)
+                    new_records.append(record)
+                    self._count(record)
+                    bar.update(1)
+                    bar.set_postfix(self._postfix(), refresh=False)
+                if stopped:
+                    continue  # drain what is in flight, start nothing new
+        bar.close()
+        return new_records, stopped
+
+    def _budget_reached(self) -> bool:
+        limit = self.options.max_cost
+        return limit is not None and float(getattr(self.client, "spent_usd", 0.0)) >= limit
+
+    def _count(self, record: PredictionRecord) -> None:
+        with self._counts_lock:
+            self.counts["done"] += 1
+            if record.usage.calls and record.usage.cached_calls == record.usage.calls:
+                self.counts["cached"] += 1
+            if record.status is not Status.OK:
+                self.counts["failed"] += 1
+
+    def _postfix(self) -> dict[str, Any]:
+        spent = float(getattr(self.client, "spent_usd", 0.0))
+        return {"cached": self.counts["cached"], "failed": self.counts["failed"],
+                "spent": f"${spent:.2f}"}
+
+
+def order_consistency(samples: list[Sample], records: list[PredictionRecord]) -> dict[str, Any]:
+    """Position-bias control for --both-orders: answers that survive swapping A and B."""
+    latest = runs.latest_records(records)
+    n = agree = both_right = 0
+    for sample in samples:
+        fwd, bwd = latest.get((sample.key, False)), latest.get((sample.key, True))
+        for key, label in sample.scored_labels().items():
+            n += 1
+            p1 = fwd.predictions.get(key) if fwd and fwd.status is Status.OK else None
+            p2 = bwd.predictions.get(key) if bwd and bwd.status is Status.OK else None
+            a1, a2 = (p1.prediction if p1 else None), (p2.prediction if p2 else None)
+            if a1 is not None and a1 == a2:
+                agree += 1
+                both_right += a1 == label
+    return {"n": n, "consistency": agree / n if n else None,
+            "accuracy_both_orders": both_right / n if n else None}
+
+
+def ensure_videos_present(bench: Benchmark) -> None:
+    """Fail before any work when videos are missing: name the sample, the path, the root, the fix."""
+    root = bench.source.video_root
+    missing = []
+    for sample in bench.samples:
+        for ref in sample.info.videos:
+            path = (root / ref.path) if root is not None else Path(ref.path)
+            if not path.exists():
+                missing.append(f"{sample.key}: {path}")
+    if missing:
+        shown = "\n    ".join(missing[:5]) + (f"\n    ... and {len(missing) - 5} more"
+                                               if len(missing) > 5 else "")
+        raise UserError(f"{len(missing)} video(s) not found under video root {root}",
+                        where=shown,
+                        fix="run `vidbench data download` (then see its notes for Ego-Exo4D and "
+                            "FineDiving), or pass --video-root / set VIDBENCH_VIDEO_ROOT")

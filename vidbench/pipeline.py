@@ -1,0 +1,201 @@
+"""What `vidbench eval` and `vidbench score` do, end to end: load, run (or resume), score, write the
+run folder. The CLI only parses arguments and prints."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vidbench import runs
+from vidbench.cache import get_cache
+from vidbench.contracts import Method, PredictionRecord, Sample, Status, Usage
+from vidbench.dataset import Benchmark, Selection, load_benchmark
+from vidbench.errors import UserError
+from vidbench.evaluate import (EvalOptions, EvalOutcome, Evaluator, ensure_videos_present,
+                               order_consistency)
+from vidbench.registry import build_method
+
+
+@dataclass
+class RunRequest:
+    """Everything that defines a run; saved as config.json so --resume can rebuild it."""
+
+    method: str
+    options: dict[str, Any]
+    mode: str
+    dataset: str
+    revision: str | None
+    selection: Selection
+    video_root: str | None
+    both_orders: bool = False
+    judge: str | None = None
+    judge_api_base: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return runs.redact({"method": self.method, "options": self.options, "mode": self.mode,
+                            "dataset": self.dataset, "revision": self.revision,
+                            "selection": self.selection.manifest(), "video_root": self.video_root,
+                            "both_orders": self.both_orders, "judge": self.judge,
+                            "judge_api_base": self.judge_api_base})
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "RunRequest":
+        sel = data.get("selection") or {}
+        return cls(method=data["method"], options=data.get("options") or {}, mode=data["mode"],
+                   dataset=data["dataset"], revision=data.get("revision"),
+                   selection=Selection(split=sel.get("split", "all"),
+                                       domains=tuple(sel.get("domains") or ()),
+                                       actions=tuple(sel.get("actions") or ()),
+                                       sample_ids=tuple(sel.get("sample_ids") or ()),
+                                       per_action=sel.get("per_action"), limit=sel.get("limit")),
+                   video_root=data.get("video_root"), both_orders=bool(data.get("both_orders")),
+                   judge=data.get("judge"), judge_api_base=data.get("judge_api_base"))
+
+
+def make_client(max_concurrency: int, max_cost: float | None) -> Any:
+    from vidbench.llm import LLMClient
+
+    return LLMClient(get_cache(), max_concurrency=max_concurrency, budget_usd=max_cost)
+
+
+def prepare(request: RunRequest) -> tuple[Method, Benchmark]:
+    method = build_method(request.method, request.options)
+    if request.mode not in method.modes:
+        raise UserError(f"method {request.method!r} has no {request.mode} mode",
+                        fix=f"use --mode {' or '.join(method.modes)}")
+    if request.both_orders and request.mode != "closed":
+        raise UserError("--both-orders applies to closed mode only",
+                        fix="drop --both-orders or use --mode closed")
+    bench = load_benchmark(request.dataset, request.revision, request.selection, request.video_root)
+    if not bench.samples:
+        raise UserError("the selection matches no sample",
+                        fix="loosen --split/--domain/--action/--sample-ids, or run `vidbench data info`")
+    return method, bench
+
+
+def jobs_for(bench: Benchmark, both_orders: bool) -> list[tuple[Sample, bool]]:
+    jobs = [(s, False) for s in bench.samples]
+    if both_orders:
+        jobs += [(s, True) for s in bench.samples]
+    return jobs
+
+
+def manifest_for(request: RunRequest, method: Method, bench: Benchmark) -> dict[str, Any]:
+    specs = {}
+    for s in bench.samples:
+        specs.setdefault(s.domain, method.frame_spec(s.info).as_dict())
+    return runs.build_manifest(
+        method={**method.describe(), "registry_name": request.method},
+        mode=request.mode, dataset={**bench.source.manifest(), "split": request.selection.split,
+                                    "selection": request.selection.manifest(),
+                                    "n_samples": len(bench.samples)},
+        frame_specs=specs,
+        judge=(request.judge or default_judge()) if request.mode == "open" else None,
+        both_orders=request.both_orders)
+
+
+def default_judge() -> str:
+    from vidbench.judge import DEFAULT_JUDGE_MODEL
+
+    return DEFAULT_JUDGE_MODEL
+
+
+def run_eval(request: RunRequest, options: EvalOptions, runs_dir: Path,
+             resume: Path | None = None) -> EvalOutcome:
+    """Start a run (or resume one), run every missing or failed sample, score, write it all."""
+    if resume is not None:
+        saved = runs.read_json(resume / runs.CONFIG)
+        request = RunRequest.from_json(saved)
+        options.mode, options.both_orders = request.mode, request.both_orders
+    method, bench = prepare(request)
+    ensure_videos_present(bench)
+    if resume is not None:
+        run_dir = resume
+        log = runs.RecordLog(run_dir / runs.PREDICTIONS)
+        done = runs.completed(log.read())
+        log.keep_only(done.values())  # drop failed records: they run again, never duplicated
+    else:
+        run_dir = runs.new_run_dir(runs_dir, request.method, request.mode)
+        runs.write_json(run_dir / runs.CONFIG, request.to_json())
+        runs.write_json(run_dir / runs.MANIFEST, manifest_for(request, method, bench))
+        done = {}
+    client = make_client(options.max_concurrency, options.max_cost)
+    evaluator = Evaluator(method, bench, run_dir, options, client, get_cache())
+    todo = [job for job in jobs_for(bench, request.both_orders) if (job[0].key, job[1]) not in done]
+    _, stopped = evaluator.run(todo)
+    records = list(runs.latest_records(evaluator.log.read()).values())
+    outcome = EvalOutcome(run_dir, records, total_usage(records), stopped)
+    outcome.metrics = score_run(request, bench, records, run_dir, client, options.max_concurrency)
+    return outcome
+
+
+def total_usage(records: list[PredictionRecord]) -> Usage:
+    total = Usage()
+    for r in records:
+        total.add(r.usage)
+    return total
+
+
+def coverage(samples: list[Sample], records: list[PredictionRecord]) -> dict[str, Any]:
+    latest = runs.latest_records(records)
+    statuses: Counter[str] = Counter()
+    for s in samples:
+        rec = latest.get((s.key, False))
+        statuses[rec.status.value if rec else "missing"] += 1
+    n = len(samples)
+    return {"samples": n, "ok": statuses.get(Status.OK.value, 0),
+            "rate": statuses.get(Status.OK.value, 0) / n if n else None,
+            "by_status": dict(sorted(statuses.items())),
+            "note": "failed or missing samples count as wrong (strict)"}
+
+
+def score_run(request: RunRequest, bench: Benchmark, records: list[PredictionRecord],
+              run_dir: Path | None, client: Any, max_workers: int = 8) -> dict[str, Any]:
+    """Metrics for a run's records; writes metrics.json, judgements.jsonl and report.md when a
+    run folder is given."""
+    from vidbench import scoring
+    from vidbench.predictions import records_to_predictions
+    from vidbench.report import render_report
+
+    samples = bench.samples
+    forward = [r for r in records if not r.swapped]
+    predictions = records_to_predictions(forward)
+    if request.mode == "closed":
+        metrics = scoring.score_closed(samples, predictions)
+    else:
+        metrics = score_open_predictions(samples, predictions, request, client, max_workers,
+                                         run_dir)
+    metrics["coverage"] = coverage(samples, forward)
+    localization = scoring.score_localization(samples, forward)
+    if localization:
+        metrics["localization"] = localization
+    if request.both_orders:
+        metrics["order"] = order_consistency(samples, records)
+    metrics["usage"] = total_usage(records).as_dict()
+    if run_dir is not None:
+        runs.write_json(run_dir / runs.METRICS, metrics)
+        manifest = runs.read_json(run_dir / runs.MANIFEST)
+        (run_dir / runs.REPORT).write_text(render_report(manifest, metrics))
+    return metrics
+
+
+def score_open_predictions(samples: list[Sample], predictions: dict[str, Any],
+                           request: RunRequest, client: Any, max_workers: int,
+                           run_dir: Path | None) -> dict[str, Any]:
+    import json
+
+    from vidbench import scoring
+    from vidbench.judge import Judge, judge_all
+
+    params = {"api_base": request.judge_api_base} if request.judge_api_base else {}
+    judge = Judge(client.session, model=request.judge or default_judge(), **params)
+    judgements = judge_all(samples, predictions, judge, max_workers=max_workers)
+    if run_dir is not None:
+        tmp = run_dir / f".{runs.JUDGEMENTS}.tmp"
+        with open(tmp, "w") as fh:
+            for j in judgements.values() if isinstance(judgements, dict) else judgements:
+                fh.write(json.dumps(j.to_json(), default=str) + "\n")
+        tmp.replace(run_dir / runs.JUDGEMENTS)
+    return scoring.score_open(samples, predictions, judgements)

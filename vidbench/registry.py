@@ -1,0 +1,145 @@
+"""The one method registry: built-in names, the `vidbench.methods` entry-point group of installed
+packages, and `path/to/file.py:ClassName` for a user's file. Options (`-M key=value`, a YAML file)
+are validated by the method's own Config, so unknown keys and bad values fail before any work."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+from pydantic import ValidationError
+
+from vidbench.contracts import Method
+from vidbench.errors import UserError
+
+ENTRY_POINT_GROUP = "vidbench.methods"
+
+
+@dataclass(frozen=True)
+class MethodEntry:
+    name: str
+    target: str  # "module:Class"
+    summary: str
+    defaults: Mapping[str, Any]
+
+
+def _builtin_entries() -> dict[str, MethodEntry]:
+    entries = {
+        "random": MethodEntry("random", "methods.trivial:RandomMethod",
+                              "random a/b answers (sanity row, ~50%)", {}),
+        "constant-a": MethodEntry("constant-a", "methods.trivial:ConstantAMethod",
+                                  "always answers 'a' (sanity row: the class balance)", {}),
+        "lmm": MethodEntry("lmm", "methods.lmm:LMMMethod",
+                           "any litellm model given frames of A then B (-M model=... api_base=...)",
+                           {}),
+        "viddiff": MethodEntry("viddiff", "methods.viddiff.method:VidDiffMethod",
+                               "the paper's agent: LLM proposer, CLIP+Viterbi localizer, VLM "
+                               "differencer", {}),
+    }
+    from methods.lmm import NAMED_CONFIGS
+
+    for name, (summary, overrides) in NAMED_CONFIGS.items():
+        entries[name] = MethodEntry(name, "methods.lmm:LMMMethod", summary, dict(overrides))
+    return entries
+
+
+def available_methods() -> dict[str, MethodEntry]:
+    """Every method name the CLI accepts, built-ins first, then installed plugins."""
+    entries = _builtin_entries()
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        entries.setdefault(ep.name, MethodEntry(ep.name, ep.value, "installed plugin", {}))
+    return entries
+
+
+def _import_target(target: str, *, where: str) -> type[Method]:
+    module_name, _, class_name = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise UserError(f"cannot import method module {module_name!r}: {exc}", where=where,
+                        fix="check the name, or install the package that provides it") from None
+    cls = getattr(module, class_name, None)
+    if not (isinstance(cls, type) and issubclass(cls, Method)):
+        raise UserError(f"{target!r} is not a vidbench Method subclass", where=where,
+                        fix="point at a class that subclasses vidbench.contracts.Method")
+    return cls
+
+
+def _import_file(spec: str) -> type[Method]:
+    file_part, _, class_name = spec.rpartition(":")
+    path = Path(file_part).expanduser()
+    if not path.is_file():
+        raise UserError(f"method file {file_part!r} not found", fix="use --method path/to/file.py:Class")
+    module_name = f"vidbench_user_{path.stem}"
+    mod_spec = importlib.util.spec_from_file_location(module_name, path)
+    assert mod_spec and mod_spec.loader
+    module = importlib.util.module_from_spec(mod_spec)
+    sys.modules[module_name] = module
+    try:
+        mod_spec.loader.exec_module(module)
+    except Exception as exc:  # a user's file: report, don't crash
+        raise UserError(f"importing {path} failed: {type(exc).__name__}: {exc}",
+                        fix="fix the error in that file") from None
+    cls = getattr(module, class_name, None)
+    if not (isinstance(cls, type) and issubclass(cls, Method)):
+        raise UserError(f"{class_name!r} in {path} is not a vidbench Method subclass",
+                        fix="subclass vidbench.contracts.Method and name that class")
+    return cls
+
+
+def build_method(spec: str, options: Mapping[str, Any] | None = None) -> Method:
+    """A configured method from a registry name or `file.py:Class`, options validated."""
+    options = dict(options or {})
+    if spec.endswith(".py") or ".py:" in spec:
+        if ":" not in spec:
+            raise UserError(f"--method {spec} names a file but no class", fix=f"use {spec}:ClassName")
+        cls, defaults, name = _import_file(spec), {}, spec
+    else:
+        entries = available_methods()
+        entry = entries.get(spec)
+        if entry is None:
+            raise UserError(f"unknown method {spec!r}",
+                            fix=f"run `vidbench methods`; known: {', '.join(sorted(entries))}")
+        cls, defaults, name = _import_target(entry.target, where=f"method {spec!r}"), entry.defaults, spec
+    try:
+        config = cls.Config(**{**defaults, **options})
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'options'}: {e['msg']}"
+                             for e in exc.errors())
+        fields = ", ".join(cls.Config.model_fields) or "(none)"
+        raise UserError(f"bad options for method {name!r}: {problems}",
+                        fix=f"options of {name}: {fields}") from None
+    method = cls(config)
+    method.registry_name = name  # type: ignore[attr-defined]
+    return method
+
+
+def parse_options(pairs: list[str] | None, config_file: str | None = None) -> dict[str, Any]:
+    """`-M key=value` pairs (values read as YAML scalars) over an optional YAML file."""
+    options: dict[str, Any] = {}
+    if config_file:
+        path = Path(config_file).expanduser()
+        try:
+            loaded = yaml.safe_load(path.read_text()) or {}
+        except FileNotFoundError:
+            raise UserError(f"method config file {config_file!r} not found") from None
+        except yaml.YAMLError as exc:
+            raise UserError(f"method config file {config_file!r} is not valid YAML: {exc}") from None
+        if not isinstance(loaded, dict):
+            raise UserError(f"method config file {config_file!r} must hold a mapping of options")
+        options.update(loaded)
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"-M {pair!r} is not key=value", fix="e.g. -M model=gpt-4o -M fps=2")
+        try:
+            options[key.strip()] = yaml.safe_load(value) if value else ""
+        except yaml.YAMLError:
+            options[key.strip()] = value
+    return options
