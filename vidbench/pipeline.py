@@ -3,14 +3,13 @@ run folder. The CLI only parses arguments and prints."""
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from vidbench import runs
 from vidbench.cache import get_cache
-from vidbench.contracts import Method, PredictionRecord, Sample, Status, Usage
+from vidbench.contracts import Method, PredictionRecord, Sample, Usage
 from vidbench.dataset import Benchmark, Selection, load_benchmark
 from vidbench.errors import UserError
 from vidbench.evaluate import (EvalOptions, EvalOutcome, Evaluator, ensure_videos_present,
@@ -138,19 +137,6 @@ def total_usage(records: list[PredictionRecord]) -> Usage:
     return total
 
 
-def coverage(samples: list[Sample], records: list[PredictionRecord]) -> dict[str, Any]:
-    latest = runs.latest_records(records)
-    statuses: Counter[str] = Counter()
-    for s in samples:
-        rec = latest.get((s.key, False))
-        statuses[rec.status.value if rec else "missing"] += 1
-    n = len(samples)
-    return {"samples": n, "ok": statuses.get(Status.OK.value, 0),
-            "rate": statuses.get(Status.OK.value, 0) / n if n else None,
-            "by_status": dict(sorted(statuses.items())),
-            "note": "failed or missing samples count as wrong (strict)"}
-
-
 def score_run(request: RunRequest, bench: Benchmark, records: list[PredictionRecord],
               run_dir: Path | None, client: Any, max_workers: int = 8) -> dict[str, Any]:
     """Metrics for a run's records; writes metrics.json, judgements.jsonl and report.md when a
@@ -163,11 +149,10 @@ def score_run(request: RunRequest, bench: Benchmark, records: list[PredictionRec
     forward = [r for r in records if not r.swapped]
     predictions = records_to_predictions(forward)
     if request.mode == "closed":
-        metrics = scoring.score_closed(samples, predictions)
+        metrics = scoring.score_closed(samples, predictions, records=forward)
     else:
         metrics = score_open_predictions(samples, predictions, request, client, max_workers,
-                                         run_dir)
-    metrics["coverage"] = coverage(samples, forward)
+                                         run_dir, records=forward)
     localization = scoring.score_localization(samples, forward)
     if localization:
         metrics["localization"] = localization
@@ -183,19 +168,14 @@ def score_run(request: RunRequest, bench: Benchmark, records: list[PredictionRec
 
 def score_open_predictions(samples: list[Sample], predictions: dict[str, Any],
                            request: RunRequest, client: Any, max_workers: int,
-                           run_dir: Path | None) -> dict[str, Any]:
-    import json
-
+                           run_dir: Path | None,
+                           records: list[PredictionRecord] | None = None) -> dict[str, Any]:
     from vidbench import scoring
-    from vidbench.judge import Judge, judge_all
+    from vidbench.judge import Judge, judge_all, write_judgements
 
     params = {"api_base": request.judge_api_base} if request.judge_api_base else {}
     judge = Judge(client.session, model=request.judge or default_judge(), **params)
     judgements = judge_all(samples, predictions, judge, max_workers=max_workers)
     if run_dir is not None:
-        tmp = run_dir / f".{runs.JUDGEMENTS}.tmp"
-        with open(tmp, "w") as fh:
-            for j in judgements.values() if isinstance(judgements, dict) else judgements:
-                fh.write(json.dumps(j.to_json(), default=str) + "\n")
-        tmp.replace(run_dir / runs.JUDGEMENTS)
-    return scoring.score_open(samples, predictions, judgements)
+        write_judgements(run_dir / runs.JUDGEMENTS, judgements.values())
+    return scoring.score_open(samples, predictions, judgements, records=records)

@@ -64,7 +64,7 @@ def summary_lines(metrics: dict[str, Any]) -> list[str]:
     cov = metrics.get("coverage")
     if cov:
         lines.append(f"coverage: {cov.get('ok')}/{cov.get('samples')} samples ok "
-                     f"{cov.get('by_status')} (failures count as wrong)")
+                     f"{cov.get('failures') or ''} (failures count as wrong)")
     order = metrics.get("order")
     if order:
         lines.append(f"both orders: consistency {_pct(order.get('consistency'))}%, accuracy "

@@ -1,0 +1,69 @@
+"""vidbench.stats against values computed by hand or from textbook tables."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from vidbench.stats import (binomial_p_greater, bootstrap_interval, bootstrap_mean_of_rates,
+                            majority_rate, wilson_interval)
+
+
+def test_wilson_known_values():
+    # 8/10: the textbook Wilson 95% interval is (0.490, 0.943).
+    lo, hi = wilson_interval(8, 10)
+    assert lo == pytest.approx(0.4902, abs=1e-4) and hi == pytest.approx(0.9433, abs=1e-4)
+    # 0/10 stays inside [0, 1] with a non-zero upper bound (where the normal interval collapses).
+    lo, hi = wilson_interval(0, 10)
+    assert lo == 0.0 and hi == pytest.approx(0.2775, abs=1e-4)
+    assert wilson_interval(0, 0) is None
+
+
+def test_binomial_exact_values():
+    # P(X >= 8 | n=10, p=0.5) = (45 + 10 + 1) / 1024.
+    assert binomial_p_greater(8, 10) == pytest.approx(56 / 1024)
+    assert binomial_p_greater(10, 10) == pytest.approx(1 / 1024)
+    assert binomial_p_greater(0, 10) == pytest.approx(1.0)
+    # Against another null: P(X >= 3 | n=3, p=0.8) = 0.512.
+    assert binomial_p_greater(3, 3, 0.8) == pytest.approx(0.512)
+    assert binomial_p_greater(0, 0) is None
+
+
+def test_majority_rate():
+    assert majority_rate(["a", "a", "b"]) == pytest.approx(2 / 3)
+    assert majority_rate(["b"] * 4 + ["a"]) == pytest.approx(0.8)
+    assert majority_rate([]) is None
+
+
+def test_bootstrap_resamples_clusters_and_is_seeded():
+    correct = np.array([8, 0, 8, 0, 8, 0, 4, 4])
+    total = np.array([8, 8, 8, 8, 8, 8, 8, 8])
+    a = bootstrap_interval(correct, total, n_resamples=1000, seed=3)
+    b = bootstrap_interval(correct, total, n_resamples=1000, seed=3)
+    assert a == b
+    assert a[0] < 0.5 < a[1]
+    # Cluster resampling: all-or-nothing pairs spread far wider than 64 independent items would.
+    item_level = bootstrap_interval(np.r_[np.ones(32), np.zeros(32)], np.ones(64), 1000, 3)
+    assert (a[1] - a[0]) > 1.5 * (item_level[1] - item_level[0])
+    # A constant rate has a zero-width interval.
+    assert bootstrap_interval([2, 2], [4, 4], 200) == (0.5, 0.5)
+    assert bootstrap_interval([], []) is None
+
+
+def test_bootstrap_full_size_is_fast():
+    rng = np.random.default_rng(0)
+    total = rng.integers(1, 12, 549)
+    correct = rng.binomial(total, 0.55)
+    start = time.perf_counter()
+    lo, hi = bootstrap_interval(correct, total, n_resamples=2000)
+    assert time.perf_counter() - start < 1.0
+    assert lo < correct.sum() / total.sum() < hi
+
+
+def test_bootstrap_mean_of_rates_brackets_the_average():
+    g1 = ([3, 3, 3, 3], [4, 4, 4, 4])  # 0.75, constant
+    g2 = ([1, 1], [4, 4])  # 0.25, constant
+    assert bootstrap_mean_of_rates([g1, g2], 500) == (0.5, 0.5)
+    assert bootstrap_mean_of_rates([([], [])]) is None

@@ -1,0 +1,272 @@
+"""Predictions in, every problem out.
+
+The native file format is one JSON object keyed by sample_key:
+
+    {"fitness_12": {"3": {"description": "...", "prediction": "a"}, ...}, ...}
+
+Closed mode also accepts the shorthand `{"3": "a"}`. The reference code's list format (a JSON
+list, one dict of differences per dataset row, aligned by position) is converted, with a warning:
+position is all that ties a list entry to a pair, so a list written for another row order scores
+silently wrong, which is why the keyed form is the native one.
+
+`load_predictions` never stops at the first problem: a submission is checked completely and every
+problem is returned with where it is and how to fix it, so one round trip fixes a file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+from vidbench.contracts import DifferencePrediction, Mode, PredictionRecord, Sample, Status
+from vidbench.errors import UserError
+
+ANSWERS = ("a", "b")
+MAX_LISTED_PROBLEMS = 50  # a UserError lists this many, then says how many more there are
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a predictions file: where it is, what is wrong, how to fix it."""
+
+    where: str
+    what: str
+    fix: str
+
+    def render(self) -> str:
+        return f"{self.where}: {self.what} ({self.fix})"
+
+
+Predictions = dict[str, dict[str, DifferencePrediction]]
+
+
+class _Obj(dict):
+    """A decoded JSON object that remembers keys it saw more than once (json keeps the last)."""
+
+    duplicates: list[str]
+
+
+def _pairs_hook(pairs: list[tuple[str, Any]]) -> _Obj:
+    obj = _Obj(pairs)
+    counts = Counter(k for k, _ in pairs)
+    obj.duplicates = sorted(k for k, c in counts.items() if c > 1)
+    return obj
+
+
+def key_order(key: str) -> tuple[int, int, str]:
+    """Sort key for difference keys: stringified ints numerically ("2" < "10"), then the rest."""
+    return (0, int(key), "") if key.isdigit() else (1, 0, key)
+
+
+def sorted_keys(keys: Iterable[str]) -> list[str]:
+    return sorted(keys, key=key_order)
+
+
+def cap_open_predictions(sample: Sample, preds: Mapping[str, DifferencePrediction]
+                         ) -> tuple[dict[str, DifferencePrediction], list[str]]:
+    """Keep at most the sample's n_open predictions (first in key order); return (kept, dropped).
+
+    The reference scorer never enforced the cap, so a method could raise recall by listing more
+    differences; here the extra ones are simply never shown to the judge.
+    """
+    keys = sorted_keys(preds)
+    cap = max(0, sample.info.n_open)
+    return {k: preds[k] for k in keys[:cap]}, keys[cap:]
+
+
+def _where(sample_key: str, diff_key: str | None = None) -> str:
+    if diff_key is None:
+        return f"sample {sample_key!r}"
+    return f"sample {sample_key!r} difference {diff_key!r}"
+
+
+def _read(path_or_obj: Any) -> tuple[Any, str, list[Problem]]:
+    """Decode the input; returns (data, a name for messages, problems). data None = unusable."""
+    if isinstance(path_or_obj, (str, os.PathLike)):
+        path = Path(path_or_obj)
+        name = str(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            return None, name, [Problem(name, f"cannot read the file: {exc.strerror or exc}",
+                                        "check the path")]
+        try:
+            return json.loads(text, object_pairs_hook=_pairs_hook), name, []
+        except json.JSONDecodeError as exc:
+            return None, name, [Problem(f"{name} line {exc.lineno} column {exc.colno}",
+                                        f"malformed JSON: {exc.msg}",
+                                        "fix the JSON syntax at that position")]
+    return path_or_obj, "predictions", []
+
+
+def _list_to_keyed(data: list[Any], samples: Sequence[Sample], name: str
+                   ) -> tuple[dict[str, Any], list[Problem], list[str]]:
+    """The reference list format: entry i belongs to samples[i]."""
+    problems: list[Problem] = []
+    warnings = [f"{name}: list format aligned to the samples by position only (entry i = the i-th "
+                "sample in dataset order); a list written for another order or subset scores "
+                "wrongly. Prefer an object keyed by sample_key."]
+    if len(data) != len(samples):
+        problems.append(Problem(name, f"list has {len(data)} entries but there are "
+                                f"{len(samples)} samples", "write one entry per sample, in "
+                                "dataset order, or use an object keyed by sample_key"))
+    keyed: dict[str, Any] = {}
+    for sample, entry in zip(samples, data):
+        keyed[sample.key] = entry
+    return keyed, problems, warnings
+
+
+def _parse_closed_value(value: Any, where: str, problems: list[Problem]) -> DifferencePrediction:
+    if isinstance(value, Mapping):
+        answer = value.get("prediction")
+        description = value.get("description") or ""
+        if not isinstance(description, str):
+            description = str(description)
+    else:
+        answer, description = value, ""
+    if answer not in ANSWERS:
+        problems.append(Problem(where, f"prediction is {answer!r}, not 'a' or 'b'",
+                                'use "a" or "b" (or leave the difference out: it counts as wrong)'))
+        answer = None
+    return DifferencePrediction(description, answer)
+
+
+def _parse_open_value(value: Any, where: str, problems: list[Problem]) -> DifferencePrediction:
+    if not isinstance(value, Mapping):
+        problems.append(Problem(where, f"expected an object, got {type(value).__name__}",
+                                'write {"description": "...", "prediction": "a" or "b"}'))
+        return DifferencePrediction("", None)
+    description, answer = value.get("description"), value.get("prediction")
+    if not isinstance(description, str) or not description.strip():
+        problems.append(Problem(where, "empty or missing description",
+                                "give each predicted difference a non-empty description"))
+        description = description if isinstance(description, str) else ""
+    if answer not in ANSWERS:
+        problems.append(Problem(where, f"prediction is {answer!r}, not 'a' or 'b'",
+                                'use "a" or "b"'))
+        answer = None
+    return DifferencePrediction(description, answer)
+
+
+def _check_sample(sample: Sample, entry: Any, mode: Mode, problems: list[Problem],
+                  ) -> tuple[dict[str, DifferencePrediction], int]:
+    """Parse one sample's entry; returns (predictions, number of askable differences left out)."""
+    key = sample.key
+    if not isinstance(entry, Mapping):
+        problems.append(Problem(_where(key), f"expected an object of differences, got "
+                                f"{type(entry).__name__}", "map difference keys to predictions"))
+        return {}, 0
+    for dup in getattr(entry, "duplicates", []):
+        problems.append(Problem(_where(key, dup), "difference key appears more than once",
+                                "keep one prediction per difference key"))
+    out: dict[str, DifferencePrediction] = {}
+    if mode == "closed":
+        asked = sample.closed_statements()
+        for dkey in sorted_keys(str(k) for k in entry):
+            where = _where(key, dkey)
+            diff = sample.differences.get(dkey)
+            if diff is None:
+                problems.append(Problem(where, "unknown difference key",
+                                        f"use one of {sorted_keys(asked)}"))
+                continue
+            if dkey not in asked:
+                problems.append(Problem(where, "this difference has a null label (or no "
+                                        "statement) and is not asked", "remove it"))
+                continue
+            out[dkey] = _parse_closed_value(entry[dkey], where, problems)
+        return out, len(set(asked) - set(out))
+    for dkey in sorted_keys(str(k) for k in entry):
+        out[dkey] = _parse_open_value(entry[dkey], _where(key, dkey), problems)
+    if len(out) > sample.info.n_open:
+        problems.append(Problem(_where(key), f"{len(out)} differences predicted, more than this "
+                                f"pair's limit n_differences_open_prediction = "
+                                f"{sample.info.n_open}",
+                                f"keep at most {sample.info.n_open} differences"))
+    return out, 0
+
+
+def load_predictions(path_or_obj: str | os.PathLike[str] | Mapping[str, Any] | list[Any],
+                     samples: Sequence[Sample], mode: Mode,
+                     ) -> tuple[Predictions, list[Problem], list[str]]:
+    """Read and check predictions for `samples`; returns (predictions, problems, warnings).
+
+    `path_or_obj` is a JSON file path or already-decoded JSON. Every problem is listed: malformed
+    JSON (with line and column), unknown / duplicate / missing sample keys; closed mode: unknown or
+    unasked difference keys, answers other than a/b; open mode: empty descriptions, more
+    differences than the pair's n_open, answers other than a/b. Predictions that could be read are
+    returned even when there are problems (answers that are not a/b become None, i.e. wrong).
+    """
+    data, name, problems = _read(path_or_obj)
+    warnings: list[str] = []
+    if data is None:
+        return {}, problems, warnings
+    if isinstance(data, list):
+        data, more, warnings = _list_to_keyed(data, samples, name)
+        problems.extend(more)
+    elif not isinstance(data, Mapping):
+        problems.append(Problem(name, f"top level is a JSON {type(data).__name__}",
+                                "write an object keyed by sample_key"))
+        return {}, problems, warnings
+
+    by_key = {s.key: s for s in samples}
+    for dup in getattr(data, "duplicates", []):
+        problems.append(Problem(_where(dup), "sample key appears more than once",
+                                "keep one entry per sample"))
+    unknown = sorted(k for k in data if k not in by_key)
+    for key in unknown:
+        problems.append(Problem(_where(key), "unknown sample key (not in the evaluated samples)",
+                                "remove it, or check the dataset revision and split"))
+
+    predictions: Predictions = {}
+    left_out = 0
+    for sample in samples:
+        if sample.key not in data:
+            problems.append(Problem(_where(sample.key), "no predictions for this sample",
+                                    "add it (an empty object counts every difference wrong)"))
+            continue
+        predictions[sample.key], missing = _check_sample(sample, data[sample.key], mode, problems)
+        left_out += missing
+    if left_out:
+        warnings.append(f"{left_out} asked differences have no prediction; they count as wrong")
+    return predictions, problems, warnings
+
+
+def validate_or_raise(path_or_obj: str | os.PathLike[str] | Mapping[str, Any] | list[Any],
+                      samples: Sequence[Sample], mode: Mode) -> tuple[Predictions, list[str]]:
+    """`load_predictions`, raising one UserError that lists every problem (`vidbench score`)."""
+    predictions, problems, warnings = load_predictions(path_or_obj, samples, mode)
+    if problems:
+        shown = [p.render() for p in problems[:MAX_LISTED_PROBLEMS]]
+        if len(problems) > MAX_LISTED_PROBLEMS:
+            shown.append(f"... and {len(problems) - MAX_LISTED_PROBLEMS} more")
+        name = str(path_or_obj) if isinstance(path_or_obj, (str, os.PathLike)) else "predictions"
+        raise UserError(f"{len(problems)} problem(s) in the {mode}-set predictions:\n    "
+                        + "\n    ".join(shown), where=name,
+                        fix="fix every listed entry and run `vidbench score` again")
+    return predictions, warnings
+
+
+def records_to_predictions(records: Iterable[PredictionRecord], swapped: bool = False
+                           ) -> Predictions:
+    """Predictions of a run folder: only records with status OK give predictions.
+
+    A failed sample is simply absent, so the scorer counts its differences wrong (strict). The
+    log is append-only and a retry appends, so the last record of a sample wins. `swapped`
+    selects the B/A pass of --both-orders (its predictions are already mapped back to A/B).
+    """
+    return {key: dict(rec.predictions) for key, rec in latest_records(records, swapped).items()
+            if rec.status == Status.OK}
+
+
+def latest_records(records: Iterable[PredictionRecord], swapped: bool = False
+                   ) -> dict[str, PredictionRecord]:
+    """The last record per sample (same rule as `records_to_predictions`)."""
+    latest: dict[str, PredictionRecord] = {}
+    for record in records:
+        if record.swapped == swapped:
+            latest[record.sample_key] = record
+    return latest

@@ -1,0 +1,310 @@
+"""Closed-set accuracy, open-set recall@N and localisation quality, as the paper defines them,
+with intervals and significance tests.
+
+Rules (viddiffbench.md, "Scoring"):
+- Only ground-truth items labelled a or b are scored; 'c' and null items never are.
+- Closed: a missing prediction, or one that is not a/b, is wrong. A sample whose run failed has no
+  predictions, so all its items are wrong (strict); coverage reports how many there were.
+- Open: the judge's one-to-one matching (vidbench.judge) decides which prediction, if any, answers
+  each ground-truth item; an "opposite" pair flips the predicted direction. An a/b item is then
+  correct, wrong-direction, or unmatched; the three rates add up to 1. A judge failure leaves all
+  of its sample's items unmatched and is counted.
+- "average" is the unweighted mean of the split rates (the paper's Average); "pooled" is the rate
+  over all scored items. Both are reported, labelled, because they differ when splits differ in
+  size (easy has 357 scored items, medium 1,227).
+
+Every number is a plain float/int/None so the result is metrics.json as is.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from vidbench.contracts import SPLITS, DifferencePrediction, PredictionRecord, Sample, Status
+from vidbench.judge import Judgement
+from vidbench.predictions import cap_open_predictions, latest_records
+from vidbench.stats import (DEFAULT_RESAMPLES, DEFAULT_SEED, binomial_p_greater,
+                            bootstrap_interval, bootstrap_mean_of_rates, majority_rate,
+                            wilson_interval)
+
+Predictions = Mapping[str, Mapping[str, DifferencePrediction]]
+ALPHA = 0.05
+FLIP = {"a": "b", "b": "a"}
+
+
+@dataclass(frozen=True)
+class _Item:
+    """One scored (a/b) ground-truth item and its outcome."""
+
+    sample_key: str
+    split: str
+    domain: str
+    action: str
+    label: str
+    correct: bool
+    matched: bool = True  # open set: False when no prediction was matched to it
+
+
+def _pair(interval: tuple[float, float] | None) -> list[float] | None:
+    return None if interval is None else [interval[0], interval[1]]
+
+
+def _cluster_counts(items: Sequence[_Item]) -> tuple[np.ndarray, np.ndarray]:
+    """Per-pair (correct, total) counts: the bootstrap resamples whole pairs."""
+    correct: dict[str, int] = defaultdict(int)
+    total: dict[str, int] = defaultdict(int)
+    for it in items:
+        total[it.sample_key] += 1
+        correct[it.sample_key] += it.correct
+    keys = list(total)
+    return (np.fromiter((correct[k] for k in keys), float, len(keys)),
+            np.fromiter((total[k] for k in keys), float, len(keys)))
+
+
+def _rate_block(items: Sequence[_Item], rate_name: str, n_resamples: int, seed: int
+                ) -> dict[str, Any]:
+    """Rate, counts, Wilson and cluster-bootstrap intervals, tests vs chance and majority."""
+    n = len(items)
+    k = sum(it.correct for it in items)
+    maj = majority_rate(it.label for it in items)
+    p_chance = binomial_p_greater(k, n, 0.5)
+    # Against the majority-class rate: a/b labels are not balanced, so "always answer the
+    # majority" beats 0.5 and is the honest bar. When maj is 1.0 no result can exceed it.
+    p_majority = (binomial_p_greater(k, n, maj) if maj is not None and maj < 1.0
+                  else (1.0 if n else None))
+    return {
+        rate_name: (k / n) if n else None,
+        "n": n,
+        "n_correct": int(k),
+        "n_samples": len({it.sample_key for it in items}),
+        "wilson": _pair(wilson_interval(k, n)),
+        "bootstrap": _pair(bootstrap_interval(*_cluster_counts(items), n_resamples, seed)),
+        "p_vs_chance": p_chance,
+        "majority_rate": maj,
+        "p_vs_majority": p_majority,
+        "significant": bool(p_chance is not None and p_chance < ALPHA),
+    }
+
+
+def _breakdown(items: Sequence[_Item], attr: str, rate_name: str) -> dict[str, dict[str, Any]]:
+    groups: dict[str, list[_Item]] = defaultdict(list)
+    for it in items:
+        groups[getattr(it, attr)].append(it)
+    out = {}
+    for name in sorted(groups):
+        g = groups[name]
+        k = sum(it.correct for it in g)
+        out[name] = {rate_name: k / len(g), "n": len(g), "n_correct": int(k),
+                     "wilson": _pair(wilson_interval(k, len(g)))}
+    return out
+
+
+def _splits_present(samples: Sequence[Sample]) -> list[str]:
+    present = {s.split for s in samples}
+    return [s for s in SPLITS if s in present] + sorted(present - set(SPLITS))
+
+
+def _summary(samples: Sequence[Sample], items: Sequence[_Item], rate_name: str,
+             n_resamples: int, seed: int) -> dict[str, Any]:
+    """The parts closed and open metrics share: splits, average, pooled, breakdowns."""
+    splits = {}
+    by_split: dict[str, list[_Item]] = defaultdict(list)
+    for it in items:
+        by_split[it.split].append(it)
+    for split in _splits_present(samples):
+        splits[split] = _rate_block(by_split[split], rate_name, n_resamples, seed)
+    rates = [b[rate_name] for b in splits.values() if b[rate_name] is not None]
+    groups = [_cluster_counts(by_split[s]) for s in splits if by_split[s]]
+    pooled = _rate_block(items, rate_name, n_resamples, seed)
+    return {
+        "splits": splits,
+        "average": float(np.mean(rates)) if rates else None,
+        "average_definition": "unweighted mean of the split rates (the paper's Average)",
+        "average_bootstrap": _pair(bootstrap_mean_of_rates(groups, n_resamples, seed)),
+        "pooled": pooled[rate_name],
+        "pooled_definition": "rate over all scored a/b items",
+        "pooled_stats": pooled,
+        "by_domain": _breakdown(items, "domain", rate_name),
+        "by_action": _breakdown(items, "action", rate_name),
+    }
+
+
+def coverage(samples: Sequence[Sample], predictions: Predictions,
+             records: Iterable[PredictionRecord] | None = None) -> dict[str, Any]:
+    """How many samples have a usable answer. Without records (a predictions file) a sample is
+    covered when the file has an entry for it."""
+    n = len(samples)
+    failures: Counter[str] = Counter()
+    if records is not None:
+        latest = latest_records(records)
+        ok = sum(1 for s in samples if s.key in latest and latest[s.key].status == Status.OK)
+        for s in samples:
+            rec = latest.get(s.key)
+            if rec is None:
+                failures["no_record"] += 1
+            elif rec.status != Status.OK:
+                failures[rec.status.value] += 1
+    else:
+        ok = sum(1 for s in samples if s.key in predictions)
+        failures["no_predictions"] = n - ok
+    return {"samples": n, "ok": ok, "rate": ok / n if n else None,
+            "failures": {k: v for k, v in sorted(failures.items()) if v},
+            "rule": "strict: failed or missing samples count as wrong"}
+
+
+def score_closed(samples: Sequence[Sample], predictions: Predictions, *,
+                 records: Iterable[PredictionRecord] | None = None,
+                 n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED) -> dict[str, Any]:
+    """Closed-set accuracy metrics (see the module docstring for the rules)."""
+    items: list[_Item] = []
+    missing = invalid = 0
+    for s in samples:
+        preds = predictions.get(s.key, {})
+        for dkey, label in s.scored_labels().items():
+            pred = preds.get(dkey)
+            answer = pred.prediction if pred is not None else None
+            missing += pred is None
+            invalid += pred is not None and answer not in ("a", "b")
+            items.append(_Item(s.key, s.split, s.domain, s.action, label, answer == label))
+    return {"mode": "closed", **_summary(samples, items, "accuracy", n_resamples, seed),
+            "missing_predictions": missing, "invalid_predictions": invalid,
+            "coverage": coverage(samples, predictions, records)}
+
+
+def _open_items(sample: Sample, preds: Mapping[str, DifferencePrediction],
+                judgement: Judgement | None) -> list[_Item]:
+    ok = judgement is not None and judgement.status == "ok"
+    items = []
+    for dkey, label in sample.scored_labels().items():
+        pkey = judgement.matches.get(dkey) if ok else None  # type: ignore[union-attr]
+        pred = preds.get(pkey) if pkey is not None else None
+        if pred is None:
+            items.append(_Item(sample.key, sample.split, sample.domain, sample.action, label,
+                               False, matched=False))
+            continue
+        answer = pred.prediction
+        if judgement.opposite.get(dkey) and answer in FLIP:  # type: ignore[union-attr]
+            answer = FLIP[answer]
+        items.append(_Item(sample.key, sample.split, sample.domain, sample.action, label,
+                           answer == label))
+    return items
+
+
+def _open_extras(items: Sequence[_Item], n_predictions: int, n_samples: int) -> dict[str, Any]:
+    """Precision, F1 and the unmatched / wrong-direction split of the a/b items."""
+    n = len(items)
+    k = sum(it.correct for it in items)
+    unmatched = sum(not it.matched for it in items)
+    recall = k / n if n else None
+    precision = k / n_predictions if n_predictions else None
+    f1 = (2 * precision * recall / (precision + recall)
+          if precision is not None and recall is not None and precision + recall > 0 else
+          (0.0 if precision is not None and recall is not None else None))
+    return {"precision": precision, "f1": f1, "n_predictions": n_predictions,
+            "mean_predictions": n_predictions / n_samples if n_samples else None,
+            "unmatched_rate": unmatched / n if n else None,
+            "wrong_direction_rate": (n - unmatched - k) / n if n else None}
+
+
+def score_open(samples: Sequence[Sample], predictions: Predictions,
+               judgements: Mapping[str, Judgement] | Iterable[Judgement], *,
+               records: Iterable[PredictionRecord] | None = None,
+               n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED) -> dict[str, Any]:
+    """Open-set recall@N metrics from the judge's judgements (see the module docstring).
+
+    Precision = correct a/b items / predictions made (capped at each pair's n_open, judge
+    failures included, so it is as strict as recall).
+    """
+    if not isinstance(judgements, Mapping):
+        judgements = {j.sample_key: j for j in judgements}
+    items: list[_Item] = []
+    n_preds: dict[str, int] = defaultdict(int)
+    n_samples: dict[str, int] = defaultdict(int)
+    failed, no_judgement = [], []
+    for s in samples:
+        preds, _ = cap_open_predictions(s, predictions.get(s.key, {}))
+        j = judgements.get(s.key)
+        if j is None:
+            no_judgement.append(s.key)
+        elif j.status != "ok":
+            failed.append(s.key)
+        items.extend(_open_items(s, preds, j))
+        n_preds[s.split] += len(preds)
+        n_samples[s.split] += 1
+    metrics: dict[str, Any] = {"mode": "open",
+                               **_summary(samples, items, "recall", n_resamples, seed)}
+    for split, block in metrics["splits"].items():
+        block.update(_open_extras([it for it in items if it.split == split], n_preds[split],
+                                  n_samples[split]))
+    metrics.update(_open_extras(items, sum(n_preds.values()), len(samples)))
+    metrics["judge_failures"] = len(failed)
+    metrics["judge_failure_samples"] = failed
+    metrics["judge_missing"] = len(no_judgement)
+    metrics["coverage"] = coverage(samples, predictions, records)
+    return metrics
+
+
+# ----------------------------------------------------------------------------- localisation
+
+WITHIN_S = (0.5, 1.0)
+
+
+def _distance_block(distances: Sequence[float], n_frames: Sequence[int]) -> dict[str, Any]:
+    d = np.asarray(distances, dtype=float)
+    if d.size == 0:
+        return {"n": 0, "mean_abs_s": None, "median_abs_s": None, "within_0.5s": None,
+                "within_1s": None, "mean_predicted_frames": None}
+    return {"n": int(d.size), "mean_abs_s": float(d.mean()), "median_abs_s": float(np.median(d)),
+            "within_0.5s": float((d <= WITHIN_S[0]).mean()),
+            "within_1s": float((d <= WITHIN_S[1]).mean()),
+            "mean_predicted_frames": float(np.mean(n_frames))}
+
+
+def score_localization(samples: Sequence[Sample], records: Iterable[PredictionRecord]
+                       ) -> dict[str, Any] | None:
+    """How close a method's chosen frames are to the ground-truth key frames; None if no record
+    has localisation.
+
+    For each difference with both a predicted frame list and a non-null ground-truth list in a
+    video, the distance is |nearest predicted frame - key frame| / fps_original of that video,
+    where the key frame is the first ground-truth index. Nearest rather than first: a method that
+    shows several frames for one difference (VidDiff shows 3 frames 0.35 s apart for multi-frame
+    differences) has localised it if any shown frame is at the key moment. Because more frames
+    make "nearest" easier, `mean_predicted_frames` is reported beside the distances. Only the
+    latest OK record per sample counts.
+    """
+    by_key = {s.key: s for s in samples}
+    dist: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    frames: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
+    seen_any = False
+    for key, rec in latest_records(records).items():
+        sample = by_key.get(key)
+        if sample is None or rec.status != Status.OK or rec.localization is None:
+            continue
+        seen_any = True
+        for dkey, per_video in rec.localization.items():
+            for v, name in ((0, "a"), (1, "b")):
+                gt = sample.retrieval_frames[v].get(dkey) if sample.retrieval_frames else None
+                pred = per_video[v]
+                if not gt or not pred:
+                    continue
+                fps = sample.info.videos[v].fps_original
+                d = min(abs(p - gt[0]) for p in pred) / fps
+                for bucket in (sample.split, "overall"):
+                    for vid in (name, "both"):
+                        dist[bucket][vid].append(d)
+                        frames[bucket][vid].append(len(pred))
+    if not seen_any:
+        return None
+    buckets = [s for s in _splits_present(samples) if s in dist] + ["overall"]
+    return {
+        "rule": "nearest predicted frame to the first ground-truth frame, seconds at fps_original",
+        "splits": {b: {vid: _distance_block(dist[b][vid], frames[b][vid])
+                       for vid in ("a", "b", "both")} for b in buckets if b != "overall"},
+        "overall": {vid: _distance_block(dist["overall"][vid], frames["overall"][vid])
+                    for vid in ("a", "b", "both")},
+    }

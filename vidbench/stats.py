@@ -1,0 +1,108 @@
+"""Small statistics for accuracy-like rates: intervals, exact binomial tests, cluster bootstrap.
+
+Everything returns plain floats (or None where a quantity is undefined, e.g. n = 0) so results
+drop straight into metrics.json.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from typing import Iterable, Sequence
+
+import numpy as np
+from scipy.stats import binomtest
+
+Z_95 = 1.959963984540054  # two-sided 95% normal quantile
+DEFAULT_RESAMPLES = 2000
+DEFAULT_SEED = 0
+
+
+def wilson_interval(k: int, n: int, z: float = Z_95) -> tuple[float, float] | None:
+    """Wilson score interval for k successes in n trials (95% by default); None when n = 0.
+
+    Wilson rather than the normal approximation because it stays inside [0, 1] and behaves at
+    small n and extreme rates, both common in per-action breakdowns.
+    """
+    if n <= 0:
+        return None
+    p = k / n
+    z2 = z * z
+    denom = 1.0 + z2 / n
+    centre = (p + z2 / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / denom
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def binomial_p_greater(k: int, n: int, p0: float = 0.5) -> float | None:
+    """Exact one-sided binomial p-value for H1: true rate > p0; None when n = 0."""
+    if n <= 0:
+        return None
+    return float(binomtest(int(k), int(n), float(p0), alternative="greater").pvalue)
+
+
+def majority_rate(labels: Iterable[str]) -> float | None:
+    """Share of the most frequent label (the accuracy of always answering the majority class)."""
+    counts = Counter(labels)
+    total = sum(counts.values())
+    if total == 0:
+        return None
+    return max(counts.values()) / total
+
+
+def _resample_indices(n_clusters: int, n_resamples: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, n_clusters, size=(n_resamples, n_clusters))
+
+
+def _percentiles(values: np.ndarray, level: float) -> tuple[float, float]:
+    alpha = (1.0 - level) / 2.0
+    lo, hi = np.nanquantile(values, [alpha, 1.0 - alpha])
+    return (float(lo), float(hi))
+
+
+def bootstrap_interval(correct: Sequence[float] | np.ndarray, total: Sequence[float] | np.ndarray,
+                       n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED,
+                       level: float = 0.95) -> tuple[float, float] | None:
+    """Percentile bootstrap interval of sum(correct)/sum(total), resampling whole clusters.
+
+    One cluster is one video pair: its differences share videos and a method's view of them, so
+    they are not independent and resampling items would understate the spread. `correct[i]` and
+    `total[i]` are the counts of cluster i. Vectorised: one (n_resamples x n_clusters) index draw.
+    None when there is nothing scored.
+    """
+    c = np.asarray(correct, dtype=np.float64)
+    t = np.asarray(total, dtype=np.float64)
+    keep = t > 0  # clusters with nothing scored change nothing but the resampling weights
+    c, t = c[keep], t[keep]
+    if t.size == 0:
+        return None
+    idx = _resample_indices(t.size, n_resamples, seed)
+    num = c[idx].sum(axis=1)
+    den = t[idx].sum(axis=1)
+    return _percentiles(num / den, level)
+
+
+def bootstrap_mean_of_rates(groups: Sequence[tuple[Sequence[float], Sequence[float]]],
+                            n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED,
+                            level: float = 0.95) -> tuple[float, float] | None:
+    """Interval of the unweighted mean of several group rates (the paper's split "Average").
+
+    Stratified: clusters are resampled within each group independently (a pair belongs to exactly
+    one split), then the group rates are averaged. Groups with no scored cluster are left out, as
+    they are left out of the average itself.
+    """
+    rates = []
+    for gi, (correct, total) in enumerate(groups):
+        c = np.asarray(correct, dtype=np.float64)
+        t = np.asarray(total, dtype=np.float64)
+        keep = t > 0
+        c, t = c[keep], t[keep]
+        if t.size == 0:
+            continue
+        # A different stream per group, still fixed by `seed`, so groups are independent draws.
+        idx = _resample_indices(t.size, n_resamples, seed + 1000003 * (gi + 1))
+        rates.append(c[idx].sum(axis=1) / t[idx].sum(axis=1))
+    if not rates:
+        return None
+    return _percentiles(np.mean(np.stack(rates), axis=0), level)
