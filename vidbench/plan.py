@@ -8,25 +8,12 @@ from typing import Any
 from vidbench.contracts import PlannedCall
 from vidbench.datatools import render_table
 
-# Images one request may carry, by litellm provider prefix (providers' documented limits).
-IMAGES_PER_REQUEST = {"anthropic": 100, "openai": 500, "azure": 500, "gemini": 3000,
-                      "vertex_ai": 3000}
 # A <=512 px image costs one 512-px tile in OpenAI's accounting: 85 base + 170 per tile.
 TOKENS_PER_IMAGE = 255
 
 
-def provider_of(model: str) -> str:
-    if "/" in model:
-        return model.split("/", 1)[0]
-    if model.startswith("claude"):
-        return "anthropic"
-    if model.startswith("gemini"):
-        return "gemini"
-    return "openai"
-
-
 def dry_run(request: Any) -> str:
-    from vidbench.llm import estimate_cost
+    from vidbench.llm import PROVIDER_MAX_IMAGES, estimate_cost, provider_of
     from vidbench.pipeline import jobs_for, prepare
     from vidbench.video import frame_indices, probe
 
@@ -64,7 +51,7 @@ def dry_run(request: Any) -> str:
                      "max images/call": st["max_images"], "prompt tokens": st["prompt_tokens"],
                      "completion tokens": st["completion_tokens"],
                      "cost USD": "unknown" if cost is None else f"{cost:.2f}"})
-        limit = IMAGES_PER_REQUEST.get(provider_of(model))
+        limit = PROVIDER_MAX_IMAGES.get(provider_of(model))
         if limit is not None and st["max_images"] > limit:
             problems.append(f"stage {stage}: up to {st['max_images']} images in one request, "
                             f"but {provider_of(model)} accepts {limit}; lower max_images / fps")
