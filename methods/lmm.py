@@ -196,13 +196,8 @@ class LMMMethod(Method):
                                   "max_tokens": self.config.max_tokens}
         if self.config.seed is not None:
             params["seed"] = (self.config.seed + info.sample_hash) % (2 ** 31)
-        if self.config.api_base:
-            params["api_base"] = self.config.api_base
-        # vLLM-style servers started without --api-key accept any key, but the OpenAI client
-        # refuses to send a request with none.
-        if (self.config.model.startswith("openai/") and self._api_base()
-                and not os.environ.get("OPENAI_API_KEY")):
-            params["api_key"] = "EMPTY"
+        if self._api_base():
+            params["api_base"] = self._api_base()
         return params
 
     def _video_parts(self, label: str, frames: VideoFrames) -> list[dict[str, Any]]:

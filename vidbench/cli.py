@@ -49,6 +49,7 @@ def eval_command(
                                      "B swapped; report order consistency (closed mode)."),
     judge: Optional[str] = opt.Judge, judge_api_base: Optional[str] = opt.JudgeApiBase,
     runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="Where new run folders go."),
+    price: Optional[list[str]] = opt.Price,
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Live progress bar."),
 ) -> None:
     """Run a method over the benchmark into a run folder, then score it."""
@@ -72,7 +73,8 @@ def eval_command(
         typer.echo(plan_dry_run(request))
         return
     options = EvalOptions(mode=request.mode, max_concurrency=max_concurrency, max_cost=max_cost,
-                          both_orders=both_orders, judge_model=judge, progress=progress)
+                          both_orders=both_orders, judge_model=judge, progress=progress,
+                          prices=opt.parse_prices(price))
     outcome = pipeline.run_eval(request, options, runs_dir, resume)
     typer.echo(render_metrics(outcome.metrics))
     typer.echo(f"\nrun folder: {outcome.run_dir}")
@@ -91,7 +93,7 @@ def score_command(
     revision: Optional[str] = opt.Revision, split: Optional[str] = typer.Option(
         None, "--split", "-s", help="Default: the run's split (or all)."),
     judge: Optional[str] = opt.Judge, judge_api_base: Optional[str] = opt.JudgeApiBase,
-    cache_dir: Optional[Path] = opt.CacheDir,
+    cache_dir: Optional[Path] = opt.CacheDir, price: Optional[list[str]] = opt.Price,
     out: Optional[Path] = typer.Option(None, "--out", help="Write metrics JSON here."),
 ) -> None:
     """Score saved predictions without calling any method; prints a table."""
@@ -100,7 +102,8 @@ def score_command(
 
     opt.use_cache(cache_dir)
     metrics = score_target(target, mode=mode, dataset=dataset, revision=revision, split=split,
-                           judge=judge, judge_api_base=judge_api_base)
+                           judge=judge, judge_api_base=judge_api_base,
+                           prices=opt.parse_prices(price))
     typer.echo(render_metrics(metrics))
     if out is not None:
         from vidbench.runs import write_json

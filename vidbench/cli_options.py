@@ -31,6 +31,26 @@ Judge = typer.Option(None, "--judge", help="litellm model id of the open-set jud
 JudgeApiBase = typer.Option(None, "--judge-api-base",
                             help="OpenAI-compatible base URL for the judge (e.g. a local server).")
 
+Price = typer.Option(None, "--price", help="MODEL=IN,OUT: USD per million input/output tokens "
+                                           "for a model litellm has no price for (repeatable).")
+
+
+def parse_prices(values: Optional[list[str]]) -> dict[str, tuple[float, float]]:
+    from vidbench.errors import UserError
+
+    prices: dict[str, tuple[float, float]] = {}
+    for value in values or []:
+        model, sep, rest = value.rpartition("=")
+        try:
+            inp, out = (float(x) for x in rest.split(","))
+        except ValueError:
+            model = ""
+        if not sep or not model:
+            raise UserError(f"--price {value!r} is not MODEL=IN,OUT",
+                            fix="e.g. --price openai/Qwen/Qwen2-VL-7B-Instruct=0.2,0.2")
+        prices[model] = (inp, out)
+    return prices
+
 
 def selection(split: str, domain: Optional[list[str]], action: Optional[list[str]],
               limit: Optional[int], sample_ids: Optional[list[str]],

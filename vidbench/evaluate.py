@@ -26,6 +26,7 @@ class EvalOptions:
     both_orders: bool = False
     judge_model: str | None = None
     progress: bool = True
+    prices: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
 @dataclass

@@ -368,6 +368,11 @@ class LLMClient:
         extra_secrets = tuple(str(params[k]) for k in ("api_key",) if params.get(k))
         kwargs = {"drop_params": True, **params, "max_retries": 0, "num_retries": 0}
         kwargs.setdefault("timeout", self.timeout_s)
+        # Self-hosted OpenAI-compatible servers (vLLM & co.) started without --api-key accept
+        # any key, but the OpenAI client refuses to send a request with none.
+        if (model.startswith(("openai/", "hosted_vllm/")) and kwargs.get("api_base")
+                and not kwargs.get("api_key") and not os.environ.get("OPENAI_API_KEY")):
+            kwargs["api_key"] = "EMPTY"
         for attempt in range(1, self.max_attempts + 1):
             try:
                 with self._semaphore:

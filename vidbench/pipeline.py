@@ -53,10 +53,12 @@ class RunRequest:
                    judge=data.get("judge"), judge_api_base=data.get("judge_api_base"))
 
 
-def make_client(max_concurrency: int, max_cost: float | None) -> Any:
+def make_client(max_concurrency: int, max_cost: float | None,
+                prices: dict[str, tuple[float, float]] | None = None) -> Any:
     from vidbench.llm import LLMClient
 
-    return LLMClient(get_cache(), max_concurrency=max_concurrency, budget_usd=max_cost)
+    return LLMClient(get_cache(), max_concurrency=max_concurrency, budget_usd=max_cost,
+                     prices=prices)
 
 
 def prepare(request: RunRequest) -> tuple[Method, Benchmark]:
@@ -120,7 +122,7 @@ def run_eval(request: RunRequest, options: EvalOptions, runs_dir: Path,
         runs.write_json(run_dir / runs.CONFIG, request.to_json())
         runs.write_json(run_dir / runs.MANIFEST, manifest_for(request, method, bench))
         done = {}
-    client = make_client(options.max_concurrency, options.max_cost)
+    client = make_client(options.max_concurrency, options.max_cost, options.prices)
     evaluator = Evaluator(method, bench, run_dir, options, client, get_cache())
     todo = [job for job in jobs_for(bench, request.both_orders) if (job[0].key, job[1]) not in done]
     _, stopped = evaluator.run(todo)
@@ -178,4 +180,10 @@ def score_open_predictions(samples: list[Sample], predictions: dict[str, Any],
     judgements = judge_all(samples, predictions, judge, max_workers=max_workers)
     if run_dir is not None:
         write_judgements(run_dir / runs.JUDGEMENTS, judgements.values())
-    return scoring.score_open(samples, predictions, judgements, records=records)
+    metrics = scoring.score_open(samples, predictions, judgements, records=records)
+    judge_usage = Usage()
+    for j in judgements.values():
+        if j.usage:
+            judge_usage.add(Usage(**j.usage))
+    metrics["judge_usage"] = judge_usage.as_dict()
+    return metrics

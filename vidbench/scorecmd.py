@@ -31,7 +31,8 @@ def validate_file(path: Path, mode: str, dataset: str, revision: str | None,
 
 
 def score_target(target: Path, *, mode: str | None, dataset: str | None, revision: str | None,
-                 split: str | None, judge: str | None, judge_api_base: str | None) -> dict[str, Any]:
+                 split: str | None, judge: str | None, judge_api_base: str | None,
+                 prices: dict[str, tuple[float, float]] | None = None) -> dict[str, Any]:
     from vidbench.pipeline import RunRequest, make_client, score_run
 
     if target.is_dir():
@@ -51,7 +52,7 @@ def score_target(target: Path, *, mode: str | None, dataset: str | None, revisio
         if not records:
             raise UserError(f"{target} holds no predictions yet",
                             fix=f"run `vidbench eval --resume {target}`")
-        return score_run(request, bench, records, None, make_client(8, None))
+        return score_run(request, bench, records, None, make_client(8, None, prices))
     if not target.is_file():
         raise UserError(f"{target} does not exist", fix="pass a run folder or a predictions file")
     if mode is None:
@@ -72,4 +73,4 @@ def score_target(target: Path, *, mode: str | None, dataset: str | None, revisio
                         fix=f"run `vidbench validate {target} --mode {mode}` for the full list")
     if mode == "closed":
         return scoring.score_closed(bench.samples, preds)
-    return score_open_predictions(bench.samples, preds, request, make_client(8, None), 8, None)
+    return score_open_predictions(bench.samples, preds, request, make_client(8, None, prices), 8, None)
