@@ -173,3 +173,11 @@ def test_localization_nearest_frame_and_skips_null():
     assert loc["overall"]["both"]["n"] == 4
     assert score_localization([s], [PredictionRecord("s", "closed", Status.OK)]) is None
     json.dumps(loc)
+
+
+def test_localization_ignores_open_mode_candidate_keys():
+    # Open-mode keys "0".."n-1" are the method's own candidates, not ground-truth keys.
+    s = make_sample("s", {"0": "a"}, fps=8.0, retrieval=({"0": [16]}, {"0": [8]}))
+    rec = PredictionRecord("s", "open", Status.OK, closed(**{"0": "a"}),
+                           localization={"0": ([16], [8])})
+    assert score_localization([s], [rec]) is None

@@ -275,7 +275,8 @@ def score_localization(samples: Sequence[Sample], records: Iterable[PredictionRe
     shows several frames for one difference (VidDiff shows 3 frames 0.35 s apart for multi-frame
     differences) has localised it if any shown frame is at the key moment. Because more frames
     make "nearest" easier, `mean_predicted_frames` is reported beside the distances. Only the
-    latest OK record per sample counts.
+    latest OK record per sample counts, and only closed-mode records: open-mode localisation is
+    keyed by the method's own candidate numbers, which name no ground-truth difference.
     """
     by_key = {s.key: s for s in samples}
     dist: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
@@ -283,7 +284,8 @@ def score_localization(samples: Sequence[Sample], records: Iterable[PredictionRe
     seen_any = False
     for key, rec in latest_records(records).items():
         sample = by_key.get(key)
-        if sample is None or rec.status != Status.OK or rec.localization is None:
+        if (sample is None or rec.status != Status.OK or rec.localization is None
+                or rec.mode != "closed"):
             continue
         seen_any = True
         for dkey, per_video in rec.localization.items():

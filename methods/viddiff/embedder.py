@@ -1,0 +1,351 @@
+"""open_clip image and text embeddings for the VidDiff localizer, cached on disk.
+
+Only this module imports torch and open_clip, and only when the CLIP localizer actually runs: the
+uniform, random and oracle ablations never load them.
+
+Three choices worth knowing:
+- One model per (name, pretrained, device) per process (`load_clip`), because ViT-bigG-14 takes
+  ~10 GB and tens of seconds to build. With `pretrained=None` the random initialisation is seeded,
+  so random-weight embeddings are reproducible and may be cached like real ones.
+- Frames are preprocessed as tensors (shortest side resized bicubic with antialias, centre crop,
+  the model's mean/std), on the GPU when there is one. This matches open_clip's PIL transform up to
+  interpolation rounding and removes the CPU's PIL work, which would otherwise cap the frame rate.
+- `embed_video` overlaps decoding with embedding: worker threads, or on a GPU worker processes
+  (decoding is partly GIL-bound Python), read chunks of frames through the harness's VideoSource
+  ahead of the model, while the main thread pins each batch, copies it to the device,
+  preprocesses it there and runs the model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import multiprocessing
+import os
+import pickle
+import threading
+from collections import deque
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+from vidbench.cache import Cache, content_key
+from vidbench.contracts import VideoSource
+
+CLIP_NAMESPACE = "clip"
+_RANDOM_INIT_SEED = 0
+
+# A tiny open_clip architecture for tests, benchmarks and smoke runs (random weights only).
+TINY_MODEL = "viddiff-tiny"
+TINY_CONFIG: dict[str, Any] = {
+    "embed_dim": 32,
+    "vision_cfg": {"image_size": 64, "layers": 2, "width": 64, "head_width": 32, "patch_size": 32},
+    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
+}
+
+
+def register_tiny_model() -> str:
+    """Register TINY_MODEL with open_clip (idempotent) and return its name."""
+    import json
+    import tempfile
+
+    import open_clip
+
+    if TINY_MODEL not in open_clip.list_models():
+        folder = tempfile.mkdtemp(prefix="viddiff-clip-")
+        path = os.path.join(folder, f"{TINY_MODEL}.json")
+        with open(path, "w") as handle:
+            json.dump(TINY_CONFIG, handle)
+        open_clip.add_model_config(path)
+    return TINY_MODEL
+
+
+@dataclass
+class LoadedClip:
+    """A ready open_clip model with what preprocessing needs."""
+
+    name: str
+    pretrained: str | None
+    device: Any  # torch.device
+    model: Any
+    tokenizer: Any
+    image_size: int
+    mean: Any  # torch tensor (1, 3, 1, 1) on device
+    std: Any
+    dtype: Any  # torch dtype of the model's inputs
+
+    @property
+    def identity(self) -> list[Any]:
+        """What determines the embeddings: part of every cache key."""
+        return [self.name, _weights_identity(self.pretrained)]
+
+
+_models: dict[tuple[str, str | None, str], LoadedClip] = {}
+_models_lock = threading.Lock()
+
+
+def _weights_identity(pretrained: str | None) -> Any:
+    if pretrained is None:
+        return f"random-init-seed{_RANDOM_INIT_SEED}"
+    if os.path.exists(pretrained):
+        # A local checkpoint: a changed file must not hit stale embeddings.
+        st = os.stat(pretrained)
+        return [os.path.abspath(pretrained), st.st_size, st.st_mtime_ns]
+    return pretrained
+
+
+def resolve_device(device: str | None) -> str:
+    import torch
+
+    if device:
+        return device
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def load_clip(name: str, pretrained: str | None, device: str | None = None) -> LoadedClip:
+    """Build (once per process) an open_clip model: bf16 on CUDA, float32 on CPU."""
+    import open_clip
+    import torch
+
+    dev = resolve_device(device)
+    key = (name, pretrained, dev)
+    with _models_lock:
+        if key in _models:
+            return _models[key]
+        cuda = dev.startswith("cuda")
+        if name == TINY_MODEL:
+            register_tiny_model()
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(_RANDOM_INIT_SEED)
+            model, _, _ = open_clip.create_model_and_transforms(
+                name, pretrained=pretrained, device=dev, precision="bf16" if cuda else "fp32")
+        model.eval()
+        cfg = getattr(model.visual, "preprocess_cfg", {}) or {}
+        size = cfg.get("size", getattr(model.visual, "image_size", 224))
+        size = int(size[0] if isinstance(size, (tuple, list)) else size)
+        mean = cfg.get("mean", open_clip.OPENAI_DATASET_MEAN)
+        std = cfg.get("std", open_clip.OPENAI_DATASET_STD)
+        dtype = torch.bfloat16 if cuda else torch.float32
+        loaded = LoadedClip(
+            name=name, pretrained=pretrained, device=torch.device(dev), model=model,
+            tokenizer=open_clip.get_tokenizer(name), image_size=size,
+            mean=torch.tensor(mean, device=dev).view(1, 3, 1, 1),
+            std=torch.tensor(std, device=dev).view(1, 3, 1, 1), dtype=dtype)
+        _models[key] = loaded
+        return loaded
+
+
+def preprocess(frames: Any, clip: LoadedClip) -> Any:
+    """(B, H, W, 3) uint8 tensor -> (B, 3, S, S) normalised model input on the frames' device."""
+    import torch.nn.functional as F
+
+    x = frames.permute(0, 3, 1, 2).float().div_(255.0)
+    height, width = x.shape[-2:]
+    scale = clip.image_size / min(height, width)
+    new_h = max(clip.image_size, round(height * scale))
+    new_w = max(clip.image_size, round(width * scale))
+    if (new_h, new_w) != (height, width):
+        x = F.interpolate(x, size=(new_h, new_w), mode="bicubic", antialias=True,
+                          align_corners=False).clamp_(0.0, 1.0)
+    top, left = (new_h - clip.image_size) // 2, (new_w - clip.image_size) // 2
+    x = x[..., top:top + clip.image_size, left:left + clip.image_size]
+    x = (x - clip.mean.to(x.device)) / clip.std.to(x.device)
+    return x.contiguous()
+
+
+def _encode_images(clip: LoadedClip, pixels: Any) -> Any:
+    import torch
+
+    with torch.inference_mode():
+        if clip.device.type == "cuda":
+            with torch.autocast("cuda", dtype=torch.bfloat16):
+                out = clip.model.encode_image(pixels.to(clip.dtype))
+        else:
+            out = clip.model.encode_image(pixels)
+        return torch.nn.functional.normalize(out.float(), dim=-1)
+
+
+def embed_texts(clip: LoadedClip, texts: Sequence[str], cache: Cache | None = None) -> np.ndarray:
+    """L2-normalised text embeddings (len(texts), D) float32; cached per text."""
+    import torch
+
+    out: list[np.ndarray | None] = [None] * len(texts)
+    keys = [content_key("text", clip.identity, t) for t in texts]
+    missing = []
+    for i, key in enumerate(keys):
+        raw = cache.get(CLIP_NAMESPACE, key) if cache is not None else None
+        if raw is not None:
+            out[i] = np.frombuffer(raw, dtype=np.float32)
+        else:
+            missing.append(i)
+    if missing:
+        tokens = clip.tokenizer([texts[i] for i in missing]).to(clip.device)
+        with torch.inference_mode():
+            if clip.device.type == "cuda":
+                with torch.autocast("cuda", dtype=torch.bfloat16):
+                    emb = clip.model.encode_text(tokens)
+            else:
+                emb = clip.model.encode_text(tokens)
+            emb = torch.nn.functional.normalize(emb.float(), dim=-1).cpu().numpy()
+        for row, i in enumerate(missing):
+            out[i] = np.ascontiguousarray(emb[row], dtype=np.float32)
+            if cache is not None:
+                cache.put(CLIP_NAMESPACE, keys[i], out[i].tobytes())
+    return np.stack(out)  # type: ignore[arg-type]
+
+
+def decode_chunk(source: VideoSource, indices: Sequence[int], max_side: int | None) -> np.ndarray:
+    """Decode one chunk of frames (runs in a worker thread or process): (n, H, W, 3) uint8."""
+    return np.ascontiguousarray(source.read(list(indices), max_side=max_side).arrays)
+
+
+def _decode_and_preprocess(source: VideoSource, indices: Sequence[int], max_side: int | None,
+                           clip: LoadedClip) -> Any:
+    """Thread worker without an accelerator: preprocessing in the worker runs in parallel with
+    the model in the main thread (torch releases the GIL)."""
+    import torch
+
+    return preprocess(torch.from_numpy(decode_chunk(source, indices, max_side)), clip)
+
+
+_process_pools: dict[int, ProcessPoolExecutor] = {}
+
+
+def _process_pool(workers: int) -> ProcessPoolExecutor:
+    """One decode process pool per size per process, kept for reuse: spawning costs ~1 s.
+    'spawn' because forking a process that holds CUDA state or decoder threads is unsafe."""
+    with _models_lock:
+        pool = _process_pools.get(workers)
+        if pool is None:
+            pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+            _process_pools[workers] = pool
+        return pool
+
+
+def choose_backend(backend: str, clip: LoadedClip, source: VideoSource, workers: int) -> str:
+    """"auto": decode processes when feeding a GPU with several workers and the source can be
+    sent to a process (vidbench.video sources can), threads otherwise."""
+    if backend != "auto":
+        return backend
+    if clip.device.type != "cuda" or workers < 2:
+        return "thread"
+    try:
+        pickle.dumps(source)
+    except Exception:  # e.g. a source holding an open container
+        return "thread"
+    return "process"
+
+
+def embed_video(clip: LoadedClip, source: VideoSource, indices: Sequence[int], *,
+                batch_size: int = 128, workers: int = 4, max_side: int | None = None,
+                backend: str = "auto", chunk: int | None = None,
+                prefetch: int | None = None) -> np.ndarray:
+    """Embed the given trimmed-video frames: (len(indices), D) float32, L2-normalised.
+
+    Decode tasks of `chunk` frames run in `workers` threads or processes (`backend`: "thread",
+    "process" or "auto"), up to `prefetch` tasks ahead; the main thread assembles batches of
+    `batch_size`, copies them to the device from pinned memory, preprocesses and embeds them, so
+    the device waits on the decoders only when decoding is the slower side.
+    """
+    import torch
+
+    indices = [int(i) for i in indices]
+    if not indices:
+        return np.zeros((0, 0), dtype=np.float32)
+    source = _without_frame_cache(source)
+    workers = max(1, workers)
+    backend = choose_backend(backend, clip, source, workers)
+    chunk = chunk or max(1, batch_size // 4)
+    prefetch = prefetch or 2 * workers
+    tasks = [indices[i:i + chunk] for i in range(0, len(indices), chunk)]
+    on_gpu = clip.device.type == "cuda"
+
+    if backend == "process":
+        pool: Any = _process_pool(workers)
+        submit = lambda ids: pool.submit(decode_chunk, source, ids, max_side)  # noqa: E731
+        owned = None
+    elif backend == "thread":
+        owned = pool = ThreadPoolExecutor(workers, thread_name_prefix="clip-decode")
+        if on_gpu:
+            submit = lambda ids: pool.submit(decode_chunk, source, ids, max_side)  # noqa: E731
+        else:
+            submit = lambda ids: pool.submit(  # noqa: E731
+                _decode_and_preprocess, source, ids, max_side, clip)
+    else:
+        raise ValueError(f"unknown decode backend {backend!r} (thread, process or auto)")
+
+    outputs: list[Any] = []
+    buffer: list[Any] = []
+
+    def flush() -> None:
+        if on_gpu:
+            frames = torch.from_numpy(np.concatenate(buffer) if len(buffer) > 1 else buffer[0])
+            pixels = preprocess(frames.pin_memory().to(clip.device, non_blocking=True), clip)
+        elif isinstance(buffer[0], np.ndarray):  # CPU fed by processes: preprocess here
+            pixels = preprocess(torch.from_numpy(np.concatenate(buffer)), clip)
+        else:
+            pixels = torch.cat(buffer)
+        # Results stay on the device until the end: no per-batch synchronisation.
+        outputs.append(_encode_images(clip, pixels))
+        buffer.clear()
+
+    try:
+        pending: deque[Future[Any]] = deque()
+        next_task, buffered = 0, 0
+        while next_task < len(tasks) or pending:
+            while next_task < len(tasks) and len(pending) < prefetch:
+                pending.append(submit(tasks[next_task]))
+                next_task += 1
+            item = pending.popleft().result()
+            buffer.append(item)
+            buffered += len(item)
+            if buffered >= batch_size:
+                flush()
+                buffered = 0
+        if buffer:
+            flush()
+    finally:
+        if owned is not None:
+            owned.shutdown(wait=True, cancel_futures=True)
+    return torch.cat(outputs).cpu().numpy().astype(np.float32, copy=False)
+
+
+def video_identity(source: VideoSource) -> Any:
+    """What identifies a video's content for the cache: the source's own `identity` if it has
+    one, else the file's content hash (vidbench.video sources have a `path`), else the dataset
+    reference. The trim and rate are part of it because indices are trimmed-video indices."""
+    ref = source.ref
+    ident = getattr(source, "identity", None)
+    if ident is not None:
+        content: Any = ident() if callable(ident) else ident
+    elif getattr(source, "path", None) is not None:
+        from vidbench.video import content_hash
+
+        content = content_hash(source.path)  # type: ignore[attr-defined]
+    else:
+        content = ref.path
+    return [content, ref.fps_original, list(ref.trim), source.num_frames]
+
+
+def _without_frame_cache(source: VideoSource) -> VideoSource:
+    """vidbench.video sources store decoded frames in the cache; the localizer keeps embeddings
+    instead, so its (many, large) CLIP frames are read from a copy that does not store them."""
+    if dataclasses.is_dataclass(source) and getattr(source, "cache", None) is not None:
+        return dataclasses.replace(source, cache=None)  # type: ignore[type-var]
+    return source
+
+
+def cached_video_embeddings(clip: LoadedClip, source: VideoSource, indices: Sequence[int],
+                            cache: Cache | None, **kwargs: Any) -> tuple[np.ndarray, bool]:
+    """`embed_video` behind the on-disk cache; returns (embeddings, was_cached)."""
+    key = content_key("image", video_identity(source), [int(i) for i in indices], clip.identity,
+                      kwargs.get("max_side"))
+    if cache is not None:
+        raw = cache.get(CLIP_NAMESPACE, key)
+        if raw is not None:
+            return np.frombuffer(raw, dtype=np.float32).reshape(len(indices), -1), True
+    emb = embed_video(clip, source, indices, **kwargs)
+    if cache is not None:
+        cache.put(CLIP_NAMESPACE, key, np.ascontiguousarray(emb).tobytes())
+    return emb, False

@@ -1,0 +1,296 @@
+"""The VidDiff method end to end: proposer and differencer answered by a real OpenAI-compatible
+server on loopback through the real LLMClient, localizer on real h264 videos whose frames encode
+their own index (so the test can read back exactly which frames the VLM was shown)."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import re
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.videos import decode_index, write_video
+from vidbench.cache import Cache
+from vidbench.contracts import DOMAIN_FPS, ClosedTask, FrameSpec, OpenTask, SampleInfo, VideoRef
+from vidbench.errors import ParseError
+from vidbench.llm import LLMClient
+from vidbench.video import open_video
+from methods.viddiff.method import VidDiffConfig, VidDiffMethod
+from methods.viddiff.localizer import frames_around
+
+FPS = 8
+N_A, N_B = 40, 56
+STAGES = ["setup", "descent", "bottom", "ascent"]
+STATEMENTS = {"0": "The squat is deeper", "3": "The descent is faster",
+              "7": "The back is more upright"}
+
+
+@pytest.fixture(scope="module")
+def video_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("viddiff-videos")
+    write_video(root / "a.mp4", N_A + 4, fps=FPS, gop=8)
+    write_video(root / "b.mp4", N_B, fps=FPS, gop=8)
+    return root
+
+
+@pytest.fixture
+def videos(video_root, tmp_cache):
+    # A is trimmed by 2 frames at each end: every index the method returns is a trimmed index.
+    return (open_video(VideoRef("a.mp4", FPS, (2, N_A + 2)), video_root, sample_key="fitness_t0"),
+            open_video(VideoRef("b.mp4", FPS, (None, None)), video_root, sample_key="fitness_t0"))
+
+
+def _info(videos) -> SampleInfo:
+    return SampleInfo(key="fitness_t0", action="fitness_0", action_name="squat",
+                      action_description="A person does a bodyweight squat", domain="fitness",
+                      split="easy", source_dataset="HuMMan", sample_hash=12345,
+                      videos=(videos[0].ref, videos[1].ref), n_open=3)
+
+
+def _prompt(body) -> str:
+    content = body["messages"][0]["content"]
+    return content if isinstance(content, str) else content[0]["text"]
+
+
+class Scripted:
+    """Answers each VidDiff call from the request body; keeps what the differencer was shown."""
+
+    def __init__(self, n_candidates: int = 2, links=None, answer=None):
+        self.n_candidates = n_candidates
+        self.links = links  # ids -> stage names, or None for a well-formed default
+        self.answer = answer or (lambda statement: "b" if "faster" in statement else "a")
+        self.shown: dict[str, dict[str, list[int]]] = {}  # statement -> video -> frame indices
+        self.labels: dict[str, list[str]] = {}
+        self.proposer_prompts: list[str] = []
+
+    def __call__(self, body) -> str:
+        name = body["response_format"]["json_schema"]["name"]
+        if name == "viddiff_differences":
+            self.proposer_prompts.append(_prompt(body))
+            return json.dumps({"differences": [
+                {"name": f"cand {i}", "description": f"Candidate difference {i} is faster"
+                 if i % 2 else f"Candidate difference {i}", "num_frames": "gt_1" if i % 2 else "1"}
+                for i in range(self.n_candidates)]})
+        if name == "viddiff_plan":
+            prompt = _prompt(body)
+            self.proposer_prompts.append(prompt)
+            ids = re.findall(r'- id "([^"]+)"', prompt)
+            links = self.links or {k: [STAGES[int(k) % len(STAGES)]] for k in ids}
+            return json.dumps({
+                "stages": [{"name": s, "description": f"the {s}", "captions": [
+                    f"A photo of a person in the {s} {j}" for j in range(5)]} for s in STAGES],
+                "links": [{"difference": k, "stages": v, "num_frames": "1"}
+                          for k, v in links.items()]})
+        assert name == "viddiff_answer"
+        parts = body["messages"][0]["content"]
+        statement = re.search(r'Statement: "([^"]*)"', parts[0]["text"]).group(1)
+        shown: dict[str, list[int]] = {"A": [], "B": []}
+        labels, video = [], None
+        for part in parts[1:]:
+            if part["type"] == "text" and part["text"].startswith("Video "):
+                labels.append(part["text"])
+                video = part["text"][6]
+            elif part["type"] == "image_url":
+                raw = base64.b64decode(part["image_url"]["url"].split(",", 1)[1])
+                shown[video].append(decode_index(np.asarray(Image.open(io.BytesIO(raw)))))
+        self.shown[statement] = shown
+        self.labels[statement] = labels
+        return json.dumps({"reasoning": "looked at the frames", "answer": self.answer(statement)})
+
+
+def _method(server, localizer="viterbi", **kw) -> VidDiffMethod:
+    config = VidDiffConfig(proposer_model="openai/proposer", differencer_model="openai/vlm",
+                           api_base=server.base_url, localizer=localizer, clip_model="viddiff-tiny",
+                           clip_pretrained=None, clip_device="cpu", clip_batch_size=8,
+                           clip_workers=2, **kw)
+    return VidDiffMethod(config)
+
+
+@pytest.fixture
+def session(tmp_path, tmp_cache, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-a-real-key")
+    return LLMClient(Cache(tmp_path / "llm"), backoff_base_s=0.01, timeout_s=10).session()
+
+
+def _closed_task(videos, oracle=None) -> ClosedTask:
+    frames = tuple(v.sample(FrameSpec(num_frames=1)) for v in videos)
+    return ClosedTask(_info(videos), dict(STATEMENTS), frames, videos, oracle)
+
+
+def _needs_clip(mode: str) -> None:
+    if mode in ("viterbi", "independent"):
+        pytest.importorskip("torch")
+        pytest.importorskip("open_clip")
+
+
+def _check_shown_frames(script: Scripted, out, statements) -> None:
+    """The VLM saw exactly the localised frames, A first, each labelled with its time."""
+    for key, statement in statements.items():
+        frames_a, frames_b = out.localization[key]
+        # Video A's file starts 2 frames before its trim: the drawn index is trimmed index + 2.
+        assert script.shown[statement] == {"A": [i + 2 for i in frames_a], "B": frames_b}
+        expected = [f"Video A, frame at {i / FPS:.2f} s" for i in frames_a] + \
+                   [f"Video B, frame at {i / FPS:.2f} s" for i in frames_b]
+        assert script.labels[statement] == expected
+
+
+@pytest.mark.parametrize("mode", ["viterbi", "independent", "uniform", "random", "oracle"])
+def test_closed_mode_every_localizer(mode, videos, session, openai_server):
+    _needs_clip(mode)
+    script = Scripted()
+    openai_server.respond_with(script)
+    oracle = ({"0": [3], "3": [10, 12, 14], "7": None}, {"0": [50], "3": None, "7": [1]})
+    method = _method(openai_server, mode)
+    assert method.uses_ground_truth is (mode == "oracle")
+    out = method.closed(_closed_task(videos, oracle if mode == "oracle" else None), session)
+
+    assert set(out.predictions) == set(STATEMENTS)
+    assert {k: p.prediction for k, p in out.predictions.items()} == {"0": "a", "3": "b", "7": "a"}
+    assert {k: p.description for k, p in out.predictions.items()} == STATEMENTS
+    _check_shown_frames(script, out, STATEMENTS)
+    # The proposer saw the statements and never a label or ground-truth frame.
+    plan_prompt = script.proposer_prompts[0]
+    assert all(s in plan_prompt for s in STATEMENTS.values())
+    assert "[10, 12, 14]" not in plan_prompt and '"a"' not in plan_prompt
+    assert out.details["transcript"]["links"] == {"0": ["setup"], "3": ["ascent"],
+                                                  "7": ["ascent"]}
+    assert out.details["localizer"]["mode"] == mode
+    assert out.details["repairs"] == []
+    if mode == "oracle":
+        assert out.localization["0"] == ([3], [50])
+        assert out.localization["3"][0] == [10, 12, 14]
+        assert out.details["localizer"]["oracle_fallback"] == ["3:b", "7:a"]
+    if mode == "uniform":  # stage 0 of 4 in A: frames 0..9, midpoint 4
+        assert out.localization["0"] == ([4], [6])
+    if mode == "viterbi":
+        spans = out.details["localizer"]["videos"][0]["spans"]
+        assert spans[0][0] == 0 and spans[-1][1] == 38  # last frame scored at 4 fps
+        lo, hi = spans[0]
+        assert out.localization["0"][0] == [(lo + hi) // 2]
+    assert session.usage.calls == 1 + len(STATEMENTS)
+
+
+@pytest.mark.parametrize("mode", ["viterbi", "independent", "uniform", "random"])
+def test_open_mode_caps_candidates_and_uses_their_num_frames(mode, videos, session,
+                                                             openai_server):
+    _needs_clip(mode)
+    script = Scripted(n_candidates=5)  # one more than allowed: the cap must hold
+    openai_server.respond_with(script)
+    frames = tuple(v.sample(FrameSpec(num_frames=1)) for v in videos)
+    task = OpenTask(_info(videos), 4, frames, videos)
+    out = _method(openai_server, mode).open(task, session)
+
+    assert list(out.predictions) == ["0", "1", "2", "3"]
+    assert set(out.localization) == set(out.predictions)
+    descriptions = {k: p.description for k, p in out.predictions.items()}
+    assert descriptions["1"] == "Candidate difference 1 is faster"
+    assert {k: p.prediction for k, p in out.predictions.items()} == {
+        "0": "a", "1": "b", "2": "a", "3": "b"}
+    _check_shown_frames(script, out, descriptions)
+    # Odd candidates need motion: three distinct frames round(0.35 * 8) = 3 apart.
+    for key in ("1", "3"):
+        for frames_v in out.localization[key]:
+            assert np.diff(frames_v).tolist() == [3, 3]
+    assert len(out.localization["0"][0]) == 1
+    # Too many candidates is cut to the cap at once (no re-ask) and recorded.
+    assert len([p for p in script.proposer_prompts if "List up to 4" in p]) == 1
+    assert out.details["repairs"] == ["kept the first 4 of 5 differences"]
+    assert [c["key"] for c in out.details["candidates"]] == ["0", "1", "2", "3"]
+
+
+def test_proposer_repairs_the_last_reply_after_the_re_ask(videos, session, openai_server):
+    """Candidates with a bad num_frames fail the strict check three times (reply, retry, re-ask);
+    the last reply is then repaired: the bad candidate dropped, the rest kept and renumbered."""
+    good = {"name": "depth", "description": "The squat is deeper", "num_frames": "1"}
+    bad = {"name": "speed", "description": "The squat is faster", "num_frames": "3"}
+    openai_server.respond_with(lambda body: json.dumps({"differences": [bad, good]}))
+    from methods.viddiff.proposer import propose_differences
+
+    repairs: list[str] = []
+    out = propose_differences(session, "openai/proposer", "A squat", 4, repairs,
+                              api_base=openai_server.base_url)
+    assert [(d.key, d.description) for d in out] == [("0", "The squat is deeper")]
+    assert len(openai_server.requests) == 3
+    assert repairs and "num_frames" in repairs[0]
+    openai_server.respond_with(lambda body: json.dumps({"differences": [bad]}))
+    with pytest.raises(ParseError, match="repair impossible"):
+        propose_differences(session, "openai/proposer", "A lunge", 4, [],
+                            api_base=openai_server.base_url)
+
+
+def test_bad_links_are_repaired_and_recorded(videos, session, openai_server):
+    script = Scripted(links={"0": ["the bottom position"], "3": ["ascnt"]})  # "7" left unlinked
+    openai_server.respond_with(script)
+    out = _method(openai_server, "uniform").closed(_closed_task(videos), session)
+    links = out.details["transcript"]["links"]
+    assert links == {"0": ["bottom"], "3": ["ascent"], "7": ["bottom"]}  # middle of 4 stages
+    repairs = out.details["repairs"]
+    assert any("snapped to 'bottom'" in r for r in repairs)
+    assert any("difference 7 is linked to no stage" in r for r in repairs)
+    # Uniform split of A (40 frames, 4 stages): 'bottom' is frames 20..29.
+    assert out.localization["7"][0] == [24]
+
+
+def test_unparseable_differencer_answer_is_a_parse_error_not_a(videos, session, openai_server):
+    script = Scripted(answer=lambda statement: "c")
+    openai_server.respond_with(script)
+    with pytest.raises(ParseError):
+        _method(openai_server, "uniform").closed(_closed_task(videos), session)
+
+
+def test_oracle_is_a_closed_only_ground_truth_method(openai_server):
+    method = _method(openai_server, "oracle")
+    assert method.uses_ground_truth and method.modes == ("closed",)
+    assert VidDiffMethod.uses_ground_truth is False  # the class itself stays honest
+    assert _method(openai_server, "viterbi").describe()["uses_ground_truth"] is False
+    with pytest.raises(Exception):
+        VidDiffConfig(localiser="viterbi")  # a typo fails loudly
+
+
+def test_gt1_rule_in_the_pipeline_matches_the_helper():
+    assert frames_around(20, "gt_1", FPS, N_A) == [17, 20, 23]
+
+
+@pytest.mark.parametrize("mode", ["viterbi", "oracle"])
+def test_demo_benchmark_samples(mode, session, openai_server, tmp_cache):
+    """Real dataset rows (the generated demo: image-folder and mp4 videos, trims, null
+    retrieval frames) through the loader, the video reader and the method."""
+    _needs_clip(mode)
+    from vidbench.dataset import load_benchmark
+
+    bench = load_benchmark("demo")
+    samples = [s for s in bench.samples if s.key in ("fitness_0_pair1", "ballsports_0_pair2")]
+    assert len(samples) == 2
+    script = Scripted()
+    openai_server.respond_with(script)
+    method = _method(openai_server, mode)
+    for sample in samples:
+        videos = tuple(open_video(ref, bench.source.video_root, sample_key=sample.key)
+                       for ref in sample.info.videos)
+        frames = tuple(v.sample(method.frame_spec(sample.info)) for v in videos)
+        statements = sample.closed_statements()
+        task = ClosedTask(sample.info, statements, frames, videos,
+                          sample.retrieval_frames if method.uses_ground_truth else None)
+        out = method.closed(task, session)
+        assert set(out.predictions) == set(statements) == set(out.localization)
+        for key, statement in statements.items():
+            for v, video in enumerate(videos):
+                chosen = out.localization[key][v]
+                assert chosen and all(0 <= i < video.num_frames for i in chosen)
+                fps = video.ref.fps_original
+                assert script.labels[statement][:len(out.localization[key][0])] == [
+                    f"Video A, frame at {i / fps:.2f} s" for i in out.localization[key][0]]
+                truth = sample.retrieval_frames[v].get(key)
+                if mode == "oracle" and truth:
+                    assert chosen == sorted({min(i, video.num_frames - 1) for i in truth})
+            shown = script.shown[statement]
+            assert [len(shown["A"]), len(shown["B"])] == [len(f) for f in out.localization[key]]
+        if mode == "viterbi":
+            fps = DOMAIN_FPS[sample.domain]  # fitness 8 -> 4 fps, ballsports 30 -> 5 fps
+            n_scored = out.details["localizer"]["videos"][0]["n_scored_frames"]
+            assert n_scored == len(range(0, videos[0].num_frames,
+                                         round(videos[0].ref.fps_original / fps)))
