@@ -459,7 +459,7 @@ def _is_current(root: Path) -> bool:
         (root / PARQUET).is_file()
 
 
-def ensure_demo(root: Path | None = None) -> Path:
+def ensure_demo(root: str | os.PathLike[str] | None = None) -> Path:
     """The demo folder, generated on first use (or when its version stamp is stale)."""
     root = Path(root) if root is not None else default_demo_dir()
     if _is_current(root):
@@ -475,13 +475,16 @@ def ensure_demo(root: Path | None = None) -> Path:
         tmp.mkdir()
         try:
             _build(tmp)
+            if _is_current(root):  # another process finished first: keep its copy
+                return root
             old = root.with_name(f".{root.name}.old-{os.getpid()}-{threading.get_ident()}")
             if root.exists():
                 os.replace(root, old)
             try:
                 os.replace(tmp, root)
             except OSError:
-                if not _is_current(root):  # lost a race to a process that failed: surface it
+                # Another process renamed its copy in between: fine if that copy is complete.
+                if not _is_current(root):
                     raise
             shutil.rmtree(old, ignore_errors=True)
         finally:

@@ -33,12 +33,13 @@ from vidbench.errors import VideoError
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 FRAMES_NS = "frames"
 _FRAMES_FORMAT = 1  # bump when the cached array layout changes
-# A seek flushes the decoder and restarts at a keyframe; below this many skipped frames,
-# decoding straight on is cheaper.
-SEEK_MIN_SAVED = 2
-# Frame threading ("AUTO") pays off with many cores; on two cores it measured ~1.7x slower than
-# slice threading for 720p h264, so small machines keep PyAV's default.
-THREAD_TYPE = "AUTO" if (os.cpu_count() or 1) > 2 else "SLICE"
+# A seek flushes the decoder (whose reordering and threading pipeline has already read a few
+# frames ahead) and restarts at a keyframe: it must skip at least this many frames to pay off.
+# On 720p h264 with 1 s keyframes at 30 -> 4 fps, 1 to 8 measured the same wall time.
+SEEK_MIN_SAVED = 4
+# Frame + slice threading: decodes in parallel on many cores; on a busy two-core machine it
+# measured the same as PyAV's default (slice only). Skipping frames works under both.
+THREAD_TYPE = "AUTO"
 _FPS_EPS = 1e-6
 _ROOT_ENV = "VIDBENCH_VIDEO_ROOT"
 _DOWNLOAD_HINT = "run `vidbench data download` or pass --video-root"
@@ -176,6 +177,8 @@ def _scan_file(path: Path) -> _Layout:
                 raise VideoError(f"{path} has no video stream")
             stream = container.streams.video[0]
             width, height = stream.codec_context.width, stream.codec_context.height
+            if not width or not height:
+                raise VideoError(f"video {path} has no frame size: corrupt or undecodable")
             rate = stream.average_rate or stream.guessed_rate
             fps = float(rate) if rate else None
             pts: list[int] = []
