@@ -3,6 +3,7 @@ frame rules and every ablation. Skipped when torch/open_clip are not installed."
 
 from __future__ import annotations
 
+import hashlib
 import math
 
 import numpy as np
@@ -52,6 +53,13 @@ class ArraySource:
 
     def read(self, indices, max_side=None) -> VideoFrames:
         return self._frames(indices, max_side)
+
+    @property
+    def content_id(self) -> str:
+        return hashlib.blake2b(self.frames.tobytes(), digest_size=16).hexdigest()
+
+    def without_cache(self) -> "ArraySource":
+        return self  # holds no frame cache
 
 
 def _synthetic_frames(n: int, height: int = 72, width: int = 96, seed: int = 0) -> np.ndarray:

@@ -186,6 +186,14 @@ class VideoSource(Protocol):
     def read(self, indices: Sequence[int], max_side: int | None = None) -> VideoFrames:
         """Exactly these trimmed-video frame indices."""
 
+    @property
+    def content_id(self) -> str:
+        """A hash of the video's content: what caches of derived data (embeddings) key on."""
+
+    def without_cache(self) -> "VideoSource":
+        """The same video, reading without storing decoded frames in the frame cache (for
+        callers that cache something smaller derived from many frames)."""
+
 
 class Status(str, enum.Enum):
     """Outcome of one sample. Anything but OK is a failure, never an answer."""

@@ -264,9 +264,7 @@ def records_to_predictions(records: Iterable[PredictionRecord], swapped: bool = 
 
 def latest_records(records: Iterable[PredictionRecord], swapped: bool = False
                    ) -> dict[str, PredictionRecord]:
-    """The last record per sample (same rule as `records_to_predictions`)."""
-    latest: dict[str, PredictionRecord] = {}
-    for record in records:
-        if record.swapped == swapped:
-            latest[record.sample_key] = record
-    return latest
+    """The last record per sample of one order, keyed by sample (runs.latest_records's rule)."""
+    from vidbench.runs import latest_records as latest_by_order
+
+    return {key: rec for (key, order), rec in latest_by_order(records).items() if order == swapped}

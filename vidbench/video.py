@@ -19,6 +19,7 @@ import hashlib
 import io
 import math
 import os
+import dataclasses
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -404,6 +405,13 @@ class Video:
     @property
     def num_frames(self) -> int:
         return len(self.span)
+
+    @property
+    def content_id(self) -> str:
+        return content_hash(self.path)
+
+    def without_cache(self) -> "Video":
+        return dataclasses.replace(self, cache=None, stats=DecodeStats())
 
     @property
     def n_frames_total(self) -> int:

@@ -18,7 +18,6 @@ Three choices worth knowing:
 
 from __future__ import annotations
 
-import dataclasses
 import multiprocessing
 import os
 import pickle
@@ -253,7 +252,8 @@ def embed_video(clip: LoadedClip, source: VideoSource, indices: Sequence[int], *
     indices = [int(i) for i in indices]
     if not indices:
         return np.zeros((0, 0), dtype=np.float32)
-    source = _without_frame_cache(source)
+    # The localizer caches embeddings; its many large CLIP frames need not be cached too.
+    source = source.without_cache()
     workers = max(1, workers)
     backend = choose_backend(backend, clip, source, workers)
     chunk = chunk or max(1, batch_size // 4)
@@ -312,28 +312,10 @@ def embed_video(clip: LoadedClip, source: VideoSource, indices: Sequence[int], *
 
 
 def video_identity(source: VideoSource) -> Any:
-    """What identifies a video's content for the cache: the source's own `identity` if it has
-    one, else the file's content hash (vidbench.video sources have a `path`), else the dataset
-    reference. The trim and rate are part of it because indices are trimmed-video indices."""
+    """What identifies a video's content for the cache. The trim and rate are part of it
+    because indices are trimmed-video indices."""
     ref = source.ref
-    ident = getattr(source, "identity", None)
-    if ident is not None:
-        content: Any = ident() if callable(ident) else ident
-    elif getattr(source, "path", None) is not None:
-        from vidbench.video import content_hash
-
-        content = content_hash(source.path)  # type: ignore[attr-defined]
-    else:
-        content = ref.path
-    return [content, ref.fps_original, list(ref.trim), source.num_frames]
-
-
-def _without_frame_cache(source: VideoSource) -> VideoSource:
-    """vidbench.video sources store decoded frames in the cache; the localizer keeps embeddings
-    instead, so its (many, large) CLIP frames are read from a copy that does not store them."""
-    if dataclasses.is_dataclass(source) and getattr(source, "cache", None) is not None:
-        return dataclasses.replace(source, cache=None)  # type: ignore[type-var]
-    return source
+    return [source.content_id, ref.fps_original, list(ref.trim), source.num_frames]
 
 
 def cached_video_embeddings(clip: LoadedClip, source: VideoSource, indices: Sequence[int],
