@@ -192,3 +192,16 @@ def test_doctor_flags_corrupt_and_missing_videos(capsys, tmp_path):
                   str(tmp_path / "videos"))
     assert res.code == 1
     assert "2 broken" in res.out and "a.mp4" in res.out
+
+
+@pytest.mark.parametrize("args, key", [
+    (["--method", "gpt-4o"], "OPENAI_API_KEY"),
+    (["--method", "claude-3.5-sonnet"], "ANTHROPIC_API_KEY"),
+    (["--method", "random", "--mode", "open"], "OPENAI_API_KEY"),  # the default judge
+])
+def test_missing_api_key_is_named_before_any_work(capsys, tmp_path, monkeypatch, args, key):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    res = run_cli(capsys, "eval", *args, "--runs-dir", str(tmp_path / "runs"), "--no-progress")
+    assert res.code == 2 and key in res.err and "api_base" in res.err
+    assert not (tmp_path / "runs").exists()

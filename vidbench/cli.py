@@ -151,7 +151,7 @@ def leaderboard_command(
         if not p.exists():
             raise UserError(f"{p} does not exist", fix="pass run folders or result files")
     written = build_leaderboards(run_dirs, out_dir, results)
-    for path in written or []:
+    for path in written.values():
         typer.echo(f"wrote {path}")
 
 

@@ -42,6 +42,7 @@ import random
 import re
 import threading
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, TypeVar
 
@@ -102,6 +103,20 @@ def estimate_cost(model: str, prompt_tokens: int, completion_tokens: int,
         return float(inp) + float(out)
     except Exception:  # litellm raises for models missing from its price map
         return None
+
+
+def missing_credentials(model: str, api_base: str | None = None) -> list[str]:
+    """Environment variables `model` needs and lacks (empty when a server URL is given: a local
+    OpenAI-compatible server needs no key). Checked before a run, so a missing key is one clear
+    error instead of a run full of api_error records."""
+    if api_base or (model.startswith(("openai/", "hosted_vllm/"))
+                    and (os.environ.get("OPENAI_API_BASE") or os.environ.get("OPENAI_BASE_URL"))):
+        return []
+    try:
+        found = _import_litellm().validate_environment(model=model)
+    except Exception:  # an unknown provider: let the call itself say what is wrong
+        return []
+    return [] if found.get("keys_in_environment") else list(found.get("missing_keys") or [])
 
 
 def text_part(text: str) -> dict[str, Any]:
@@ -266,6 +281,8 @@ def _import_litellm() -> Any:
         if _litellm is None:
             # Without this litellm fetches a price map from the internet at import time.
             os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+            # litellm's own TypedDicts trip a pydantic warning users can do nothing about.
+            warnings.filterwarnings("ignore", message=".*ReadOnly.*", category=UserWarning)
             import litellm
 
             litellm.suppress_debug_info = True

@@ -76,6 +76,24 @@ def prepare(request: RunRequest) -> tuple[Method, Benchmark]:
     return method, bench
 
 
+def check_credentials(request: RunRequest, method: Method, bench: Benchmark) -> None:
+    """Every model the run will call has its key (or a server URL), before any work starts."""
+    from vidbench.llm import missing_credentials
+
+    sample = bench.samples[0]
+    needs = {(c.model, getattr(method.config, "api_base", None))
+             for c in method.plan(sample.info, request.mode, 1, (1, 1))}
+    if request.mode == "open":
+        needs.add((request.judge or default_judge(), request.judge_api_base))
+    for model, api_base in sorted(needs, key=str):
+        missing = missing_credentials(model, api_base)
+        if missing:
+            raise UserError(f"model {model} needs {' or '.join(missing)}, which is not set",
+                            fix=f"export {missing[0]}=... (litellm's usual variables), or point "
+                                "the method at an OpenAI-compatible server with -M api_base=URL "
+                                "(--judge-api-base for the judge); --dry-run works without keys")
+
+
 def jobs_for(bench: Benchmark, both_orders: bool) -> list[tuple[Sample, bool]]:
     jobs = [(s, False) for s in bench.samples]
     if both_orders:
@@ -112,6 +130,7 @@ def run_eval(request: RunRequest, options: EvalOptions, runs_dir: Path,
         options.mode, options.both_orders = request.mode, request.both_orders
     method, bench = prepare(request)
     ensure_videos_present(bench)
+    check_credentials(request, method, bench)
     if resume is not None:
         run_dir = resume
         log = runs.RecordLog(run_dir / runs.PREDICTIONS)
