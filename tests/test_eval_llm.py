@@ -150,3 +150,16 @@ def test_image_limits_checked_up_front(capsys, tmp_path):
 def test_bad_price_is_a_user_error(capsys):
     res = run_cli(capsys, "eval", "--method", "random", "--price", "model-without-numbers")
     assert res.code == 2 and "MODEL=IN,OUT" in res.err
+
+
+def test_manifest_command_line_never_keeps_a_key(monkeypatch):
+    import sys
+
+    from vidbench.runs import redacted_command
+
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    monkeypatch.setattr(sys, "argv", ["vidbench", "eval", "-M", "api_key=sk-live-abcdef123456",
+                                      "--judge", SECRET])
+    command = redacted_command()
+    assert SECRET not in command and "sk-live-abcdef123456" not in command
+    assert command.startswith("vidbench eval")

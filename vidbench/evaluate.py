@@ -92,14 +92,17 @@ class Evaluator:
         info = swap_info(sample.info) if swapped else sample.info
         record = PredictionRecord(sample_key=sample.key, mode=mode,  # type: ignore[arg-type]
                                   status=Status.OK, swapped=swapped)
-        spec = self.method.frame_spec(info)
         root = self.bench.source.video_root
         try:
+            spec = self.method.frame_spec(info)
             videos = tuple(open_video(ref, root, sample_key=sample.key, cache=self.cache)
                            for ref in info.videos)
             frames = (videos[0].sample(spec), videos[1].sample(spec))
         except VideoError as exc:
             record.status, record.error = Status.VIDEO_ERROR, str(exc)
+            return record
+        except Exception as exc:  # a method's frame_spec bug: this sample's status, not a crash
+            record.status, record.error = Status.METHOD_ERROR, f"{type(exc).__name__}: {exc}"
             return record
         record.frames = {"spec": spec.as_dict(), "a": frames[0].record(), "b": frames[1].record()}
         if swapped:

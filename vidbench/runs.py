@@ -90,12 +90,22 @@ def package_versions() -> dict[str, str | None]:
     return versions
 
 
+def redacted_command() -> str:
+    """The command line as typed, with anything that looks like a credential removed."""
+    from vidbench.llm import redact as redact_text
+
+    command = " ".join(sys.argv)
+    command = re.sub(r"((?:api[_-]?key|token|secret|password)=)\S+", r"\1<redacted>", command,
+                     flags=re.I)
+    return redact_text(command)
+
+
 def build_manifest(**parts: Any) -> dict[str, Any]:
     return redact({
         "vidbench_version": vidbench.__version__, "git_commit": git_commit(),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "python": platform.python_version(), "platform": platform.platform(),
-        "packages": package_versions(), "command": " ".join(sys.argv), **parts,
+        "packages": package_versions(), "command": redacted_command(), **parts,
     })
 
 
