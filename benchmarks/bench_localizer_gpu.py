@@ -56,7 +56,7 @@ def decode_ceiling(video, indices: list[int], chunk: int, workers: int,
     from methods.viddiff import embedder
 
     pool = embedder._process_pool(workers)
-    source = embedder._without_frame_cache(video)
+    source = video.without_cache()
     wait([pool.submit(embedder.decode_chunk, source, indices[:chunk], max_side)
           for _ in range(workers)])  # warm the workers (imports, layout)
     tasks = [indices[i:i + chunk] for i in range(0, len(indices), chunk)]
