@@ -205,3 +205,14 @@ def test_missing_api_key_is_named_before_any_work(capsys, tmp_path, monkeypatch,
     res = run_cli(capsys, "eval", *args, "--runs-dir", str(tmp_path / "runs"), "--no-progress")
     assert res.code == 2 and key in res.err and "api_base" in res.err
     assert not (tmp_path / "runs").exists()
+
+
+def test_viddiff_without_clip_extra_says_how_to_install(capsys, tmp_path, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name in ("torch", "open_clip") else real(name, *a))
+    res = run_cli(capsys, "eval", "--method", "viddiff", "--runs-dir", str(tmp_path / "runs"))
+    assert res.code == 2 and '.[clip]' in res.err and "localizer=uniform" in res.err
+    assert not (tmp_path / "runs").exists()

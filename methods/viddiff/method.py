@@ -7,11 +7,13 @@ difference). See docs/viddiff.md for the options and what differs from the refer
 
 from __future__ import annotations
 
+import importlib.util
 from typing import Any, Literal, Mapping
 
 from pydantic import Field
 
 from vidbench.cache import get_cache
+from vidbench.errors import UserError
 from vidbench.contracts import (
     DOMAIN_FPS, ClosedTask, DifferencePrediction, FrameSpec, LLMSession, Method, MethodConfig,
     MethodOutput, OpenTask, PlannedCall, SampleInfo, VideoSource,
@@ -60,6 +62,13 @@ class VidDiffMethod(Method):
     def __init__(self, config: MethodConfig):
         super().__init__(config)
         self.cfg: VidDiffConfig = config  # type: ignore[assignment]
+        if self.cfg.localizer in ("viterbi", "independent"):
+            missing = [m for m in ("torch", "open_clip") if importlib.util.find_spec(m) is None]
+            if missing:
+                raise UserError(f"the CLIP localizer needs {' and '.join(missing)}, not installed",
+                                where=f"method option localizer={self.cfg.localizer}",
+                                fix='pip install -e ".[clip]" (or -M localizer=uniform to run '
+                                    "without CLIP)")
         if self.cfg.localizer == "oracle":
             # Instance attributes: the harness reads them after construction. The oracle needs
             # ground-truth keys, which open-mode candidates do not have.
