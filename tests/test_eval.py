@@ -216,3 +216,12 @@ def test_viddiff_without_clip_extra_says_how_to_install(capsys, tmp_path, monkey
     res = run_cli(capsys, "eval", "--method", "viddiff", "--runs-dir", str(tmp_path / "runs"))
     assert res.code == 2 and '.[clip]' in res.err and "localizer=uniform" in res.err
     assert not (tmp_path / "runs").exists()
+
+
+def test_methods_shows_one_methods_options(capsys):
+    res = run_cli(capsys, "methods", "viddiff")
+    assert res.code == 0
+    assert "-M localizer=" in res.out and "oracle" in res.out and "ViT-bigG-14" in res.out
+    res = run_cli(capsys, "methods", "gemini-1.5-pro")
+    assert "video_input" in res.out and "'video'" in res.out  # the named configuration's default
+    assert run_cli(capsys, "methods", "nope").code == 2

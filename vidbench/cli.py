@@ -156,16 +156,22 @@ def leaderboard_command(
 
 
 @app.command("methods")
-def methods_command() -> None:
-    """List the methods `--method` accepts."""
-    from vidbench.registry import available_methods
+def methods_command(name: Optional[str] = typer.Argument(
+        None, help="Show this method's options (the -M keys) with their defaults.")) -> None:
+    """List the methods `--method` accepts, or one method's options."""
+    from vidbench.registry import available_methods, method_options
 
+    if name is not None:
+        for line in method_options(name):
+            typer.echo(line)
+        return
     entries = available_methods()
     width = max(len(n) for n in entries)
-    for name, entry in entries.items():
-        typer.echo(f"{name.ljust(width)}  {entry.summary}")
+    for entry_name, entry in entries.items():
+        typer.echo(f"{entry_name.ljust(width)}  {entry.summary}")
     typer.echo("\nAlso: --method path/to/file.py:ClassName, or a package exposing the "
-               "'vidbench.methods' entry point. Options: -M key=value.")
+               "'vidbench.methods' entry point. Options: -M key=value; "
+               "`vidbench methods NAME` lists them.")
 
 
 @data_app.command("info")

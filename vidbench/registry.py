@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
+import typing
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -143,3 +144,24 @@ def parse_options(pairs: list[str] | None, config_file: str | None = None) -> di
         except yaml.YAMLError:
             options[key.strip()] = value
     return options
+
+
+def method_options(spec: str) -> list[str]:
+    """One line per option of a method: name, type, default (with the named configuration's
+    overrides applied) and description."""
+    entry = available_methods().get(spec)
+    if entry is None:
+        raise UserError(f"unknown method {spec!r}", fix="run `vidbench methods` for the names")
+    cls = _import_target(entry.target, where=f"method {spec!r}")
+    lines = [f"{spec}: {entry.summary}", ""]
+    for field_name, info in cls.Config.model_fields.items():
+        default = entry.defaults.get(field_name, info.default)
+        if typing.get_origin(info.annotation) is typing.Literal:
+            kind = "|".join(str(a) for a in typing.get_args(info.annotation))
+        else:
+            kind = getattr(info.annotation, "__name__", None) or str(info.annotation)
+        note = f"  {info.description}" if info.description else ""
+        lines.append(f"  -M {field_name}=...  ({kind}, default {default!r}){note}")
+    if len(lines) == 2:
+        lines.append("  (no options)")
+    return lines
