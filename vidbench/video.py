@@ -15,11 +15,11 @@ Decoded frames go to the disk cache (namespace "frames"), keyed by the video's c
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import hashlib
 import io
 import math
 import os
-import dataclasses
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
