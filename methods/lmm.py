@@ -25,7 +25,7 @@ from pydantic import model_validator
 
 from vidbench.contracts import (DOMAIN_FPS, ClosedTask, DifferencePrediction, FrameSpec,
                                 LLMSession, Method, MethodConfig, MethodOutput, OpenTask,
-                                PlannedCall, SampleInfo, VideoFrames)
+                                PlannedCall, SampleInfo, VideoFrames, sorted_keys)
 from vidbench.errors import UserError
 from vidbench.llm import PROVIDER_MAX_IMAGES, image_part, provider_of, text_part
 
@@ -229,7 +229,7 @@ class LMMMethod(Method):
 
     # -- modes -------------------------------------------------------------------------------
     def closed(self, task: ClosedTask, llm: LLMSession) -> MethodOutput:
-        keys = sorted(task.statements, key=lambda k: (len(k), k))  # "2" before "10"
+        keys = sorted_keys(task.statements)
         if not keys:
             return MethodOutput({}, details={"note": "no statements to judge"})
         listing = "\n".join(f'- "{k}": {task.statements[k]}' for k in keys)

@@ -72,8 +72,7 @@ def eval_command(
 
         typer.echo(plan_dry_run(request))
         return
-    options = EvalOptions(mode=request.mode, max_concurrency=max_concurrency, max_cost=max_cost,
-                          both_orders=both_orders, judge_model=judge, progress=progress,
+    options = EvalOptions(max_concurrency=max_concurrency, max_cost=max_cost, progress=progress,
                           prices=opt.parse_prices(price))
     outcome = pipeline.run_eval(request, options, runs_dir, resume)
     typer.echo(render_metrics(outcome.metrics))
@@ -179,7 +178,8 @@ def data_info(dataset: str = opt.Dataset, revision: Optional[str] = opt.Revision
               split: str = opt.Split, as_json: bool = typer.Option(False, "--json")) -> None:
     """Counts per split, domain and action; label balance; scored items."""
     from vidbench.dataset import Selection, load_benchmark
-    from vidbench.datatools import info_tables, render_table
+    from vidbench.datatools import info_tables
+    from vidbench.report import text_table
 
     bench = load_benchmark(dataset, revision, Selection(split=split))
     tables = info_tables(bench.samples)
@@ -189,7 +189,7 @@ def data_info(dataset: str = opt.Dataset, revision: Optional[str] = opt.Revision
     src = bench.source
     typer.echo(f"dataset {src.repo_id} @ {src.revision}: {len(bench.samples)} pairs\n")
     for dim in ("split", "domain", "action"):
-        typer.echo(render_table(tables[dim]) + "\n")
+        typer.echo(text_table(tables[dim]) + "\n")
     typer.echo("scored = ground-truth a/b items (the only ones accuracy and recall count)")
 
 
@@ -218,12 +218,13 @@ def data_doctor(dataset: str = opt.Dataset, revision: Optional[str] = opt.Revisi
                 show_all: bool = typer.Option(False, "--all", help="Show healthy videos too.")) -> None:
     """Check every video: found, decodes, frame count vs trim, fps vs fps_original."""
     from vidbench.dataset import Selection, load_benchmark
-    from vidbench.datatools import doctor, render_table
+    from vidbench.datatools import doctor
+    from vidbench.report import text_table
 
     bench = load_benchmark(dataset, revision, Selection(split=split), video_root)
     rows = doctor(bench.samples, bench.source.video_root)
     shown = [r for r in rows if show_all or not r.ok or r.note]
-    typer.echo(render_table([{"sample": r.sample_key, "video": r.video, "found": r.found,
+    typer.echo(text_table([{"sample": r.sample_key, "video": r.video, "found": r.found,
                               "decodes": r.decodes, "frames": r.frames, "trimmed": r.trimmed,
                               "fps": r.fps, "fps_original": r.fps_original,
                               "problem": r.problem or r.note} for r in shown]))

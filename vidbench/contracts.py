@@ -29,6 +29,12 @@ DOMAIN_FPS: Mapping[str, float] = {
 }
 
 
+def sorted_keys(keys: Any) -> list[str]:
+    """Difference keys in their natural order: stringified ints numerically ("2" before "10"),
+    anything else after them, by name."""
+    return sorted(keys, key=lambda k: (0, int(k), "") if str(k).isdigit() else (1, 0, str(k)))
+
+
 @dataclass(frozen=True)
 class VideoRef:
     """One video of a pair as the dataset describes it.

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from vidbench.contracts import SPLITS, Difference, Sample, SampleInfo, VideoRef
+from vidbench.contracts import SPLITS, Difference, Sample, SampleInfo, VideoRef, sorted_keys
 from vidbench.errors import UserError
 
 DEFAULT_REPO_ID = "jmhb/VidDiffBench"
@@ -188,7 +188,7 @@ def sample_from_row(row: dict[str, Any]) -> Sample:
     labels = _json_column(row, "differences_gt", dict)
     retrieval = _json_column(row, "retrieval_frames", list) if row["retrieval_frames"] else [{}, {}]
     differences: dict[str, Difference] = {}
-    for diff_key in sorted(set(annotated) | set(labels), key=_numeric_first):
+    for diff_key in sorted_keys(set(annotated) | set(labels)):
         label = labels.get(diff_key)
         if label not in (None, "a", "b", "c"):
             raise UserError(f"differences_gt[{diff_key!r}] is {label!r}, expected a, b, c or null",
@@ -211,10 +211,6 @@ def sample_from_row(row: dict[str, Any]) -> Sample:
     )
     frames = tuple({str(k): v for k, v in (r or {}).items()} for r in (list(retrieval) + [{}, {}])[:2])
     return Sample(info=info, differences=differences, retrieval_frames=frames)  # type: ignore[arg-type]
-
-
-def _numeric_first(key: str) -> tuple[int, Any]:
-    return (0, int(key)) if str(key).lstrip("-").isdigit() else (1, str(key))
 
 
 def select(samples: Iterable[Sample], selection: Selection) -> list[Sample]:

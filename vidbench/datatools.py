@@ -48,23 +48,6 @@ def info_tables(samples: list[Sample]) -> dict[str, Any]:
     return out
 
 
-def render_table(rows: list[dict[str, Any]]) -> str:
-    if not rows:
-        return "(none)"
-    cols = list(rows[0])
-    widths = {c: max(len(str(c)), *(len(_fmt(r.get(c))) for r in rows)) for c in cols}
-    lines = ["  ".join(str(c).ljust(widths[c]) for c in cols),
-             "  ".join("-" * widths[c] for c in cols)]
-    lines += ["  ".join(_fmt(r.get(c)).ljust(widths[c]) for c in cols) for r in rows]
-    return "\n".join(lines)
-
-
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.3f}"
-    return "" if value is None else str(value)
-
-
 def download_videos(root: Path, repo_id: str = VIDEO_REPO_ID,
                     files: tuple[str, ...] = VIDEO_ARCHIVES, revision: str | None = None) -> list[Path]:
     """Fetch the hosted archives (huggingface_hub shows a progress bar) and unpack them into root."""

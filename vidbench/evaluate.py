@@ -20,11 +20,10 @@ from vidbench.errors import SampleFailure, UserError, VideoError
 
 @dataclass
 class EvalOptions:
-    mode: str = "closed"
+    """How to run (not what): these may change between a run and its --resume."""
+
     max_concurrency: int = 8
     max_cost: float | None = None
-    both_orders: bool = False
-    judge_model: str | None = None
     progress: bool = True
     prices: dict[str, tuple[float, float]] = field(default_factory=dict)
 
@@ -74,9 +73,10 @@ def check_output(output: MethodOutput, mode: str, asked: dict[str, str], cap: in
 class Evaluator:
     """Runs one method over a benchmark into one run folder."""
 
-    def __init__(self, method: Method, bench: Benchmark, run_dir: Path, options: EvalOptions,
-                 client: Any, cache: Any | None = None):
-        self.method, self.bench, self.run_dir, self.options = method, bench, run_dir, options
+    def __init__(self, method: Method, bench: Benchmark, mode: str, run_dir: Path,
+                 options: EvalOptions, client: Any, cache: Any | None = None):
+        self.method, self.bench, self.mode = method, bench, mode
+        self.run_dir, self.options = run_dir, options
         self.client, self.cache = client, cache
         self.log = runs.RecordLog(run_dir / runs.PREDICTIONS)
         self._counts_lock = threading.Lock()
@@ -88,7 +88,7 @@ class Evaluator:
     def run_one(self, sample: Sample, swapped: bool) -> PredictionRecord:
         from vidbench.video import open_video
 
-        mode = self.options.mode
+        mode = self.mode
         info = swap_info(sample.info) if swapped else sample.info
         record = PredictionRecord(sample_key=sample.key, mode=mode,  # type: ignore[arg-type]
                                   status=Status.OK, swapped=swapped)
@@ -206,11 +206,13 @@ def order_consistency(samples: list[Sample], records: list[PredictionRecord]) ->
 
 def ensure_videos_present(bench: Benchmark) -> None:
     """Fail before any work when videos are missing: name the sample, the path, the root, the fix."""
+    from vidbench.video import video_path
+
     root = bench.source.video_root
     missing = []
     for sample in bench.samples:
         for ref in sample.info.videos:
-            path = (root / ref.path) if root is not None else Path(ref.path)
+            path = video_path(ref, root)
             if not path.exists():
                 missing.append(f"{sample.key}: {path}")
     if missing:

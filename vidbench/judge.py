@@ -27,9 +27,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Literal, Mapping, Sequence
 
-from vidbench.contracts import DifferencePrediction, LLMSession, Sample
+from vidbench.contracts import DifferencePrediction, LLMSession, Sample, sorted_keys
 from vidbench.errors import SampleFailure
-from vidbench.predictions import cap_open_predictions, sorted_keys
+from vidbench.predictions import cap_open_predictions
 
 DEFAULT_JUDGE_MODEL = "gpt-4o-2024-08-06"
 JudgeStatus = Literal["ok", "judge_failure"]

@@ -19,6 +19,7 @@ import json
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
+from vidbench.report import markdown_table
 from vidbench.errors import UserError
 from vidbench.reported import PAPER_LINK, ReportedRow, reported_rows
 from vidbench.stats import binomial_p_greater, wilson_interval
@@ -200,16 +201,6 @@ def _csv_text(cols: list[str], rows: Iterable[Mapping[str, Any]]) -> str:
     return buf.getvalue()
 
 
-def _md_cell(value: Any) -> str:
-    return str(value).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
-
-
-def _md_table(cols: list[str], rows: Sequence[Mapping[str, Any]]) -> str:
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    lines += ["| " + " | ".join(_md_cell(r.get(c, "")) for c in cols) + " |" for r in rows]
-    return "\n".join(lines)
-
-
 def _html_cell(col: str, value: Any) -> str:
     text = html.escape(str(value), quote=True)
     # Only http(s) links become anchors: a "javascript:" link in a manifest must stay inert text.
@@ -281,7 +272,7 @@ def build_leaderboards(run_dirs: Sequence[Path], out_dir: Path,
 
     md = ["# VidDiffBench leaderboards", "", NOTES, ""]
     for title, cols, table_rows in tables:
-        md += [f"## {title}", "", _md_table(cols, table_rows), ""]
+        md += [f"## {title}", "", markdown_table(table_rows, cols), ""]
     written["readme"] = out_dir / "README.md"
     written["readme"].write_text("\n".join(md), encoding="utf-8")
 

@@ -33,11 +33,12 @@ class RunRequest:
     judge_api_base: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return runs.redact({"method": self.method, "options": self.options, "mode": self.mode,
-                            "dataset": self.dataset, "revision": self.revision,
-                            "selection": self.selection.manifest(), "video_root": self.video_root,
-                            "both_orders": self.both_orders, "judge": self.judge,
-                            "judge_api_base": self.judge_api_base})
+        return runs.redact_secret_fields({
+            "method": self.method, "options": self.options, "mode": self.mode,
+            "dataset": self.dataset, "revision": self.revision,
+            "selection": self.selection.manifest(), "video_root": self.video_root,
+            "both_orders": self.both_orders, "judge": self.judge,
+            "judge_api_base": self.judge_api_base})
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "RunRequest":
@@ -127,7 +128,6 @@ def run_eval(request: RunRequest, options: EvalOptions, runs_dir: Path,
     if resume is not None:
         saved = runs.read_json(resume / runs.CONFIG)
         request = RunRequest.from_json(saved)
-        options.mode, options.both_orders = request.mode, request.both_orders
     method, bench = prepare(request)
     ensure_videos_present(bench)
     check_credentials(request, method, bench)
@@ -142,7 +142,7 @@ def run_eval(request: RunRequest, options: EvalOptions, runs_dir: Path,
         runs.write_json(run_dir / runs.MANIFEST, manifest_for(request, method, bench))
         done = {}
     client = make_client(options.max_concurrency, options.max_cost, options.prices)
-    evaluator = Evaluator(method, bench, run_dir, options, client, get_cache())
+    evaluator = Evaluator(method, bench, request.mode, run_dir, options, client, get_cache())
     todo = [job for job in jobs_for(bench, request.both_orders) if (job[0].key, job[1]) not in done]
     _, stopped = evaluator.run(todo)
     records = list(runs.latest_records(evaluator.log.read()).values())

@@ -6,7 +6,7 @@ from collections import defaultdict
 from typing import Any
 
 from vidbench.contracts import PlannedCall
-from vidbench.datatools import render_table
+from vidbench.report import text_table
 
 # A <=512 px image costs one 512-px tile in OpenAI's accounting: 85 base + 170 per tile.
 TOKENS_PER_IMAGE = 255
@@ -57,7 +57,7 @@ def dry_run(request: Any) -> str:
                             f"but {provider_of(model)} accepts {limit}; lower max_images / fps")
     lines = [f"dry run: {getattr(method, 'registry_name', method.name)}, {request.mode} set, "
              f"{len(bench.samples)} samples ({bench.source.repo_id} @ {bench.source.revision})", ""]
-    lines.append(render_table(rows) if rows else "no LLM calls (this method needs no model)")
+    lines.append(text_table(rows) if rows else "no LLM calls (this method needs no model)")
     lines.append(f"\nestimated cost: ${total:.2f}" + (" + unknown (some prices not known)"
                                                        if unknown else "")
                  + " (estimates: images at ~255 tokens each; cached calls cost nothing)")

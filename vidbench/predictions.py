@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from vidbench.contracts import DifferencePrediction, Mode, PredictionRecord, Sample, Status
+from vidbench.contracts import (DifferencePrediction, Mode, PredictionRecord, Sample, Status,
+                                sorted_keys)
 from vidbench.errors import UserError
 
 ANSWERS = ("a", "b")
@@ -55,15 +56,6 @@ def _pairs_hook(pairs: list[tuple[str, Any]]) -> _Obj:
     counts = Counter(k for k, _ in pairs)
     obj.duplicates = sorted(k for k, c in counts.items() if c > 1)
     return obj
-
-
-def key_order(key: str) -> tuple[int, int, str]:
-    """Sort key for difference keys: stringified ints numerically ("2" < "10"), then the rest."""
-    return (0, int(key), "") if key.isdigit() else (1, 0, key)
-
-
-def sorted_keys(keys: Iterable[str]) -> list[str]:
-    return sorted(keys, key=key_order)
 
 
 def cap_open_predictions(sample: Sample, preds: Mapping[str, DifferencePrediction]

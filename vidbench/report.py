@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping, Sequence
 
 from vidbench.contracts import SPLITS
 
@@ -22,31 +22,50 @@ def _p(value: Any) -> str:
     return "-" if value is None else (f"{value:.3g}" if value >= 1e-3 else f"{value:.1e}")
 
 
-def split_rows(metrics: dict[str, Any]) -> list[list[str]]:
+def split_rows(metrics: dict[str, Any]) -> list[dict[str, str]]:
     headline = "accuracy" if metrics.get("mode") == "closed" else "recall"
-    rows = [["split", "n", headline + " %", "wilson 95%", "bootstrap 95%", "p vs 0.5",
-             "majority %", "p vs majority"]]
     splits = metrics.get("splits", {})
+    rows = []
     for name in [s for s in SPLITS if s in splits] + [s for s in splits if s not in SPLITS]:
         fig = splits[name]
-        rows.append([name, str(fig.get("n", "-")), _pct(fig.get(headline)),
-                     _interval(fig, "wilson"), _interval(fig, "bootstrap"),
-                     _p(fig.get("p_vs_chance")), _pct(fig.get("majority_rate")),
-                     _p(fig.get("p_vs_majority"))])
+        rows.append({"split": name, "n": str(fig.get("n", "-")),
+                     f"{headline} %": _pct(fig.get(headline)),
+                     "wilson 95%": _interval(fig, "wilson"),
+                     "bootstrap 95%": _interval(fig, "bootstrap"),
+                     "p vs 0.5": _p(fig.get("p_vs_chance")),
+                     "majority %": _pct(fig.get("majority_rate")),
+                     "p vs majority": _p(fig.get("p_vs_majority"))})
     return rows
 
 
-def _text_table(rows: list[list[str]]) -> str:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    out = ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
-    out.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(out)
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return "" if value is None else str(value)
 
 
-def _md_table(rows: list[list[str]]) -> str:
-    out = ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
-    out += ["| " + " | ".join(r) + " |" for r in rows[1:]]
-    return "\n".join(out)
+def text_table(rows: Sequence[Mapping[str, Any]]) -> str:
+    """Aligned plain-text columns (the terminal's tables), header from the first row's keys."""
+    if not rows:
+        return "(none)"
+    cols = list(rows[0])
+    widths = {c: max(len(str(c)), *(len(_cell(r.get(c))) for r in rows)) for c in cols}
+    lines = ["  ".join(str(c).ljust(widths[c]) for c in cols),
+             "  ".join("-" * widths[c] for c in cols)]
+    lines += ["  ".join(_cell(r.get(c)).ljust(widths[c]) for c in cols) for r in rows]
+    return "\n".join(lines)
+
+
+def _md_cell(value: Any) -> str:
+    return str(value).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def markdown_table(rows: Sequence[Mapping[str, Any]], cols: Sequence[str] | None = None) -> str:
+    """A markdown table; cell text is escaped so a '|' in a name cannot break the layout."""
+    cols = list(cols if cols is not None else (rows[0] if rows else []))
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(_md_cell(r.get(c, "")) for c in cols) + " |" for r in rows]
+    return "\n".join(lines)
 
 
 def summary_lines(metrics: dict[str, Any]) -> list[str]:
@@ -78,16 +97,15 @@ def summary_lines(metrics: dict[str, Any]) -> list[str]:
 
 
 def render_metrics(metrics: dict[str, Any]) -> str:
-    return _text_table(split_rows(metrics)) + "\n\n" + "\n".join(summary_lines(metrics))
+    return text_table(split_rows(metrics)) + "\n\n" + "\n".join(summary_lines(metrics))
 
 
 def _breakdown(metrics: dict[str, Any], key: str) -> str:
     table = metrics.get(key) or {}
     headline = "accuracy" if metrics.get("mode") == "closed" else "recall"
-    rows = [[key.removeprefix("by_"), "n", headline + " %"]]
-    for name, fig in sorted(table.items()):
-        rows.append([name, str(fig.get("n", "-")), _pct(fig.get(headline))])
-    return _md_table(rows) if len(rows) > 1 else ""
+    rows = [{key.removeprefix("by_"): name, "n": str(fig.get("n", "-")),
+             f"{headline} %": _pct(fig.get(headline))} for name, fig in sorted(table.items())]
+    return markdown_table(rows) if rows else ""
 
 
 def render_report(manifest: dict[str, Any], metrics: dict[str, Any]) -> str:
@@ -105,7 +123,7 @@ def render_report(manifest: dict[str, Any], metrics: dict[str, Any]) -> str:
         parts.append(f"- judge: {manifest['judge']}")
     if method.get("uses_ground_truth"):
         parts.append("- **oracle: this run used ground-truth localisation frames**")
-    parts += ["", _md_table(split_rows(metrics)), ""]
+    parts += ["", markdown_table(split_rows(metrics)), ""]
     parts += [f"- {line}" for line in summary_lines(metrics)]
     for key in ("by_domain", "by_action"):
         table = _breakdown(metrics, key)

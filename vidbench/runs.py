@@ -32,13 +32,13 @@ PACKAGES = ("numpy", "scipy", "pandas", "pyarrow", "datasets", "huggingface_hub"
             "av", "pydantic", "torch", "open_clip_torch")
 
 
-def redact(value: Any) -> Any:
+def redact_secret_fields(value: Any) -> Any:
     """Drop values whose key names a secret, at any depth (manifests and configs are shared)."""
     if isinstance(value, dict):
-        return {k: ("<redacted>" if _SECRET_NAME.search(str(k)) and v else redact(v))
-                for k, v in value.items()}
+        return {k: "<redacted>" if _SECRET_NAME.search(str(k)) and v
+                else redact_secret_fields(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [redact(v) for v in value]
+        return [redact_secret_fields(v) for v in value]
     return value
 
 
@@ -101,7 +101,7 @@ def redacted_command() -> str:
 
 
 def build_manifest(**parts: Any) -> dict[str, Any]:
-    return redact({
+    return redact_secret_fields({
         "vidbench_version": vidbench.__version__, "git_commit": git_commit(),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "python": platform.python_version(), "platform": platform.platform(),

@@ -380,7 +380,8 @@ def _from_bytes(raw: bytes) -> np.ndarray | None:
 # --------------------------------------------------------------------------------------------
 # The public video object.
 
-def _resolve(ref: VideoRef, root: Path | None) -> Path:
+def video_path(ref: VideoRef, root: Path | None) -> Path:
+    """Where a dataset video lives: its path under the video root (as given when no root)."""
     return (Path(root) / ref.path) if root is not None else Path(ref.path)
 
 
@@ -482,7 +483,7 @@ def open_video(ref: VideoRef, root: Path | None, *, sample_key: str | None = Non
     """Open (and probe) one dataset video. `cache` defaults to the process-wide cache;
     `use_cache=False` decodes every time (benchmarks). Raises VideoError naming the sample,
     the path and the remedy when the video is missing, undecodable, empty or mis-trimmed."""
-    path = _resolve(ref, root)
+    path = video_path(ref, root)
     if not path.exists():
         raise VideoError(_missing_message(path, root, sample_key))
     who = f"sample {sample_key!r}: " if sample_key else ""
@@ -518,7 +519,7 @@ class VideoProbe:
 
 def probe(ref: VideoRef, root: Path | None) -> VideoProbe:
     """Check one video: found, decodes its first frame, frame count before and after the trim."""
-    path = _resolve(ref, root)
+    path = video_path(ref, root)
     if not path.exists():
         return VideoProbe(path, False, False, None, None, None, None, None,
                           _missing_message(path, root, None))

@@ -181,12 +181,9 @@ def _fps_of(source: VideoSource) -> float:
 
 def plan_indices(source: VideoSource, fps: float) -> list[int]:
     """The trimmed-video indices the harness's sampler picks at `fps`, without decoding."""
-    spec = FrameSpec(fps=fps)
-    try:
-        from vidbench.video import frame_indices
-    except ImportError:  # an older harness: ask the source itself (decodes the frames)
-        return list(source.sample(spec).indices)
-    return [int(i) for i in frame_indices(source.num_frames, _fps_of(source), spec)]
+    from vidbench.video import frame_indices
+
+    return [int(i) for i in frame_indices(source.num_frames, _fps_of(source), FrameSpec(fps=fps))]
 
 
 # ---------------------------------------------------------------- the localizer
