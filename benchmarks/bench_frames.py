@@ -68,8 +68,11 @@ def _vidbench(path: str, fps: float) -> tuple[list[int], np.ndarray, dict]:
 
     video = open_video(VideoRef(path, float(FPS)), None, use_cache=False)
     frames = video.sample(FrameSpec(fps=fps))
-    return list(frames.indices), frames.arrays, {"decoded": video.stats.frames_decoded,
-                                                 "seeks": video.stats.seeks}
+    return (
+        list(frames.indices),
+        frames.arrays,
+        {"decoded": video.stats.frames_decoded, "seeks": video.stats.seeks},
+    )
 
 
 def _reference(path: str, fps: float) -> tuple[list[int], np.ndarray, dict]:
@@ -88,7 +91,7 @@ def _reference(path: str, fps: float) -> tuple[list[int], np.ndarray, dict]:
 APPROACHES = {"vidbench": _vidbench, "reference": _reference}
 
 
-def _child(name: str, path: str, fps: float, queue: "mp.Queue") -> None:
+def _child(name: str, path: str, fps: float, queue: mp.Queue) -> None:
     import av  # noqa: F401  (imports are not the approach's memory)
 
     import vidbench.video  # noqa: F401
@@ -117,12 +120,17 @@ def measure(name: str, path: Path, fps: float) -> dict:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--fps", type=float, default=4.0, help="sampling rate")
-    parser.add_argument("--gop", type=int, default=None,
-                        help="keyframe interval of the clip (default: libx264's, 250)")
+    parser.add_argument(
+        "--gop",
+        type=int,
+        default=None,
+        help="keyframe interval of the clip (default: libx264's, 250)",
+    )
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
 
@@ -130,9 +138,11 @@ def main() -> int:
         clip = Path(tmp) / "clip.mp4"
         start = time.perf_counter()
         write_clip(clip, args.seconds, args.gop)
-        print(f"clip: {WIDTH}x{HEIGHT}, {FPS} fps, {args.seconds:g} s, gop "
-              f"{args.gop or 'x264 default'}, {clip.stat().st_size / 1e6:.1f} MB "
-              f"(written in {time.perf_counter() - start:.1f} s); sampling at {args.fps:g} fps")
+        print(
+            f"clip: {WIDTH}x{HEIGHT}, {FPS} fps, {args.seconds:g} s, gop "
+            f"{args.gop or 'x264 default'}, {clip.stat().st_size / 1e6:.1f} MB "
+            f"(written in {time.perf_counter() - start:.1f} s); sampling at {args.fps:g} fps"
+        )
         runs: dict[str, list[dict]] = {name: [] for name in APPROACHES}
         for _ in range(args.repeats):  # interleaved, so background load hits both alike
             for name in APPROACHES:
@@ -146,12 +156,16 @@ def main() -> int:
     for name in APPROACHES:
         b = best[name]
         extra = f", {b['seeks']} seeks" if "seeks" in b else ""
-        print(f"{name:>9}: best of {args.repeats} {b['seconds']:.3f} s, peak memory "
-              f"{peak[name] / 2**20:.0f} MiB, {b['decoded']} frames decoded{extra}")
+        print(
+            f"{name:>9}: best of {args.repeats} {b['seconds']:.3f} s, peak memory "
+            f"{peak[name] / 2**20:.0f} MiB, {b['decoded']} frames decoded{extra}"
+        )
     speed = ref["seconds"] / ours["seconds"]
     memory = peak["reference"] / max(peak["vidbench"], 1)
-    print(f"   ratios: {speed:.1f}x faster (target >= 3x), {memory:.1f}x less peak memory "
-          f"(target >= 5x)")
+    print(
+        f"   ratios: {speed:.1f}x faster (target >= 3x), {memory:.1f}x less peak memory "
+        f"(target >= 5x)"
+    )
     return 0 if same else 1
 
 

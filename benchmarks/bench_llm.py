@@ -35,8 +35,12 @@ from vidbench.llm import LLMClient, _import_litellm, image_part, text_part  # no
 
 MODEL = "openai/bench-vlm"
 KEYS = ["0", "1", "2", "3", "4"]
-SCHEMA = {"type": "object", "properties": {k: {"type": "string", "enum": ["a", "b"]} for k in KEYS},
-          "required": KEYS, "additionalProperties": False}
+SCHEMA = {
+    "type": "object",
+    "properties": {k: {"type": "string", "enum": ["a", "b"]} for k in KEYS},
+    "required": KEYS,
+    "additionalProperties": False,
+}
 ANSWER = json.dumps({k: "a" for k in KEYS})
 
 
@@ -47,9 +51,16 @@ def parse(value: object) -> dict:
 
 
 def closed_like_messages(i: int, frames: list[dict]) -> list[dict]:
-    return [{"role": "user", "content": [
-        text_part(f"Sample {i}: which video shows each statement more?"), *frames,
-        text_part("Statements: " + "; ".join(f"{k}: statement {k}" for k in KEYS))]}]
+    return [
+        {
+            "role": "user",
+            "content": [
+                text_part(f"Sample {i}: which video shows each statement more?"),
+                *frames,
+                text_part("Statements: " + "; ".join(f"{k}: statement {k}" for k in KEYS)),
+            ],
+        }
+    ]
 
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,10 +68,13 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def start_server(latency_s: float) -> tuple[subprocess.Popen, str]:
     """tests/openai_server.py in a subprocess, answering ANSWER after `latency_s`."""
-    code = ("from tests.openai_server import serve_forever; "
-            f"serve_forever(default={ANSWER!r}, latency_s={latency_s!r})")
-    proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE,
-                            text=True)
+    code = (
+        "from tests.openai_server import serve_forever; "
+        f"serve_forever(default={ANSWER!r}, latency_s={latency_s!r})"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
     assert proc.stdout is not None
     return proc, proc.stdout.readline().strip()
 
@@ -73,8 +87,10 @@ def server_stats(base_url: str) -> dict:
 
 def run_batch(client: LLMClient, base_url: str, messages: list, concurrency: int) -> float:
     def one(msgs: list) -> dict:
-        return client.session().complete_json(MODEL, msgs, SCHEMA, parse,
-                                              api_base=base_url, api_key="bench")
+        return client.session().complete_json(
+            MODEL, msgs, SCHEMA, parse, api_base=base_url, api_key="bench"
+        )
+
     start = time.perf_counter()
     with ThreadPoolExecutor(concurrency) as pool:
         list(pool.map(one, messages))
@@ -91,8 +107,9 @@ def overhead(base_url: str, n: int) -> tuple[float, float]:
         client.session().complete(MODEL, msgs, api_base=base_url, api_key="bench")
     start = time.perf_counter()
     for i in range(n):
-        client.session().complete(MODEL, [{"role": "user", "content": f"hi {i}"}],
-                                  api_base=base_url, api_key="bench")
+        client.session().complete(
+            MODEL, [{"role": "user", "content": f"hi {i}"}], api_base=base_url, api_key="bench"
+        )
     client_ms = (time.perf_counter() - start) / n * 1000
     url = base_url + "/chat/completions"
     with httpx.Client() as http:
@@ -100,9 +117,11 @@ def overhead(base_url: str, n: int) -> tuple[float, float]:
             http.post(url, json={"model": "bench-vlm", "messages": msgs})
         start = time.perf_counter()
         for i in range(n):
-            r = http.post(url, json={"model": "bench-vlm",
-                                     "messages": [{"role": "user", "content": f"hi {i}"}]},
-                          headers={"Authorization": "Bearer bench"})
+            r = http.post(
+                url,
+                json={"model": "bench-vlm", "messages": [{"role": "user", "content": f"hi {i}"}]},
+                headers={"Authorization": "Bearer bench"},
+            )
             r.json()["choices"][0]["message"]["content"]
         raw_ms = (time.perf_counter() - start) / n * 1000
     return client_ms, raw_ms
@@ -134,19 +153,25 @@ def main() -> None:
             wall = run_batch(client, slow_url, messages, args.concurrency)
             ideal = args.calls / args.concurrency * args.latency
             stats = server_stats(slow_url)
-            print(f"{args.calls} calls, concurrency {args.concurrency}, "
-                  f"{args.latency * 1000:.0f} ms latency: {wall:.2f} s wall, ideal {ideal:.2f} s, "
-                  f"ratio {wall / ideal:.2f}x (target <= 1.3x); server saw max "
-                  f"{stats['max_in_flight']} in flight")
+            print(
+                f"{args.calls} calls, concurrency {args.concurrency}, "
+                f"{args.latency * 1000:.0f} ms latency: {wall:.2f} s wall, ideal {ideal:.2f} s, "
+                f"ratio {wall / ideal:.2f}x (target <= 1.3x); server saw max "
+                f"{stats['max_in_flight']} in flight"
+            )
 
             wall_cached = run_batch(client, slow_url, messages, args.concurrency)
             assert server_stats(slow_url)["requests"] == stats["requests"], "cache missed"
-            print(f"same {args.calls} calls from cache: {wall_cached:.3f} s "
-                  f"({wall_cached / args.calls * 1000:.2f} ms/call; target < 1 s total)")
+            print(
+                f"same {args.calls} calls from cache: {wall_cached:.3f} s "
+                f"({wall_cached / args.calls * 1000:.2f} ms/call; target < 1 s total)"
+            )
 
         client_ms, raw_ms = overhead(fast_url, args.overhead_calls)
-        print(f"zero-latency sequential: client {client_ms:.2f} ms/call, raw httpx POST "
-              f"{raw_ms:.2f} ms/call, client overhead {client_ms - raw_ms:.2f} ms/call")
+        print(
+            f"zero-latency sequential: client {client_ms:.2f} ms/call, raw httpx POST "
+            f"{raw_ms:.2f} ms/call, client overhead {client_ms - raw_ms:.2f} ms/call"
+        )
     finally:
         for proc in (slow, fast):
             proc.terminate()

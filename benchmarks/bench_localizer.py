@@ -60,7 +60,7 @@ def main() -> int:
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.lower().split("x"))
 
-    from methods.viddiff import embedder
+    from vidbench_methods.viddiff import embedder
     from vidbench.contracts import VideoRef
     from vidbench.video import open_video
 
@@ -70,9 +70,9 @@ def main() -> int:
         write_test_video(root / "clip.mp4", args.frames, width, height, args.fps)
         video = open_video(VideoRef("clip.mp4", float(args.fps)), root, use_cache=False)
         indices = list(range(video.num_frames))
-        chunks = [indices[i:i + args.batch] for i in range(0, len(indices), args.batch)]
+        chunks = [indices[i : i + args.batch] for i in range(0, len(indices), args.batch)]
         clip = embedder.load_clip(model, None, "cpu")
-        embedder.embed_video(clip, video, indices[:args.batch], batch_size=args.batch)  # warm-up
+        embedder.embed_video(clip, video, indices[: args.batch], batch_size=args.batch)  # warm-up
 
         def decode_sequential() -> None:
             for chunk in chunks:
@@ -83,25 +83,37 @@ def main() -> int:
                 list(pool.map(lambda c: video.read(c, args.max_side), chunks))
 
         def end_to_end() -> None:
-            emb = embedder.embed_video(clip, video, indices, batch_size=args.batch,
-                                       workers=args.workers, max_side=args.max_side)
+            emb = embedder.embed_video(
+                clip,
+                video,
+                indices,
+                batch_size=args.batch,
+                workers=args.workers,
+                max_side=args.max_side,
+            )
             assert emb.shape[0] == len(indices)
 
         # Interleaved repeats, median of each: the machine's state drifts the same for all three.
         times: dict[str, list[float]] = {"seq": [], "pool": [], "e2e": []}
         for _ in range(args.repeats):
-            for name, fn in (("seq", decode_sequential), ("pool", decode_threads),
-                             ("e2e", end_to_end)):
+            for name, fn in (
+                ("seq", decode_sequential),
+                ("pool", decode_threads),
+                ("e2e", end_to_end),
+            ):
                 start = time.perf_counter()
                 fn()
                 times[name].append(time.perf_counter() - start)
-        t_decode_seq, t_decode_pool, t_e2e = (statistics.median(times[k])
-                                              for k in ("seq", "pool", "e2e"))
+        t_decode_seq, t_decode_pool, t_e2e = (
+            statistics.median(times[k]) for k in ("seq", "pool", "e2e")
+        )
 
     n = len(indices)
-    print(f"localizer CPU benchmark: {n} frames {width}x{height} h264, model {model}, "
-          f"batch {args.batch}, {args.workers} decode threads, max_side {args.max_side}, "
-          f"median of {args.repeats}")
+    print(
+        f"localizer CPU benchmark: {n} frames {width}x{height} h264, model {model}, "
+        f"batch {args.batch}, {args.workers} decode threads, max_side {args.max_side}, "
+        f"median of {args.repeats}"
+    )
     print(f"  decode only, sequential     : {n / t_decode_seq:8.1f} frames/s")
     print(f"  decode only, {args.workers} threads      : {n / t_decode_pool:8.1f} frames/s")
     print(f"  end to end (decode+prep+emb): {n / t_e2e:8.1f} frames/s")

@@ -36,7 +36,7 @@ def model_ceiling(clip, batch: int, iters: int) -> float:
     """Images/s of the model alone on synthetic, already preprocessed input."""
     import torch
 
-    from methods.viddiff import embedder
+    from vidbench_methods.viddiff import embedder
 
     pixels = torch.randn(batch, 3, clip.image_size, clip.image_size, device=clip.device)
     embedder._encode_images(clip, pixels)  # warm-up (kernels, autotuning)
@@ -48,18 +48,23 @@ def model_ceiling(clip, batch: int, iters: int) -> float:
     return batch * iters / (time.perf_counter() - start)
 
 
-def decode_ceiling(video, indices: list[int], chunk: int, workers: int,
-                   max_side: int | None) -> float:
+def decode_ceiling(
+    video, indices: list[int], chunk: int, workers: int, max_side: int | None
+) -> float:
     """Frames/s of decoding + resizing the same frames with every core (worker processes)."""
     from concurrent.futures import wait
 
-    from methods.viddiff import embedder
+    from vidbench_methods.viddiff import embedder
 
     pool = embedder._process_pool(workers)
     source = video.without_cache()
-    wait([pool.submit(embedder.decode_chunk, source, indices[:chunk], max_side)
-          for _ in range(workers)])  # warm the workers (imports, layout)
-    tasks = [indices[i:i + chunk] for i in range(0, len(indices), chunk)]
+    wait(
+        [
+            pool.submit(embedder.decode_chunk, source, indices[:chunk], max_side)
+            for _ in range(workers)
+        ]
+    )  # warm the workers (imports, layout)
+    tasks = [indices[i : i + chunk] for i in range(0, len(indices), chunk)]
     start = time.perf_counter()
     for future in [pool.submit(embedder.decode_chunk, source, t, max_side) for t in tasks]:
         future.result()
@@ -67,8 +72,9 @@ def decode_ceiling(video, indices: list[int], chunk: int, workers: int,
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--model", default="ViT-bigG-14")
     parser.add_argument("--batch", type=int, default=128)
@@ -84,7 +90,8 @@ def main() -> int:
     width, height = (int(v) for v in args.size.lower().split("x"))
 
     from bench_localizer import write_test_video  # same generated content as the CPU benchmark
-    from methods.viddiff import embedder
+
+    from vidbench_methods.viddiff import embedder
     from vidbench.contracts import VideoRef
     from vidbench.video import open_video
 
@@ -92,8 +99,10 @@ def main() -> int:
         embedder.register_tiny_model()
     t0 = time.perf_counter()
     clip = embedder.load_clip(args.model, None, args.device)
-    print(f"model {args.model} (random weights) on {clip.device}, dtype {clip.dtype}: "
-          f"built in {time.perf_counter() - t0:.1f} s")
+    print(
+        f"model {args.model} (random weights) on {clip.device}, dtype {clip.dtype}: "
+        f"built in {time.perf_counter() - t0:.1f} s"
+    )
     iters = args.iters if clip.device.type == "cuda" else max(1, min(args.iters, 3))
     rate_model = model_ceiling(clip, args.batch, iters)
 
@@ -107,21 +116,37 @@ def main() -> int:
         rate_decode = decode_ceiling(video, indices, args.chunk, args.workers, args.max_side)
 
         backend = embedder.choose_backend(args.backend, clip, video, args.workers)
-        embedder.embed_video(clip, video, indices[:args.batch], batch_size=args.batch,
-                             workers=args.workers, max_side=args.max_side, backend=backend,
-                             chunk=args.chunk)  # warm-up: pool, pinned allocator
+        embedder.embed_video(
+            clip,
+            video,
+            indices[: args.batch],
+            batch_size=args.batch,
+            workers=args.workers,
+            max_side=args.max_side,
+            backend=backend,
+            chunk=args.chunk,
+        )  # warm-up: pool, pinned allocator
         _sync(args.device)
         start = time.perf_counter()
-        emb = embedder.embed_video(clip, video, indices, batch_size=args.batch,
-                                   workers=args.workers, max_side=args.max_side,
-                                   backend=backend, chunk=args.chunk)
+        emb = embedder.embed_video(
+            clip,
+            video,
+            indices,
+            batch_size=args.batch,
+            workers=args.workers,
+            max_side=args.max_side,
+            backend=backend,
+            chunk=args.chunk,
+        )
         _sync(args.device)
         rate_e2e = len(indices) / (time.perf_counter() - start)
         assert emb.shape[0] == len(indices)
 
     lower = min(rate_model, rate_decode)
-    print(f"frames: {len(indices)}, batch {args.batch}, {args.workers} decode workers "
-          f"({backend}), decode chunk {args.chunk}, max_side {args.max_side}")
+    print(
+        f"frames: {len(indices)}, batch {args.batch}, {args.workers} decode workers "
+        f"({backend}), decode chunk {args.chunk}, max_side {args.max_side}"
+    )
     print(f"  model ceiling (synthetic input)     : {rate_model:9.1f} img/s")
     print(f"  decode ceiling (all cores, no model): {rate_decode:9.1f} frames/s")
     print(f"  end to end (localizer embed_video)  : {rate_e2e:9.1f} frames/s")

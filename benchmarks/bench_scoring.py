@@ -29,8 +29,7 @@ os.environ.setdefault("OPENAI_API_KEY", "sk-bench-not-a-real-key-000")
 
 from tests.openai_server import OpenAIServer  # noqa: E402
 from vidbench.cache import Cache  # noqa: E402
-from vidbench.contracts import (Difference, DifferencePrediction, Sample, SampleInfo,  # noqa: E402
-                                VideoRef)
+from vidbench.contracts import Difference, DifferencePrediction, Sample, SampleInfo, VideoRef  # noqa: E402
 from vidbench.judge import Judge, judge_all  # noqa: E402
 from vidbench.llm import LLMClient  # noqa: E402
 from vidbench.predictions import validate_or_raise  # noqa: E402
@@ -39,9 +38,11 @@ from vidbench.scoring import score_closed, score_open  # noqa: E402
 TARGET_S = 2.0
 MODEL = "openai/judge-bench"
 # Pairs per split and actions, chosen so scored a/b items land near 357 / 1,227 / 871.
-PLAN = {"easy": (78, ["fitness_0", "fitness_3", "fitness_4", "fitness_6"]),
-        "medium": (280, ["ballsports_0", "ballsports_1", "diving_0", "fitness_1", "fitness_7"]),
-        "hard": (191, ["music_0", "music_1", "surgery_0", "surgery_1", "surgery_2"])}
+PLAN = {
+    "easy": (78, ["fitness_0", "fitness_3", "fitness_4", "fitness_6"]),
+    "medium": (280, ["ballsports_0", "ballsports_1", "diving_0", "fitness_1", "fitness_7"]),
+    "hard": (191, ["music_0", "music_1", "surgery_0", "surgery_1", "surgery_2"]),
+}
 
 
 def synthetic_samples(seed: int = 0) -> list[Sample]:
@@ -54,11 +55,22 @@ def synthetic_samples(seed: int = 0) -> list[Sample]:
             for k in rng.sample(range(30), 10):  # non-contiguous keys, as in the release
                 labels[str(k)] = rng.choices(["a", "b", "c", None], [23, 22, 35, 20])[0]
             n_labelled = sum(v is not None for v in labels.values())
-            info = SampleInfo(f"{action}_{i}", action, action, "an action", action.split("_")[0],
-                              split, "synthetic", i, (VideoRef("a", 30.0), VideoRef("b", 30.0)),
-                              n_open=-(-3 * n_labelled // 2))
-            diffs = {k: Difference(k, v, f"n{k}", f"difference {k} of {action} pair {i}")
-                     for k, v in labels.items()}
+            info = SampleInfo(
+                f"{action}_{i}",
+                action,
+                action,
+                "an action",
+                action.split("_")[0],
+                split,
+                "synthetic",
+                i,
+                (VideoRef("a", 30.0), VideoRef("b", 30.0)),
+                n_open=-(-3 * n_labelled // 2),
+            )
+            diffs = {
+                k: Difference(k, v, f"n{k}", f"difference {k} of {action} pair {i}")
+                for k, v in labels.items()
+            }
             samples.append(Sample(info, diffs))
     return samples
 
@@ -69,16 +81,20 @@ def closed_file(samples: list[Sample], path: Path, seed: int = 1) -> None:
     path.write_text(json.dumps(data))
 
 
-def open_predictions(samples: list[Sample], seed: int = 2
-                     ) -> dict[str, dict[str, DifferencePrediction]]:
+def open_predictions(
+    samples: list[Sample], seed: int = 2
+) -> dict[str, dict[str, DifferencePrediction]]:
     rng = random.Random(seed)
     out = {}
     for s in samples:
         keys = list(s.closed_statements())
         rng.shuffle(keys)
-        out[s.key] = {str(i): DifferencePrediction(f"difference {k} of {s.action} pair "
-                                                   f"{s.key.rsplit('_', 1)[1]}", rng.choice("ab"))
-                      for i, k in enumerate(keys[:s.info.n_open])}
+        out[s.key] = {
+            str(i): DifferencePrediction(
+                f"difference {k} of {s.action} pair {s.key.rsplit('_', 1)[1]}", rng.choice("ab")
+            )
+            for i, k in enumerate(keys[: s.info.n_open])
+        }
     return out
 
 
@@ -104,16 +120,19 @@ def timed(fn):
 
 
 def report(name: str, seconds: float) -> None:
-    print(f"{name:<44} {seconds:7.3f} s   target {TARGET_S:.1f} s   "
-          f"ratio {seconds / TARGET_S:5.2f}")
+    print(
+        f"{name:<44} {seconds:7.3f} s   target {TARGET_S:.1f} s   ratio {seconds / TARGET_S:5.2f}"
+    )
 
 
 def main() -> None:
     samples = synthetic_samples()
     n_ab = sum(len(s.scored_labels()) for s in samples)
     per_split = {sp: sum(len(s.scored_labels()) for s in samples if s.split == sp) for sp in PLAN}
-    print(f"{len(samples)} pairs, {sum(len(s.differences) for s in samples)} differences, "
-          f"{n_ab} scored a/b items {per_split}")
+    print(
+        f"{len(samples)} pairs, {sum(len(s.differences) for s in samples)} differences, "
+        f"{n_ab} scored a/b items {per_split}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "predictions.json"
         closed_file(samples, path)
@@ -131,10 +150,18 @@ def main() -> None:
         with OpenAIServer() as server:
             server.respond_with(judge_reply)
             fill_client = LLMClient(cache, max_concurrency=16)
-            _, fill_s = timed(lambda: judge_all(samples, preds, Judge(
-                fill_client.session, model=MODEL, api_base=server.base_url), max_workers=16))
-            print(f"  (cache fill through the loopback server: {len(server.requests)} requests, "
-                  f"{fill_s:.1f} s, not timed)")
+            _, fill_s = timed(
+                lambda: judge_all(
+                    samples,
+                    preds,
+                    Judge(fill_client.session, model=MODEL, api_base=server.base_url),
+                    max_workers=16,
+                )
+            )
+            print(
+                f"  (cache fill through the loopback server: {len(server.requests)} requests, "
+                f"{fill_s:.1f} s, not timed)"
+            )
             served = len(server.requests)
 
             def open_scoring() -> dict:
@@ -146,9 +173,11 @@ def main() -> None:
             metrics, seconds = timed(open_scoring)
             assert len(server.requests) == served, "cached judging made a request"
         report("open: judge (all cached) + score (2000 boot)", seconds)
-        print(f"  recall average {metrics['average']:.3f}  pooled {metrics['pooled']:.3f}  "
-              f"judge failures {metrics['judge_failures']}  "
-              f"mean predictions {metrics['mean_predictions']:.1f}")
+        print(
+            f"  recall average {metrics['average']:.3f}  pooled {metrics['pooled']:.3f}  "
+            f"judge failures {metrics['judge_failures']}  "
+            f"mean predictions {metrics['mean_predictions']:.1f}"
+        )
 
 
 if __name__ == "__main__":

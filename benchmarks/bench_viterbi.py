@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from methods.viddiff.viterbi import viterbi, viterbi_reference  # noqa: E402
+from vidbench_methods.viddiff.viterbi import viterbi, viterbi_reference  # noqa: E402
 
 
 def _median_seconds(fn, scores: np.ndarray, repeats: int) -> float:

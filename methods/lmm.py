@@ -23,11 +23,24 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import model_validator
 
-from vidbench.contracts import (DOMAIN_FPS, ClosedTask, DifferencePrediction, FrameSpec,
-                                LLMSession, Method, MethodConfig, MethodOutput, OpenTask,
-                                PlannedCall, SampleInfo, VideoFrames, sorted_keys)
+from vidbench.contracts import (
+    DOMAIN_FPS,
+    ClosedTask,
+    DifferencePrediction,
+    FrameSpec,
+    LLMSession,
+    Method,
+    MethodConfig,
+    MethodOutput,
+    OpenTask,
+    PlannedCall,
+    SampleInfo,
+    VideoFrames,
+    sorted_keys,
+)
 from vidbench.errors import UserError
 from vidbench.llm import PROVIDER_MAX_IMAGES, image_part, provider_of, text_part
+
 
 # Hard per-request image limits of providers (documented), checked when a config is built.
 class LMMConfig(MethodConfig):
@@ -47,33 +60,41 @@ class LMMConfig(MethodConfig):
     requires_api_base: bool = False
 
     @model_validator(mode="after")
-    def _check(self) -> "LMMConfig":
+    def _check(self) -> LMMConfig:
         if self.max_images < 2:
             raise ValueError("max_images must be >= 2 (at least one frame per video)")
         if self.fps is not None and self.fps <= 0:
             raise ValueError("fps must be positive")
         limit = PROVIDER_MAX_IMAGES.get(provider_of(self.model))
         if limit is not None and self.video_input == "frames" and self.max_images > limit:
-            raise ValueError(f"{self.model} accepts at most {limit} images per request; "
-                             f"max_images={self.max_images}")
+            raise ValueError(
+                f"{self.model} accepts at most {limit} images per request; "
+                f"max_images={self.max_images}"
+            )
         return self
 
 
 # Registry names -> (summary, config overrides). The registry builds LMMMethod(Config(**{
 # **overrides, **user_options})).
 NAMED_CONFIGS: dict[str, tuple[str, dict[str, Any]]] = {
-    "gpt-4o": ("GPT-4o (2024-08-06), frames as images",
-               {"model": "gpt-4o-2024-08-06"}),
+    "gpt-4o": ("GPT-4o (2024-08-06), frames as images", {"model": "gpt-4o-2024-08-06"}),
     # Anthropic documents up to 100 images per API request; the default 48 stays below it.
-    "claude-3.5-sonnet": ("Claude 3.5 Sonnet (2024-10-22), frames as images",
-                          {"model": "anthropic/claude-3-5-sonnet-20241022"}),
-    "gemini-1.5-pro": ("Gemini 1.5 Pro (002), native video: sampled frames re-encoded to mp4",
-                       {"model": "gemini/gemini-1.5-pro-002", "video_input": "video"}),
-    "qwen2-vl-7b": ("Qwen2-VL-7B-Instruct on your OpenAI-compatible server (api_base)",
-                    {"model": "openai/Qwen/Qwen2-VL-7B-Instruct", "requires_api_base": True}),
-    "llava-video-7b": ("LLaVA-Video-7B-Qwen2 on your OpenAI-compatible server (api_base)",
-                       {"model": "openai/lmms-lab/LLaVA-Video-7B-Qwen2",
-                        "requires_api_base": True}),
+    "claude-3.5-sonnet": (
+        "Claude 3.5 Sonnet (2024-10-22), frames as images",
+        {"model": "anthropic/claude-3-5-sonnet-20241022"},
+    ),
+    "gemini-1.5-pro": (
+        "Gemini 1.5 Pro (002), native video: sampled frames re-encoded to mp4",
+        {"model": "gemini/gemini-1.5-pro-002", "video_input": "video"},
+    ),
+    "qwen2-vl-7b": (
+        "Qwen2-VL-7B-Instruct on your OpenAI-compatible server (api_base)",
+        {"model": "openai/Qwen/Qwen2-VL-7B-Instruct", "requires_api_base": True},
+    ),
+    "llava-video-7b": (
+        "LLaVA-Video-7B-Qwen2 on your OpenAI-compatible server (api_base)",
+        {"model": "openai/lmms-lab/LLaVA-Video-7B-Qwen2", "requires_api_base": True},
+    ),
 }
 
 
@@ -115,26 +136,41 @@ def video_part(mp4: bytes) -> dict[str, Any]:
 
 
 def closed_schema(keys: list[str]) -> dict[str, Any]:
-    return {"type": "object", "title": "closed_answers",
-            "properties": {k: {"type": "string", "enum": ["a", "b"]} for k in keys},
-            "required": list(keys), "additionalProperties": False}
+    return {
+        "type": "object",
+        "title": "closed_answers",
+        "properties": {k: {"type": "string", "enum": ["a", "b"]} for k in keys},
+        "required": list(keys),
+        "additionalProperties": False,
+    }
 
 
 OPEN_SCHEMA: dict[str, Any] = {
-    "type": "object", "title": "open_differences",
-    "properties": {"differences": {"type": "array", "items": {
-        "type": "object",
-        "properties": {"description": {"type": "string"},
-                       "prediction": {"type": "string", "enum": ["a", "b"]}},
-        "required": ["description", "prediction"], "additionalProperties": False}}},
-    "required": ["differences"], "additionalProperties": False,
+    "type": "object",
+    "title": "open_differences",
+    "properties": {
+        "differences": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "description": {"type": "string"},
+                    "prediction": {"type": "string", "enum": ["a", "b"]},
+                },
+                "required": ["description", "prediction"],
+                "additionalProperties": False,
+            },
+        }
+    },
+    "required": ["differences"],
+    "additionalProperties": False,
 }
 
 
 def _answer(value: Any, where: str) -> str:
     if isinstance(value, str) and value.strip().lower() in ("a", "b"):
         return value.strip().lower()
-    raise ValueError(f"{where} must be \"a\" or \"b\", got {value!r}")
+    raise ValueError(f'{where} must be "a" or "b", got {value!r}')
 
 
 def parse_closed(value: Any, keys: list[str]) -> dict[str, str]:
@@ -159,8 +195,9 @@ def parse_open(value: Any) -> list[tuple[str, str]]:
         description = item.get("description")
         if not isinstance(description, str) or not description.strip():
             raise ValueError(f"differences[{i}].description must be a non-empty string")
-        out.append((description.strip(), _answer(item.get("prediction"),
-                                                 f"differences[{i}].prediction")))
+        out.append(
+            (description.strip(), _answer(item.get("prediction"), f"differences[{i}].prediction"))
+        )
     return out
 
 
@@ -179,23 +216,30 @@ class LMMMethod(Method):
                 f"{config.model} is self-hosted: it needs the URL of an OpenAI-compatible server",
                 where="method option api_base",
                 fix="start e.g. `vllm serve <model>` and pass the option "
-                    "api_base=http://HOST:8000/v1, or set OPENAI_API_BASE")
+                "api_base=http://HOST:8000/v1, or set OPENAI_API_BASE",
+            )
 
     def _api_base(self) -> str | None:
-        return (self.config.api_base or os.environ.get("OPENAI_API_BASE")
-                or os.environ.get("OPENAI_BASE_URL"))
+        return (
+            self.config.api_base
+            or os.environ.get("OPENAI_API_BASE")
+            or os.environ.get("OPENAI_BASE_URL")
+        )
 
     def frame_spec(self, info: SampleInfo) -> FrameSpec:
         fps = self.config.fps or DOMAIN_FPS.get(info.domain, 2.0)
-        return FrameSpec(fps=fps, max_frames=self.config.max_images // 2,
-                         max_side=self.config.max_side)
+        return FrameSpec(
+            fps=fps, max_frames=self.config.max_images // 2, max_side=self.config.max_side
+        )
 
     # -- requests ----------------------------------------------------------------------------
     def _params(self, info: SampleInfo) -> dict[str, Any]:
-        params: dict[str, Any] = {"temperature": self.config.temperature,
-                                  "max_tokens": self.config.max_tokens}
+        params: dict[str, Any] = {
+            "temperature": self.config.temperature,
+            "max_tokens": self.config.max_tokens,
+        }
         if self.config.seed is not None:
-            params["seed"] = (self.config.seed + info.sample_hash) % (2 ** 31)
+            params["seed"] = (self.config.seed + info.sample_hash) % (2**31)
         if self._api_base():
             params["api_base"] = self._api_base()
         return params
@@ -203,8 +247,10 @@ class LMMMethod(Method):
     def _video_parts(self, label: str, frames: VideoFrames) -> list[dict[str, Any]]:
         if self.config.video_input == "video":
             duration = (frames.timestamps[-1] - frames.timestamps[0]) if frames.timestamps else 0
-            header = (f"Video {label}: {len(frames.indices)} frames at "
-                      f"{frames.sampled_fps:.2f} fps ({duration:.2f} s).")
+            header = (
+                f"Video {label}: {len(frames.indices)} frames at "
+                f"{frames.sampled_fps:.2f} fps ({duration:.2f} s)."
+            )
             return [text_part(header), video_part(encode_mp4(frames))]
         parts: list[dict[str, Any]] = []
         for i, (t, array) in enumerate(zip(frames.timestamps, frames.arrays), start=1):
@@ -212,20 +258,33 @@ class LMMMethod(Method):
             parts.append(image_part(array, fmt=self.config.image_format))
         return parts
 
-    def _messages(self, info: SampleInfo, frames: tuple[VideoFrames, VideoFrames],
-                  question: str) -> list[dict[str, Any]]:
-        order = ("The frames of video A come first, then the frames of video B."
-                 if self.config.video_input == "frames" else "Video A comes first, then video B.")
-        intro = ("You are shown two videos, A and B, of people performing the same action: "
-                 f"{info.action_description}\n{order}")
-        content = [text_part(intro), *self._video_parts("A", frames[0]),
-                   *self._video_parts("B", frames[1]), text_part(question)]
+    def _messages(
+        self, info: SampleInfo, frames: tuple[VideoFrames, VideoFrames], question: str
+    ) -> list[dict[str, Any]]:
+        order = (
+            "The frames of video A come first, then the frames of video B."
+            if self.config.video_input == "frames"
+            else "Video A comes first, then video B."
+        )
+        intro = (
+            "You are shown two videos, A and B, of people performing the same action: "
+            f"{info.action_description}\n{order}"
+        )
+        content = [
+            text_part(intro),
+            *self._video_parts("A", frames[0]),
+            *self._video_parts("B", frames[1]),
+            text_part(question),
+        ]
         return [{"role": "user", "content": content}]
 
     def _details(self, frames: tuple[VideoFrames, VideoFrames]) -> dict[str, Any]:
-        return {"model": self.config.model, "video_input": self.config.video_input,
-                "frames_sent": [len(frames[0].indices), len(frames[1].indices)],
-                "sampled_fps": [round(frames[0].sampled_fps, 4), round(frames[1].sampled_fps, 4)]}
+        return {
+            "model": self.config.model,
+            "video_input": self.config.video_input,
+            "frames_sent": [len(frames[0].indices), len(frames[1].indices)],
+            "sampled_fps": [round(frames[0].sampled_fps, 4), round(frames[1].sampled_fps, 4)],
+        }
 
     # -- modes -------------------------------------------------------------------------------
     def closed(self, task: ClosedTask, llm: LLMSession) -> MethodOutput:
@@ -238,22 +297,40 @@ class LMMMethod(Method):
             "For each statement below, decide whether it applies more to video A or to video B. "
             'Answer "a" for video A and "b" for video B; you must choose one for every '
             "statement.\n\nStatements (key: statement):\n"
-            f"{listing}\n\nReply with only a JSON object mapping every key to \"a\" or \"b\", "
-            f"like {{{example}}}.")
-        answers = llm.complete_json(self.config.model,
-                                    self._messages(task.info, task.frames, question),
-                                    closed_schema(keys), lambda v: parse_closed(v, keys),
-                                    **self._params(task.info))
-        return MethodOutput({k: DifferencePrediction(task.statements[k], answers[k])  # type: ignore[arg-type]
-                             for k in keys}, details=self._details(task.frames))
+            f'{listing}\n\nReply with only a JSON object mapping every key to "a" or "b", '
+            f"like {{{example}}}."
+        )
+        answers = llm.complete_json(
+            self.config.model,
+            self._messages(task.info, task.frames, question),
+            closed_schema(keys),
+            lambda v: parse_closed(v, keys),
+            **self._params(task.info),
+        )
+        return MethodOutput(
+            {
+                k: DifferencePrediction(task.statements[k], answers[k])  # type: ignore[arg-type]
+                for k in keys
+            },
+            details=self._details(task.frames),
+        )
 
-    def plan(self, info: SampleInfo, mode: str, n_statements: int,
-             n_frames: tuple[int, int]) -> list[PlannedCall]:
+    def plan(
+        self, info: SampleInfo, mode: str, n_statements: int, n_frames: tuple[int, int]
+    ) -> list[PlannedCall]:
         images = 2 if self.config.video_input == "video" else sum(n_frames)
         text = 150 + 12 * sum(n_frames) + 25 * n_statements
-        return [PlannedCall(f"lmm-{mode}", self.config.model, images=images, text_tokens=text,
-                            completion_tokens=10 * n_statements + 20 if mode == "closed"
-                            else 30 * n_statements + 20)]
+        return [
+            PlannedCall(
+                f"lmm-{mode}",
+                self.config.model,
+                images=images,
+                text_tokens=text,
+                completion_tokens=10 * n_statements + 20
+                if mode == "closed"
+                else 30 * n_statements + 20,
+            )
+        ]
 
     def open(self, task: OpenTask, llm: LLMSession) -> MethodOutput:
         n = task.max_differences
@@ -264,12 +341,25 @@ class LMMMethod(Method):
             '"a" if the statement applies more to video A, "b" if more to video B. Focus on '
             "differences a coach would point out.\n\nReply with only a JSON object "
             '{"differences": [{"description": "...", "prediction": "a"}, ...]} with at most '
-            f"{n} items.")
-        items = llm.complete_json(self.config.model,
-                                  self._messages(task.info, task.frames, question),
-                                  OPEN_SCHEMA, parse_open, **self._params(task.info))
-        details = {**self._details(task.frames), "returned": len(items),
-                   "truncated": max(0, len(items) - n)}
+            f"{n} items."
+        )
+        items = llm.complete_json(
+            self.config.model,
+            self._messages(task.info, task.frames, question),
+            OPEN_SCHEMA,
+            parse_open,
+            **self._params(task.info),
+        )
+        details = {
+            **self._details(task.frames),
+            "returned": len(items),
+            "truncated": max(0, len(items) - n),
+        }
         kept = items[:n]
-        return MethodOutput({str(i): DifferencePrediction(d, p)  # type: ignore[arg-type]
-                             for i, (d, p) in enumerate(kept)}, details=details)
+        return MethodOutput(
+            {
+                str(i): DifferencePrediction(d, p)  # type: ignore[arg-type]
+                for i, (d, p) in enumerate(kept)
+            },
+            details=details,
+        )

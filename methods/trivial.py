@@ -8,8 +8,17 @@ from __future__ import annotations
 
 import random
 
-from vidbench.contracts import (ClosedTask, DifferencePrediction, FrameSpec, LLMSession, Method,
-                                MethodConfig, MethodOutput, OpenTask, SampleInfo)
+from vidbench.contracts import (
+    ClosedTask,
+    DifferencePrediction,
+    FrameSpec,
+    LLMSession,
+    Method,
+    MethodConfig,
+    MethodOutput,
+    OpenTask,
+    SampleInfo,
+)
 
 # Direction-free statements that fit any action; the random open-set baseline draws from these.
 GENERIC_STATEMENTS: tuple[str, ...] = (
@@ -52,15 +61,23 @@ class RandomMethod(Method):
 
     def closed(self, task: ClosedTask, llm: LLMSession) -> MethodOutput:
         rng = self._rng(task.info)
-        return MethodOutput({key: DifferencePrediction(text, rng.choice(("a", "b")))
-                             for key, text in sorted(task.statements.items())})
+        return MethodOutput(
+            {
+                key: DifferencePrediction(text, rng.choice(("a", "b")))
+                for key, text in sorted(task.statements.items())
+            }
+        )
 
     def open(self, task: OpenTask, llm: LLMSession) -> MethodOutput:
         rng = self._rng(task.info)
         count = min(task.max_differences, len(GENERIC_STATEMENTS))
         statements = rng.sample(GENERIC_STATEMENTS, count)
-        return MethodOutput({str(i): DifferencePrediction(text, rng.choice(("a", "b")))
-                             for i, text in enumerate(statements)})
+        return MethodOutput(
+            {
+                str(i): DifferencePrediction(text, rng.choice(("a", "b")))
+                for i, text in enumerate(statements)
+            }
+        )
 
 
 class ConstantAMethod(Method):
@@ -74,8 +91,9 @@ class ConstantAMethod(Method):
         return _NO_FRAMES
 
     def closed(self, task: ClosedTask, llm: LLMSession) -> MethodOutput:
-        return MethodOutput({key: DifferencePrediction(text, "a")
-                             for key, text in task.statements.items()})
+        return MethodOutput(
+            {key: DifferencePrediction(text, "a") for key, text in task.statements.items()}
+        )
 
     def open(self, task: OpenTask, llm: LLMSession) -> MethodOutput:
         return MethodOutput({})

@@ -24,5 +24,6 @@ def tmp_cache(tmp_path):
     """A fresh process-wide cache for one test."""
     return _cache.use_cache_dir(tmp_path / "cache")
 
+
 # Fixture modules owned by each area; add one import line per module.
 from tests.openai_server import openai_server  # noqa: F401,E402

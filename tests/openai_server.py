@@ -31,9 +31,10 @@ import json
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Iterator, Union
+from typing import Any, Union
 
 import pytest
 
@@ -57,30 +58,34 @@ class Fault:
     body: str | None = None  # raw response body; None = an OpenAI-style error JSON
     headers: dict[str, str] = field(default_factory=dict)
     delay_s: float = 0.0
-    then: "Reply | None" = None  # after the delay, answer this instead of the error status
+    then: Reply | None = None  # after the delay, answer this instead of the error status
 
     @staticmethod
-    def rate_limit(retry_after: str | None = "1") -> "Fault":
+    def rate_limit(retry_after: str | None = "1") -> Fault:
         """HTTP 429, with a Retry-After header (seconds or an HTTP date) unless None."""
         headers = {"Retry-After": retry_after} if retry_after is not None else {}
         return Fault(429, headers=headers)
 
     @staticmethod
-    def server_error(status: int = 500) -> "Fault":
+    def server_error(status: int = 500) -> Fault:
         return Fault(status)
 
     @staticmethod
-    def bad_request(message: str = "invalid request", status: int = 400) -> "Fault":
-        return Fault(status, body=json.dumps(
-            {"error": {"message": message, "type": "invalid_request_error", "code": None}}))
+    def bad_request(message: str = "invalid request", status: int = 400) -> Fault:
+        return Fault(
+            status,
+            body=json.dumps(
+                {"error": {"message": message, "type": "invalid_request_error", "code": None}}
+            ),
+        )
 
     @staticmethod
-    def slow(delay_s: float, text: str = "late") -> "Fault":
-        """Sleep `delay_s`, then answer `text` (which a client with a shorter timeout never sees)."""
+    def slow(delay_s: float, text: str = "late") -> Fault:
+        """Sleep `delay_s`, then answer `text` (a client with a shorter timeout never sees it)."""
         return Fault(200, delay_s=delay_s, then=Reply(text))
 
     @staticmethod
-    def garbage(body: str = "<html>this is not json</html>") -> "Fault":
+    def garbage(body: str = "<html>this is not json</html>") -> Fault:
         """HTTP 200 whose body is not JSON at all (a broken proxy)."""
         return Fault(200, body=body)
 
@@ -143,11 +148,12 @@ class OpenAIServer:
         self._closing = threading.Event()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True,
-                                        name="openai-test-server")
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, args=(0.05,), daemon=True, name="openai-test-server"
+        )
 
     # -- lifecycle ---------------------------------------------------------------------------
-    def start(self) -> "OpenAIServer":
+    def start(self) -> OpenAIServer:
         self._thread.start()
         return self
 
@@ -156,7 +162,7 @@ class OpenAIServer:
         self._httpd.shutdown()
         self._httpd.server_close()
 
-    def __enter__(self) -> "OpenAIServer":
+    def __enter__(self) -> OpenAIServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -172,13 +178,13 @@ class OpenAIServer:
         return f"http://127.0.0.1:{self.port}/v1"
 
     # -- scripting ---------------------------------------------------------------------------
-    def script(self, *answers: Answer) -> "OpenAIServer":
+    def script(self, *answers: Answer) -> OpenAIServer:
         """Queue answers; each request consumes the next one."""
         with self._lock:
             self._queue.extend(answers)
         return self
 
-    def respond_with(self, fn: Responder | None) -> "OpenAIServer":
+    def respond_with(self, fn: Responder | None) -> OpenAIServer:
         """Answer with `fn(request_body)` whenever the script queue is empty."""
         self._responder = fn
         return self
@@ -223,11 +229,19 @@ def completion_json(reply: Reply, model: str) -> dict[str, Any]:
         "object": "chat.completion",
         "created": int(time.time()),
         "model": model,
-        "choices": [{"index": 0, "finish_reason": reply.finish_reason, "logprobs": None,
-                     "message": {"role": "assistant", "content": reply.text}}],
-        "usage": {"prompt_tokens": reply.prompt_tokens,
-                  "completion_tokens": reply.completion_tokens,
-                  "total_tokens": reply.prompt_tokens + reply.completion_tokens},
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": reply.finish_reason,
+                "logprobs": None,
+                "message": {"role": "assistant", "content": reply.text},
+            }
+        ],
+        "usage": {
+            "prompt_tokens": reply.prompt_tokens,
+            "completion_tokens": reply.completion_tokens,
+            "total_tokens": reply.prompt_tokens + reply.completion_tokens,
+        },
     }
 
 
@@ -244,8 +258,12 @@ def _make_handler(server: OpenAIServer) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:  # noqa: N802
             # Counters for a client in another process (benchmarks run the server separately).
             if self.path.rstrip("/").endswith("/_stats"):
-                self._send(200, json.dumps({"requests": len(server.requests),
-                                            "max_in_flight": server.max_in_flight}))
+                self._send(
+                    200,
+                    json.dumps(
+                        {"requests": len(server.requests), "max_in_flight": server.max_in_flight}
+                    ),
+                )
             else:
                 self._send(404, json.dumps({"error": {"message": f"no route {self.path}"}}))
 
@@ -255,7 +273,9 @@ def _make_handler(server: OpenAIServer) -> type[BaseHTTPRequestHandler]:
                 body = json.loads(raw or b"{}")
             except json.JSONDecodeError:
                 body = {}
-            server.requests.append(RecordedRequest(self.path, dict(self.headers.items()), raw, body))
+            server.requests.append(
+                RecordedRequest(self.path, dict(self.headers.items()), raw, body)
+            )
             if not self.path.rstrip("/").endswith("/chat/completions"):
                 self._send(404, json.dumps({"error": {"message": f"no route {self.path}"}}))
                 return
@@ -280,9 +300,19 @@ def _make_handler(server: OpenAIServer) -> type[BaseHTTPRequestHandler]:
             elif answer.then is not None:
                 self._send(200, json.dumps(completion_json(answer.then, model)))
             else:
-                body = answer.body if answer.body is not None else json.dumps(
-                    {"error": {"message": f"test fault {answer.status}", "type": "server_error",
-                               "code": None}})
+                body = (
+                    answer.body
+                    if answer.body is not None
+                    else json.dumps(
+                        {
+                            "error": {
+                                "message": f"test fault {answer.status}",
+                                "type": "server_error",
+                                "code": None,
+                            }
+                        }
+                    )
+                )
                 self._send(answer.status, body, answer.headers)
 
         def _send(self, status: int, body: str, headers: dict[str, str] | None = None) -> None:

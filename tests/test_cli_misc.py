@@ -17,9 +17,14 @@ def _truth_predictions() -> dict:
     """Closed predictions equal to the demo's labels (a/b items), 'a' for the 'c' items."""
     preds = {}
     for s in load_benchmark("demo").samples:
-        preds[s.key] = {k: {"description": d.description, "prediction":
-                            d.label if d.label in ("a", "b") else "a"}
-                        for k, d in s.differences.items() if d.askable}
+        preds[s.key] = {
+            k: {
+                "description": d.description,
+                "prediction": d.label if d.label in ("a", "b") else "a",
+            }
+            for k, d in s.differences.items()
+            if d.askable
+        }
     return preds
 
 
@@ -69,7 +74,8 @@ def test_reference_list_format_is_converted_with_warning(capsys, tmp_path):
 
 
 def test_method_from_entry_point_and_yaml_config(capsys, tmp_path, monkeypatch):
-    (tmp_path / "plugin_mod.py").write_text(textwrap.dedent('''
+    (tmp_path / "plugin_mod.py").write_text(
+        textwrap.dedent("""
         from vidbench.contracts import (DifferencePrediction, FrameSpec, Method, MethodConfig,
                                         MethodOutput)
 
@@ -88,7 +94,8 @@ def test_method_from_entry_point_and_yaml_config(capsys, tmp_path, monkeypatch):
             def closed(self, task, llm):
                 return MethodOutput({k: DifferencePrediction(v, self.config.answer)
                                      for k, v in task.statements.items()})
-    '''))
+    """)
+    )
     dist = tmp_path / "plugin_mod-0.1.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: plugin-mod\nVersion: 0.1\n")
@@ -98,8 +105,17 @@ def test_method_from_entry_point_and_yaml_config(capsys, tmp_path, monkeypatch):
     assert "always" in res.out
     config = tmp_path / "always.yaml"
     config.write_text("answer: b\n")
-    res = run_cli(capsys, "eval", "--method", "always", "--method-config", str(config),
-                  "--runs-dir", str(tmp_path / "runs"), "--no-progress")
+    res = run_cli(
+        capsys,
+        "eval",
+        "--method",
+        "always",
+        "--method-config",
+        str(config),
+        "--runs-dir",
+        str(tmp_path / "runs"),
+        "--no-progress",
+    )
     assert res.code == 0, res.err
     run = next((tmp_path / "runs").iterdir())
     records = [json.loads(l) for l in (run / "predictions.jsonl").read_text().splitlines()]
@@ -118,14 +134,30 @@ def test_run_against_a_faulty_server_completes(capsys, tmp_path, openai_server, 
         calls["n"] += 1
         if calls["n"] % 3 == 1:
             return Fault.rate_limit(retry_after="0") if calls["n"] % 2 else Fault.server_error()
-        return json.dumps({k: "a" for k in body["response_format"]["json_schema"]["schema"]
-                           ["properties"]})
+        return json.dumps(
+            {k: "a" for k in body["response_format"]["json_schema"]["schema"]["properties"]}
+        )
 
     openai_server.respond_with(flaky)
-    res = run_cli(capsys, "eval", "--method", "lmm", "-M", "model=openai/flaky",
-                  "-M", f"api_base={openai_server.base_url}", "-M", "max_images=2",
-                  "--runs-dir", str(tmp_path), "--cache-dir", str(tmp_path / "cache"),
-                  "--no-progress", "--max-concurrency", "2")
+    res = run_cli(
+        capsys,
+        "eval",
+        "--method",
+        "lmm",
+        "-M",
+        "model=openai/flaky",
+        "-M",
+        f"api_base={openai_server.base_url}",
+        "-M",
+        "max_images=2",
+        "--runs-dir",
+        str(tmp_path),
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--no-progress",
+        "--max-concurrency",
+        "2",
+    )
     assert res.code == 0, res.err
     run = next(tmp_path.glob("*-lmm-closed"))
     records = [json.loads(l) for l in (run / "predictions.jsonl").read_text().splitlines()]

@@ -15,9 +15,16 @@ def hub_folder(tmp_path):
     rows = [
         make_row("fitness_0_a", action="fitness_0"),
         make_row("fitness_0_b", action="fitness_0"),
-        make_row("ballsports_1_a", action="ballsports_1", domain="ballsports", split="medium",
-                 videos=[{"path": "bs/a.mov", "fps_original": 30, "frames_trim": [10, -5]},
-                         {"path": "bs/b.mov", "fps_original": 30, "frames_trim": [None, 50]}]),
+        make_row(
+            "ballsports_1_a",
+            action="ballsports_1",
+            domain="ballsports",
+            split="medium",
+            videos=[
+                {"path": "bs/a.mov", "fps_original": 30, "frames_trim": [10, -5]},
+                {"path": "bs/b.mov", "fps_original": 30, "frames_trim": [None, 50]},
+            ],
+        ),
         make_row("surgery_0_a", action="surgery_0", domain="surgery", split="hard"),
     ]
     return write_hub_folder(tmp_path / "ds", rows)
@@ -33,7 +40,11 @@ def test_round_trip_keeps_nulls_c_and_noncontiguous_keys(hub_folder):
     assert s.differences["3"].num_frames == "gt_1"
     assert s.scored_labels() == {"0": "a", "9": "b"}
     # 'c' items are asked (a method cannot know they are 'c'); null-labelled ones are not.
-    assert s.closed_statements() == {"0": "deeper squat", "3": "faster descent", "9": "wider stance"}
+    assert s.closed_statements() == {
+        "0": "deeper squat",
+        "3": "faster descent",
+        "9": "wider stance",
+    }
     assert s.info.n_open == 5  # ceil(1.5 * 3 non-null labels)
     assert s.retrieval_frames[0]["0"] == [5, 6] and s.retrieval_frames[0]["3"] is None
     a, b = s.info.videos
@@ -56,8 +67,9 @@ def test_fixture_is_also_readable_by_datasets(hub_folder):
 
 
 def test_filters(hub_folder):
-    assert [s.key for s in load_benchmark(str(hub_folder), selection=Selection(split="easy")).samples] \
-        == ["fitness_0_a", "fitness_0_b"]
+    assert [
+        s.key for s in load_benchmark(str(hub_folder), selection=Selection(split="easy")).samples
+    ] == ["fitness_0_a", "fitness_0_b"]
     assert len(load_benchmark(str(hub_folder), selection=Selection(per_action=1)).samples) == 3
     assert len(load_benchmark(str(hub_folder), selection=Selection(limit=2)).samples) == 2
     only = load_benchmark(str(hub_folder), selection=Selection(sample_ids=("surgery_0_a",)))
@@ -66,10 +78,15 @@ def test_filters(hub_folder):
     assert [s.key for s in dom.samples] == ["ballsports_1_a"]
 
 
-@pytest.mark.parametrize("selection, word", [
-    (Selection(split="medium-hard"), "split"), (Selection(domains=("cooking",)), "domain"),
-    (Selection(actions=("fitness_99",)), "action"), (Selection(sample_ids=("nope",)), "sample id"),
-])
+@pytest.mark.parametrize(
+    "selection, word",
+    [
+        (Selection(split="medium-hard"), "split"),
+        (Selection(domains=("cooking",)), "domain"),
+        (Selection(actions=("fitness_99",)), "action"),
+        (Selection(sample_ids=("nope",)), "sample id"),
+    ],
+)
 def test_unknown_filter_values_are_user_errors(hub_folder, selection, word):
     with pytest.raises(UserError, match=word):
         load_benchmark(str(hub_folder), selection=selection)
@@ -91,8 +108,9 @@ def test_invalid_json_column_names_column_and_sample(tmp_path):
 
 
 def test_bad_label_value_is_rejected(tmp_path):
-    folder = write_hub_folder(tmp_path / "bad", [make_row("x", gt={"0": "A", "3": "c", "7": None,
-                                                                    "9": "b"})])
+    folder = write_hub_folder(
+        tmp_path / "bad", [make_row("x", gt={"0": "A", "3": "c", "7": None, "9": "b"})]
+    )
     with pytest.raises(UserError, match="expected a, b, c or null"):
         load_benchmark(str(folder))
 

@@ -17,10 +17,23 @@ from vidbench import demo
 from vidbench.contracts import FrameSpec, VideoRef
 from vidbench.video import open_video
 
-COLUMNS = ["sample_key", "vid0_thumbnail", "vid1_thumbnail", "videos", "action", "action_name",
-           "action_description", "source_dataset", "sample_hash", "retrieval_frames",
-           "differences_annotated", "differences_gt", "domain", "split",
-           "n_differences_open_prediction"]
+COLUMNS = [
+    "sample_key",
+    "vid0_thumbnail",
+    "vid1_thumbnail",
+    "videos",
+    "action",
+    "action_name",
+    "action_description",
+    "source_dataset",
+    "sample_hash",
+    "retrieval_frames",
+    "differences_annotated",
+    "differences_gt",
+    "domain",
+    "split",
+    "n_differences_open_prediction",
+]
 
 
 @pytest.fixture(scope="module")
@@ -42,8 +55,9 @@ def test_hub_layout_and_card(demo_dir):
     assert (demo_dir / "data" / "test-00000-of-00001.parquet").is_file()
     card = (demo_dir / "README.md").read_text()
     front = yaml.safe_load(card.split("---")[1])
-    assert front["configs"] == [{"config_name": "default",
-                                 "data_files": [{"split": "test", "path": "data/test-*"}]}]
+    assert front["configs"] == [
+        {"config_name": "default", "data_files": [{"split": "test", "path": "data/test-*"}]}
+    ]
     assert (demo_dir / demo.STAMP).read_text() == demo.DEMO_REVISION
     assert demo.DEMO_REPO_ID == "vidbench/demo"
 
@@ -92,8 +106,9 @@ def test_the_demo_exercises_the_awkward_cases(rows):
     labels = [v for r in rows for v in _json(r, "differences_gt").values()]
     assert labels.count(None) >= 2 and labels.count("c") >= 3
     assert labels.count("a") >= 5 and labels.count("b") >= 5
-    null_notes = [k for r in rows
-                  for k, v in _json(r, "differences_annotated").items() if v is None]
+    null_notes = [
+        k for r in rows for k, v in _json(r, "differences_annotated").items() if v is None
+    ]
     assert len(null_notes) == 1
     trims = [tuple(v["frames_trim"]) for r in rows for v in _json(r, "videos")]
     assert any(s and s > 0 and e is not None for s, e in trims)  # both ends trimmed
@@ -160,8 +175,12 @@ def _measure(row, demo_dir, video: int, what: str) -> float:
     raise ValueError(what)
 
 
-MEASURED = {("fitness_0", "0"): "head_drop", ("fitness_0", "5"): "feet_spread",
-            ("ballsports_0", "0"): "ball_top", ("music_0", "1"): "hand_top"}
+MEASURED = {
+    ("fitness_0", "0"): "head_drop",
+    ("fitness_0", "5"): "feet_spread",
+    ("ballsports_0", "0"): "ball_top",
+    ("music_0", "1"): "hand_top",
+}
 
 
 def test_labels_hold_in_the_decoded_pixels(rows, demo_dir):
@@ -214,10 +233,19 @@ def test_deterministic_idempotent_and_regenerated_when_stale(demo_dir, tmp_path)
     assert parquet.stat().st_mtime_ns == before  # current: nothing rebuilt
 
     other = demo.ensure_demo(tmp_path / "again")
-    columns = ["sample_key", "videos", "retrieval_frames", "differences_annotated",
-               "differences_gt", "sample_hash", "n_differences_open_prediction"]
-    assert pq.read_table(other / demo.PARQUET, columns=columns).to_pylist() == \
-        pq.read_table(parquet, columns=columns).to_pylist()
+    columns = [
+        "sample_key",
+        "videos",
+        "retrieval_frames",
+        "differences_annotated",
+        "differences_gt",
+        "sample_hash",
+        "n_differences_open_prediction",
+    ]
+    assert (
+        pq.read_table(other / demo.PARQUET, columns=columns).to_pylist()
+        == pq.read_table(parquet, columns=columns).to_pylist()
+    )
 
     (other / demo.STAMP).write_text("demo-v0")
     (other / "videos" / "stray.txt").write_text("left by an old version")

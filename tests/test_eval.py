@@ -2,7 +2,6 @@
 and clear errors for bad input."""
 
 import json
-import os
 import textwrap
 from pathlib import Path
 
@@ -42,8 +41,19 @@ def _run_dir(out: str) -> Path:
 
 
 def test_random_on_demo_writes_a_complete_run_folder(capsys, tmp_path):
-    res = run_cli(capsys, "eval", "--method", "random", "--dataset", "demo", "--split", "all",
-                  "--runs-dir", str(tmp_path), "--no-progress")
+    res = run_cli(
+        capsys,
+        "eval",
+        "--method",
+        "random",
+        "--dataset",
+        "demo",
+        "--split",
+        "all",
+        "--runs-dir",
+        str(tmp_path),
+        "--no-progress",
+    )
     assert res.code == 0, res.err
     run = _run_dir(res.out)
     for name in ("config.json", "manifest.json", "predictions.jsonl", "metrics.json", "report.md"):
@@ -65,8 +75,9 @@ def test_random_on_demo_writes_a_complete_run_folder(capsys, tmp_path):
 def test_constant_a_scores_the_share_of_a_labels(capsys, tmp_path):
     from vidbench.dataset import load_benchmark
 
-    res = run_cli(capsys, "eval", "--method", "constant-a", "--runs-dir", str(tmp_path),
-                  "--no-progress")
+    res = run_cli(
+        capsys, "eval", "--method", "constant-a", "--runs-dir", str(tmp_path), "--no-progress"
+    )
     assert res.code == 0, res.err
     metrics = json.loads((_run_dir(res.out) / "metrics.json").read_text())
     labels = [l for s in load_benchmark("demo").samples for l in s.scored_labels().values()]
@@ -78,8 +89,9 @@ def test_failures_are_statuses_and_resume_runs_only_them(capsys, tmp_path, monke
     method_file.write_text(FLAKY_METHOD)
     spec = f"{method_file}:Flaky"
     monkeypatch.setenv("FLAKY_FAIL", "1")
-    res = run_cli(capsys, "eval", "--method", spec, "--runs-dir", str(tmp_path / "runs"),
-                  "--no-progress")
+    res = run_cli(
+        capsys, "eval", "--method", spec, "--runs-dir", str(tmp_path / "runs"), "--no-progress"
+    )
     assert res.code == 0, res.err
     run = _run_dir(res.out)
     first = _records(run)
@@ -99,12 +111,16 @@ def test_failures_are_statuses_and_resume_runs_only_them(capsys, tmp_path, monke
     assert len(final) == len(first)  # one record per sample, never duplicated
     assert all(r["status"] == "ok" for r in final)
     ok_before = {r["sample_key"]: r["predictions"] for r in first if r["status"] == "ok"}
-    assert all(r["predictions"] == ok_before[r["sample_key"]] for r in final
-               if r["sample_key"] in ok_before)
+    assert all(
+        r["predictions"] == ok_before[r["sample_key"]]
+        for r in final
+        if r["sample_key"] in ok_before
+    )
 
     # The resumed run equals an uninterrupted one.
-    res = run_cli(capsys, "eval", "--method", spec, "--runs-dir", str(tmp_path / "runs2"),
-                  "--no-progress")
+    res = run_cli(
+        capsys, "eval", "--method", spec, "--runs-dir", str(tmp_path / "runs2"), "--no-progress"
+    )
     clean = {r["sample_key"]: r["predictions"] for r in _records(_run_dir(res.out))}
     assert clean == {r["sample_key"]: r["predictions"] for r in final}
     m1 = json.loads((run / "metrics.json").read_text())
@@ -113,8 +129,16 @@ def test_failures_are_statuses_and_resume_runs_only_them(capsys, tmp_path, monke
 
 
 def test_both_orders_exposes_position_bias(capsys, tmp_path):
-    res = run_cli(capsys, "eval", "--method", "constant-a", "--both-orders", "--runs-dir",
-                  str(tmp_path), "--no-progress")
+    res = run_cli(
+        capsys,
+        "eval",
+        "--method",
+        "constant-a",
+        "--both-orders",
+        "--runs-dir",
+        str(tmp_path),
+        "--no-progress",
+    )
     assert res.code == 0, res.err
     run = _run_dir(res.out)
     records = _records(run)
@@ -132,15 +156,18 @@ def test_dry_run_makes_no_run_folder(capsys, tmp_path):
     assert "dry run" in res.out and not any(tmp_path.iterdir())
 
 
-@pytest.mark.parametrize("args, needle", [
-    (["--method", "no-such-method"], "unknown method"),
-    (["--method", "random", "-M", "sead=3"], "sead"),
-    (["--method", "random", "--split", "hardest"], "unknown split"),
-    (["--method", "random", "--mode", "sideways"], "unknown mode"),
-    (["--method", "constant-a", "--mode", "open", "--both-orders"], "--both-orders"),
-    (["--method", "random", "--dataset", "./nowhere"], "neither"),
-    (["--method", "random", "--resume", "/nonexistent/run"], "config.json"),
-])
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["--method", "no-such-method"], "unknown method"),
+        (["--method", "random", "-M", "sead=3"], "sead"),
+        (["--method", "random", "--split", "hardest"], "unknown split"),
+        (["--method", "random", "--mode", "sideways"], "unknown mode"),
+        (["--method", "constant-a", "--mode", "open", "--both-orders"], "--both-orders"),
+        (["--method", "random", "--dataset", "./nowhere"], "neither"),
+        (["--method", "random", "--resume", "/nonexistent/run"], "config.json"),
+    ],
+)
 def test_bad_input_exits_2_without_traceback(capsys, tmp_path, args, needle):
     res = run_cli(capsys, "eval", *args, "--runs-dir", str(tmp_path), "--no-progress")
     assert res.code == 2
@@ -151,8 +178,18 @@ def test_missing_videos_named_before_any_work(capsys, tmp_path):
     from tests.hub_fixture import make_row, write_hub_folder
 
     folder = write_hub_folder(tmp_path / "ds", [make_row("fitness_0_x")])
-    res = run_cli(capsys, "eval", "--method", "random", "--dataset", str(folder),
-                  "--video-root", str(tmp_path / "videos"), "--runs-dir", str(tmp_path / "runs"))
+    res = run_cli(
+        capsys,
+        "eval",
+        "--method",
+        "random",
+        "--dataset",
+        str(folder),
+        "--video-root",
+        str(tmp_path / "videos"),
+        "--runs-dir",
+        str(tmp_path / "runs"),
+    )
     assert res.code == 2
     assert "fitness_0_x" in res.err and "a.mp4" in res.err and "vidbench data download" in res.err
     assert not (tmp_path / "runs").exists()
@@ -188,17 +225,21 @@ def test_doctor_flags_corrupt_and_missing_videos(capsys, tmp_path):
     folder = write_hub_folder(tmp_path / "ds", [make_row("fitness_0_x")])
     (tmp_path / "videos" / "fitness_0_x").mkdir(parents=True)
     (tmp_path / "videos" / "fitness_0_x" / "a.mp4").write_bytes(b"not a video at all")
-    res = run_cli(capsys, "data", "doctor", "--dataset", str(folder), "--video-root",
-                  str(tmp_path / "videos"))
+    res = run_cli(
+        capsys, "data", "doctor", "--dataset", str(folder), "--video-root", str(tmp_path / "videos")
+    )
     assert res.code == 1
     assert "2 broken" in res.out and "a.mp4" in res.out
 
 
-@pytest.mark.parametrize("args, key", [
-    (["--method", "gpt-4o"], "OPENAI_API_KEY"),
-    (["--method", "claude-3.5-sonnet"], "ANTHROPIC_API_KEY"),
-    (["--method", "random", "--mode", "open"], "OPENAI_API_KEY"),  # the default judge
-])
+@pytest.mark.parametrize(
+    "args, key",
+    [
+        (["--method", "gpt-4o"], "OPENAI_API_KEY"),
+        (["--method", "claude-3.5-sonnet"], "ANTHROPIC_API_KEY"),
+        (["--method", "random", "--mode", "open"], "OPENAI_API_KEY"),  # the default judge
+    ],
+)
 def test_missing_api_key_is_named_before_any_work(capsys, tmp_path, monkeypatch, args, key):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
@@ -211,10 +252,13 @@ def test_viddiff_without_clip_extra_says_how_to_install(capsys, tmp_path, monkey
     import importlib.util
 
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a: None if name in ("torch", "open_clip") else real(name, *a))
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name in ("torch", "open_clip") else real(name, *a),
+    )
     res = run_cli(capsys, "eval", "--method", "viddiff", "--runs-dir", str(tmp_path / "runs"))
-    assert res.code == 2 and '.[clip]' in res.err and "localizer=uniform" in res.err
+    assert res.code == 2 and ".[clip]" in res.err and "localizer=uniform" in res.err
     assert not (tmp_path / "runs").exists()
 
 

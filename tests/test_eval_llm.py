@@ -4,8 +4,6 @@ baseline in both modes, the open-set judge, the budget stop and resume, and secr
 import json
 from pathlib import Path
 
-import pytest
-
 from tests.cli_helpers import run_cli
 from tests.openai_server import Fault
 
@@ -21,28 +19,60 @@ def answer_everything(body: dict) -> str:
         user = body["messages"][-1]["content"]
         reference = user.split("G (reference statements):\n", 1)[1].split("\n\nP (", 1)[0]
         gt_keys = list(json.loads(reference))
-        return json.dumps({"matches": [{"gt_key": k, "pred_key": "0" if i == 0 else None,
-                                        "opposite": False} for i, k in enumerate(gt_keys)]})
+        return json.dumps(
+            {
+                "matches": [
+                    {"gt_key": k, "pred_key": "0" if i == 0 else None, "opposite": False}
+                    for i, k in enumerate(gt_keys)
+                ]
+            }
+        )
     if "differences" in props:
-        return json.dumps({"differences": [{"description": "deeper squat", "prediction": "a"},
-                                           {"description": "wider stance", "prediction": "b"}]})
+        return json.dumps(
+            {
+                "differences": [
+                    {"description": "deeper squat", "prediction": "a"},
+                    {"description": "wider stance", "prediction": "b"},
+                ]
+            }
+        )
     return json.dumps({k: "a" for k in props})
 
 
 def _run_dir(out: str) -> Path:
-    return Path([l for l in out.splitlines() if l.startswith("run folder:")][-1].split(":", 1)[1].strip())
+    return Path(
+        [l for l in out.splitlines() if l.startswith("run folder:")][-1].split(":", 1)[1].strip()
+    )
 
 
 def _lmm(server) -> list[str]:
-    return ["--method", "lmm", "-M", "model=openai/test-vlm", "-M", f"api_base={server.base_url}",
-            "-M", "max_images=4", "-M", "max_side=64", "--no-progress"]
+    return [
+        "--method",
+        "lmm",
+        "-M",
+        "model=openai/test-vlm",
+        "-M",
+        f"api_base={server.base_url}",
+        "-M",
+        "max_images=4",
+        "-M",
+        "max_side=64",
+        "--no-progress",
+    ]
 
 
 def test_lmm_closed_run_sends_frames_and_scores(capsys, tmp_path, openai_server, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
     openai_server.respond_with(answer_everything)
-    res = run_cli(capsys, "eval", *_lmm(openai_server), "--runs-dir", str(tmp_path / "runs"),
-                  "--max-concurrency", "4")
+    res = run_cli(
+        capsys,
+        "eval",
+        *_lmm(openai_server),
+        "--runs-dir",
+        str(tmp_path / "runs"),
+        "--max-concurrency",
+        "4",
+    )
     assert res.code == 0, res.err
     run = _run_dir(res.out)
     records = [json.loads(l) for l in (run / "predictions.jsonl").read_text().splitlines()]
@@ -69,8 +99,9 @@ def test_lmm_closed_run_sends_frames_and_scores(capsys, tmp_path, openai_server,
 def test_open_run_is_judged_and_rescored_from_cache(capsys, tmp_path, openai_server):
     openai_server.respond_with(answer_everything)
     judge = ["--judge", "openai/test-judge", "--judge-api-base", openai_server.base_url]
-    res = run_cli(capsys, "eval", *_lmm(openai_server), "--mode", "open", *judge,
-                  "--runs-dir", str(tmp_path))
+    res = run_cli(
+        capsys, "eval", *_lmm(openai_server), "--mode", "open", *judge, "--runs-dir", str(tmp_path)
+    )
     assert res.code == 0, res.err
     run = _run_dir(res.out)
     judgements = [json.loads(l) for l in (run / "judgements.jsonl").read_text().splitlines()]
@@ -95,15 +126,34 @@ def test_budget_stops_new_work_and_resume_finishes(capsys, tmp_path, openai_serv
     openai_server.respond_with(answer_everything)
     # 100 prompt + 10 completion tokens per reply at $100/M each: $0.011 a call.
     price = ["--price", "openai/test-vlm=100,100"]
-    res = run_cli(capsys, "eval", *_lmm(openai_server), *price, "--max-cost", "0.02",
-                  "--max-concurrency", "1", "--runs-dir", str(tmp_path), "--cache-dir", str(tmp_path / "cache"))
+    res = run_cli(
+        capsys,
+        "eval",
+        *_lmm(openai_server),
+        *price,
+        "--max-cost",
+        "0.02",
+        "--max-concurrency",
+        "1",
+        "--runs-dir",
+        str(tmp_path),
+        "--cache-dir",
+        str(tmp_path / "cache"),
+    )
     assert res.code == 0, res.err
     assert "--max-cost" in res.out and "--resume" in res.out
     run = _run_dir(res.out)
     first = (run / "predictions.jsonl").read_text().splitlines()
     assert 1 <= len(first) <= 3
-    res = run_cli(capsys, "eval", "--resume", str(run), "--no-progress", "--cache-dir",
-                  str(tmp_path / "cache"))
+    res = run_cli(
+        capsys,
+        "eval",
+        "--resume",
+        str(run),
+        "--no-progress",
+        "--cache-dir",
+        str(tmp_path / "cache"),
+    )
     assert res.code == 0, res.err
     manifest = json.loads((run / "manifest.json").read_text())
     final = (run / "predictions.jsonl").read_text().splitlines()
@@ -113,10 +163,21 @@ def test_budget_stops_new_work_and_resume_finishes(capsys, tmp_path, openai_serv
 def test_api_failures_become_statuses(capsys, tmp_path, openai_server, monkeypatch):
     monkeypatch.setenv("VIDBENCH_LLM_BACKOFF_S", "0.01")
     openai_server.respond_with(lambda body: Fault.bad_request("model does not exist", 404))
-    res = run_cli(capsys, "eval", *_lmm(openai_server), "--limit", "2", "--runs-dir", str(tmp_path),
-                  "--cache-dir", str(tmp_path / "cache"))
+    res = run_cli(
+        capsys,
+        "eval",
+        *_lmm(openai_server),
+        "--limit",
+        "2",
+        "--runs-dir",
+        str(tmp_path),
+        "--cache-dir",
+        str(tmp_path / "cache"),
+    )
     assert res.code == 0, res.err
-    records = [json.loads(l) for l in (_run_dir(res.out) / "predictions.jsonl").read_text().splitlines()]
+    records = [
+        json.loads(l) for l in (_run_dir(res.out) / "predictions.jsonl").read_text().splitlines()
+    ]
     assert [r["status"] for r in records] == ["api_error", "api_error"]
     assert all(r["predictions"] == {} for r in records)
     metrics = json.loads((_run_dir(res.out) / "metrics.json").read_text())
@@ -124,16 +185,26 @@ def test_api_failures_become_statuses(capsys, tmp_path, openai_server, monkeypat
 
 
 def test_dry_run_counts_images_and_makes_no_call(capsys, openai_server):
-    res = run_cli(capsys, "eval", *_lmm(openai_server), "--dry-run", "--price",
-                  "openai/test-vlm=1,1")
+    res = run_cli(
+        capsys, "eval", *_lmm(openai_server), "--dry-run", "--price", "openai/test-vlm=1,1"
+    )
     assert res.code == 0, res.err
     assert "lmm-closed" in res.out and "estimated cost" in res.out
     assert openai_server.requests == []
 
 
 def test_image_limits_checked_up_front(capsys, tmp_path):
-    res = run_cli(capsys, "eval", "--method", "lmm", "-M", "model=gpt-4o-2024-08-06",
-                  "-M", "max_images=600", "--dry-run")
+    res = run_cli(
+        capsys,
+        "eval",
+        "--method",
+        "lmm",
+        "-M",
+        "model=gpt-4o-2024-08-06",
+        "-M",
+        "max_images=600",
+        "--dry-run",
+    )
     assert res.code == 2 and "at most 500 images" in res.err
     # A method whose plan exceeds a provider's limit is flagged by the dry run.
     method = tmp_path / "greedy.py"
@@ -141,7 +212,9 @@ def test_image_limits_checked_up_front(capsys, tmp_path):
         "from vidbench.contracts import Method, PlannedCall\n"
         "class Greedy(Method):\n"
         "    def plan(self, info, mode, n, frames):\n"
-        "        return [PlannedCall('compare', 'anthropic/claude-3-5-sonnet-20241022', images=150)]\n")
+        "        return [PlannedCall('compare', 'anthropic/claude-3-5-sonnet-20241022',"
+        " images=150)]\n"
+    )
     res = run_cli(capsys, "eval", "--method", f"{method}:Greedy", "--dry-run")
     assert res.code == 0, res.err
     assert "limit problem" in res.out and "accepts 100" in res.out
@@ -158,8 +231,9 @@ def test_manifest_command_line_never_keeps_a_key(monkeypatch):
     from vidbench.runs import redacted_command
 
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
-    monkeypatch.setattr(sys, "argv", ["vidbench", "eval", "-M", "api_key=sk-live-abcdef123456",
-                                      "--judge", SECRET])
+    monkeypatch.setattr(
+        sys, "argv", ["vidbench", "eval", "-M", "api_key=sk-live-abcdef123456", "--judge", SECRET]
+    )
     command = redacted_command()
     assert SECRET not in command and "sk-live-abcdef123456" not in command
     assert command.startswith("vidbench eval")

@@ -23,34 +23,77 @@ def respond(body: dict) -> str:
     if "matches" in fmt["schema"].get("properties", {}):  # the open-set judge
         user = body["messages"][-1]["content"]
         reference = json.loads(user.split("G (reference statements):\n", 1)[1].split("\n\nP (")[0])
-        return json.dumps({"matches": [{"gt_key": k, "pred_key": "0" if i == 0 else None,
-                                        "opposite": False} for i, k in enumerate(reference)]})
+        return json.dumps(
+            {
+                "matches": [
+                    {"gt_key": k, "pred_key": "0" if i == 0 else None, "opposite": False}
+                    for i, k in enumerate(reference)
+                ]
+            }
+        )
     if fmt["name"] == "viddiff_differences":
-        return json.dumps({"differences": [
-            {"name": "depth", "description": "deeper squat", "num_frames": "1"},
-            {"name": "speed", "description": "faster descent", "num_frames": "gt_1"}]})
+        return json.dumps(
+            {
+                "differences": [
+                    {"name": "depth", "description": "deeper squat", "num_frames": "1"},
+                    {"name": "speed", "description": "faster descent", "num_frames": "gt_1"},
+                ]
+            }
+        )
     if fmt["name"] == "viddiff_plan":
         ids = re.findall(r'- id \\"([^"\\]+)\\"', text)
-        return json.dumps({
-            "stages": [{"name": s, "description": f"the {s}",
-                        "captions": [f"A photo of a person in the {s} {j}" for j in range(5)]}
-                       for s in STAGES],
-            "links": [{"difference": k, "stages": [STAGES[i % len(STAGES)]], "num_frames": "1"}
-                      for i, k in enumerate(ids)]})
+        return json.dumps(
+            {
+                "stages": [
+                    {
+                        "name": s,
+                        "description": f"the {s}",
+                        "captions": [f"A photo of a person in the {s} {j}" for j in range(5)],
+                    }
+                    for s in STAGES
+                ],
+                "links": [
+                    {"difference": k, "stages": [STAGES[i % len(STAGES)]], "num_frames": "1"}
+                    for i, k in enumerate(ids)
+                ],
+            }
+        )
     assert fmt["name"] == "viddiff_answer"
     return json.dumps({"reasoning": "compared the frames", "answer": "a"})
 
 
 def _viddiff(server, localizer: str) -> list[str]:
-    return ["--method", "viddiff", "-M", "proposer_model=openai/proposer",
-            "-M", "differencer_model=openai/vlm", "-M", f"api_base={server.base_url}",
-            "-M", "clip_model=viddiff-tiny", "-M", "clip_pretrained=null", "-M", "clip_device=cpu",
-            "-M", "clip_workers=1", "-M", f"localizer={localizer}", "--no-progress",
-            "--action", "fitness_0", "--limit", "2"]
+    return [
+        "--method",
+        "viddiff",
+        "-M",
+        "proposer_model=openai/proposer",
+        "-M",
+        "differencer_model=openai/vlm",
+        "-M",
+        f"api_base={server.base_url}",
+        "-M",
+        "clip_model=viddiff-tiny",
+        "-M",
+        "clip_pretrained=null",
+        "-M",
+        "clip_device=cpu",
+        "-M",
+        "clip_workers=1",
+        "-M",
+        f"localizer={localizer}",
+        "--no-progress",
+        "--action",
+        "fitness_0",
+        "--limit",
+        "2",
+    ]
 
 
 def _run_dir(out: str) -> Path:
-    return Path([l for l in out.splitlines() if l.startswith("run folder:")][-1].split(":", 1)[1].strip())
+    return Path(
+        [l for l in out.splitlines() if l.startswith("run folder:")][-1].split(":", 1)[1].strip()
+    )
 
 
 @pytest.mark.parametrize("localizer", ["viterbi", "oracle"])
@@ -79,9 +122,19 @@ def test_viddiff_closed_through_the_cli(capsys, tmp_path, openai_server, localiz
 
 def test_viddiff_open_is_judged(capsys, tmp_path, openai_server):
     openai_server.respond_with(respond)
-    res = run_cli(capsys, "eval", *_viddiff(openai_server, "uniform"), "--mode", "open",
-                  "--judge", "openai/judge", "--judge-api-base", openai_server.base_url,
-                  "--runs-dir", str(tmp_path))
+    res = run_cli(
+        capsys,
+        "eval",
+        *_viddiff(openai_server, "uniform"),
+        "--mode",
+        "open",
+        "--judge",
+        "openai/judge",
+        "--judge-api-base",
+        openai_server.base_url,
+        "--runs-dir",
+        str(tmp_path),
+    )
     assert res.code == 0, res.err
     run = _run_dir(res.out)
     records = [json.loads(l) for l in (run / "predictions.jsonl").read_text().splitlines()]
@@ -92,6 +145,16 @@ def test_viddiff_open_is_judged(capsys, tmp_path, openai_server):
 
 
 def test_oracle_refuses_open_mode(capsys, tmp_path):
-    res = run_cli(capsys, "eval", "--method", "viddiff", "-M", "localizer=oracle", "--mode", "open",
-                  "--runs-dir", str(tmp_path))
+    res = run_cli(
+        capsys,
+        "eval",
+        "--method",
+        "viddiff",
+        "-M",
+        "localizer=oracle",
+        "--mode",
+        "open",
+        "--runs-dir",
+        str(tmp_path),
+    )
     assert res.code == 2 and "no open mode" in res.err

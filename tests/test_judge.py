@@ -16,8 +16,14 @@ from tests.test_scoring import make_sample
 from vidbench.cache import Cache
 from vidbench.contracts import DifferencePrediction, Usage
 from vidbench.errors import ApiError, ParseError
-from vidbench.judge import (DEFAULT_JUDGE_MODEL, Judge, Judgement, judge_all, read_judgements,
-                            write_judgements)
+from vidbench.judge import (
+    DEFAULT_JUDGE_MODEL,
+    Judge,
+    Judgement,
+    judge_all,
+    read_judgements,
+    write_judgements,
+)
 from vidbench.llm import LLMClient
 from vidbench.scoring import score_open
 
@@ -73,8 +79,9 @@ def test_duplicate_claims_first_gt_in_numeric_order_wins():
 
 
 def test_invented_keys_and_repeats_dropped_and_logged():
-    judge, _ = scripted_judge({"matches": [M("99", "0"), M("2", "7"), M("10", "1", True),
-                                           M("10", "2")]})
+    judge, _ = scripted_judge(
+        {"matches": [M("99", "0"), M("2", "7"), M("10", "1", True), M("10", "2")]}
+    )
     j = judge.match(SAMPLE, PREDS)
     assert j.matches == {"2": None, "3": None, "10": "1"}
     assert j.opposite["10"] is True
@@ -115,8 +122,9 @@ def test_cap_and_empty_descriptions_never_shown():
 
 
 def test_structural_errors_reasked_then_failure_recorded():
-    judge, calls = scripted_judge({"nope": 1}, {"matches": [{"gt_key": "2"}]},
-                                  {"matches": [M("2", "0", "yes")]})  # type: ignore[arg-type]
+    judge, calls = scripted_judge(
+        {"nope": 1}, {"matches": [{"gt_key": "2"}]}, {"matches": [M("2", "0", "yes")]}
+    )  # type: ignore[arg-type]
     j = judge.match(SAMPLE, PREDS)
     assert len(calls) == 3
     assert j.status == "judge_failure" and "ParseError" in j.error
@@ -126,8 +134,9 @@ def test_structural_errors_reasked_then_failure_recorded():
 def test_api_error_recorded_and_judge_all_continues():
     other = make_sample("fitness_2", {"0": "a"})
     judge, _ = scripted_judge(ApiError("HTTP 500"), {"matches": [M("0", "0")]})
-    out = judge_all([SAMPLE, other], {"fitness_1": PREDS, "fitness_2": {"0": P("x")}}, judge,
-                    max_workers=1)
+    out = judge_all(
+        [SAMPLE, other], {"fitness_1": PREDS, "fitness_2": {"0": P("x")}}, judge, max_workers=1
+    )
     assert out["fitness_1"].status == "judge_failure" and "ApiError" in out["fitness_1"].error
     assert out["fitness_2"].matches == {"0": "0"}
 
@@ -198,13 +207,18 @@ def test_real_client_failure_never_aborts(client, openai_server):
         return json.dumps({"matches": [M("0", "0")]})
 
     openai_server.respond_with(respond)
-    out = judge_all([SAMPLE, other], {"fitness_1": PREDS, "fitness_2": {"0": P("x")}},
-                    real_judge(client, openai_server), max_workers=2)
+    out = judge_all(
+        [SAMPLE, other],
+        {"fitness_1": PREDS, "fitness_2": {"0": P("x")}},
+        real_judge(client, openai_server),
+        max_workers=2,
+    )
     assert out["fitness_1"].status == "judge_failure" and "ParseError" in out["fitness_1"].error
     assert out["fitness_2"].status == "ok" and out["fitness_2"].matches == {"0": "0"}
     assert len(openai_server.requests) == 4  # 3 attempts for the failure, 1 for the other
-    m = score_open([SAMPLE, other], {"fitness_1": PREDS, "fitness_2": {"0": P("x")}}, out,
-                   n_resamples=50)
+    m = score_open(
+        [SAMPLE, other], {"fitness_1": PREDS, "fitness_2": {"0": P("x")}}, out, n_resamples=50
+    )
     assert m["judge_failures"] == 1 and m["pooled"] == pytest.approx(1 / 3)
 
 

@@ -23,35 +23,62 @@ EVIL = '<script>alert("x")</script> | pipe'
 def write_run(root: Path, name: str, metrics: dict, method: dict, judge=None) -> Path:
     run = root / name
     run.mkdir(parents=True)
-    manifest = {"method": method, "dataset": {"repo_id": "jmhb/VidDiffBench", "revision": "abc123",
-                                              "split": "test"},
-                "judge": judge, "vidbench_version": "0.1.0", "created": "2026-11-26T01:00:00Z",
-                "usage": {"cost_usd": 1.234}}
+    manifest = {
+        "method": method,
+        "dataset": {"repo_id": "jmhb/VidDiffBench", "revision": "abc123", "split": "test"},
+        "judge": judge,
+        "vidbench_version": "0.1.0",
+        "created": "2026-11-26T01:00:00Z",
+        "usage": {"cost_usd": 1.234},
+    }
     (run / "manifest.json").write_text(json.dumps(manifest))
     (run / "metrics.json").write_text(json.dumps(metrics))
     return run
 
 
 def make_runs(root: Path) -> list[Path]:
-    samples = [make_sample(f"e{i}", {"0": "a", "1": "b"}, "fitness_0",
-                           retrieval=({"0": [4]}, {"0": [8]})) for i in range(20)]
+    samples = [
+        make_sample(f"e{i}", {"0": "a", "1": "b"}, "fitness_0", retrieval=({"0": [4]}, {"0": [8]}))
+        for i in range(20)
+    ]
     samples += [make_sample(f"h{i}", {"0": "a"}, "music_0") for i in range(10)]
-    preds = {s.key: {"0": DifferencePrediction("", "a"), "1": DifferencePrediction("", "b")}
-             for s in samples}
-    records = [PredictionRecord(s.key, "closed", Status.OK, preds[s.key],
-                                localization={"0": ([4], [10])}) for s in samples]
+    preds = {
+        s.key: {"0": DifferencePrediction("", "a"), "1": DifferencePrediction("", "b")}
+        for s in samples
+    }
+    records = [
+        PredictionRecord(s.key, "closed", Status.OK, preds[s.key], localization={"0": ([4], [10])})
+        for s in samples
+    ]
     closed = score_closed(samples, preds, records=records, n_resamples=100)
     closed["localization"] = score_localization(samples, records)
-    opened = score_open(samples, preds, {s.key: Judgement(s.key, "ok", {"0": "0"}, {"0": False})
-                                         for s in samples}, n_resamples=100)
+    opened = score_open(
+        samples,
+        preds,
+        {s.key: Judgement(s.key, "ok", {"0": "0"}, {"0": False}) for s in samples},
+        n_resamples=100,
+    )
     return [
-        write_run(root, "run_closed", closed, {"name": EVIL, "config": {"model": "m-1"},
-                                               "uses_ground_truth": False,
-                                               "link": "javascript:alert(1)"}),
-        write_run(root, "run_oracle", closed, {"name": "oracle-frames", "config": {},
-                                               "uses_ground_truth": True}),
-        write_run(root, "run_open", opened, {"name": "opener", "config": {}},
-                  judge="gpt-4o-2024-08-06"),
+        write_run(
+            root,
+            "run_closed",
+            closed,
+            {
+                "name": EVIL,
+                "config": {"model": "m-1"},
+                "uses_ground_truth": False,
+                "link": "javascript:alert(1)",
+            },
+        ),
+        write_run(
+            root,
+            "run_oracle",
+            closed,
+            {"name": "oracle-frames", "config": {}, "uses_ground_truth": True},
+        ),
+        write_run(
+            root, "run_open", opened, {"name": "opener", "config": {}}, judge="gpt-4o-2024-08-06"
+        ),
     ]
 
 
@@ -64,8 +91,18 @@ def test_closed_csv_columns_rows_and_statsig(tmp_path):
     runs = make_runs(tmp_path / "runs")
     out = build_leaderboards(runs, tmp_path / "lb")
     header = (tmp_path / "lb" / "closed.csv").read_text().splitlines()[0].split(",")
-    assert header[:10] == ["model_name", "model_link", "Easy", "Med", "Hard", "Average",
-                           "statsig-easy", "statsig-med", "statsig-hard", "statsig-avg"]
+    assert header[:10] == [
+        "model_name",
+        "model_link",
+        "Easy",
+        "Med",
+        "Hard",
+        "Average",
+        "statsig-easy",
+        "statsig-med",
+        "statsig-hard",
+        "statsig-avg",
+    ]
     assert header == columns("closed")
     rows = read_csv(out["closed"])
     assert len(rows) == len(REPORTED_CLOSED) + 2
@@ -77,11 +114,18 @@ def test_closed_csv_columns_rows_and_statsig(tmp_path):
     mine = next(r for r in rows if r["model_name"].startswith("<script>"))
     # easy 40/40, medium absent, hard 10/10: Average 100.0 (mean of present splits).
     assert (mine["Easy"], mine["Med"], mine["Hard"], mine["Average"]) == (
-        "100.0", "", "100.0", "100.0")
+        "100.0",
+        "",
+        "100.0",
+        "100.0",
+    )
     assert mine["statsig-easy"] == "True" and mine["statsig-med"] == ""
     assert mine["source"] == "reproduced" and mine["oracle"] == "False"
     assert (mine["dataset_revision"], mine["cost_usd"], mine["date"]) == (
-        "abc123", "1.23", "2026-11-26")
+        "abc123",
+        "1.23",
+        "2026-11-26",
+    )
     oracle = next(r for r in rows if r["oracle"] == "True")
     assert "[oracle: uses ground truth]" in oracle["model_name"]
     # Best Average first.
@@ -97,8 +141,13 @@ def test_open_csv_and_localization(tmp_path):
     assert opener["judge"] == "gpt-4o-2024-08-06" and opener["Easy"] == "50.0"
     assert opener["precision"] == "50.0"  # 20 of 40 easy predictions + 10 of 20 hard correct
     loc = read_csv(out["localization"])
-    both = next(r for r in loc if r["split"] == "overall" and r["video"] == "both"
-                and r["model_name"] == "oracle-frames [oracle: uses ground truth]")
+    both = next(
+        r
+        for r in loc
+        if r["split"] == "overall"
+        and r["video"] == "both"
+        and r["model_name"] == "oracle-frames [oracle: uses ground truth]"
+    )
     # video A exact, video B 2 frames at 8 fps = 0.25 s off: mean 0.125 s.
     assert both["n"] == "40" and both["mean_abs_s"] in ("0.12", "0.13")
     assert both["within_0.5s"] == "100.0"
@@ -129,8 +178,21 @@ def test_missing_metrics_is_user_error(tmp_path):
 
 def test_extra_results_rows(tmp_path):
     extra = tmp_path / "extra.json"
-    extra.write_text(json.dumps([{"mode": "closed", "model_name": "Other", "model_link": "",
-                                  "easy": 60, "medium": 55, "hard": 50, "average": 55}]))
+    extra.write_text(
+        json.dumps(
+            [
+                {
+                    "mode": "closed",
+                    "model_name": "Other",
+                    "model_link": "",
+                    "easy": 60,
+                    "medium": 55,
+                    "hard": 50,
+                    "average": 55,
+                }
+            ]
+        )
+    )
     out = build_leaderboards([], tmp_path / "lb", [extra])
     other = next(r for r in read_csv(out["closed"]) if r["model_name"] == "Other")
     assert other["source"] == "external" and other["Average"] == "55.0"

@@ -35,8 +35,9 @@ def make_client(tmp_path: Path, **kw) -> LLMClient:
 
 
 def ask(session, server, text="hello", model=MODEL, **params):
-    return session.complete(model, [{"role": "user", "content": text}],
-                            api_base=server.base_url, **params)
+    return session.complete(
+        model, [{"role": "user", "content": text}], api_base=server.base_url, **params
+    )
 
 
 def parse_ab(value):
@@ -45,13 +46,23 @@ def parse_ab(value):
     return value["0"]
 
 
-SCHEMA = {"type": "object", "properties": {"0": {"type": "string", "enum": ["a", "b"]}},
-          "required": ["0"], "additionalProperties": False}
+SCHEMA = {
+    "type": "object",
+    "properties": {"0": {"type": "string", "enum": ["a", "b"]}},
+    "required": ["0"],
+    "additionalProperties": False,
+}
 
 
 def ask_json(session, server, **params):
-    return session.complete_json(MODEL, [{"role": "user", "content": "which?"}], SCHEMA, parse_ab,
-                                 api_base=server.base_url, **params)
+    return session.complete_json(
+        MODEL,
+        [{"role": "user", "content": "which?"}],
+        SCHEMA,
+        parse_ab,
+        api_base=server.base_url,
+        **params,
+    )
 
 
 def test_success_records_usage_and_request(tmp_path, openai_server):
@@ -61,7 +72,10 @@ def test_success_records_usage_and_request(tmp_path, openai_server):
     reply = ask(session, openai_server, temperature=0.0, max_tokens=50)
     assert reply.text == "hi there" and not reply.cached
     assert (session.usage.calls, session.usage.prompt_tokens, session.usage.completion_tokens) == (
-        1, 12, 3)
+        1,
+        12,
+        3,
+    )
     body = openai_server.requests[0].body
     assert body["model"] == "test-model" and body["temperature"] == 0.0 and body["max_tokens"] == 50
     assert client.usage.calls == 1
@@ -113,8 +127,9 @@ def test_429_retry_after_http_date(tmp_path, openai_server):
     from email.utils import formatdate
 
     client = make_client(tmp_path)
-    openai_server.script(Fault.rate_limit(retry_after=formatdate(time.time() + 2, usegmt=True)),
-                         "ok")
+    openai_server.script(
+        Fault.rate_limit(retry_after=formatdate(time.time() + 2, usegmt=True)), "ok"
+    )
     start = time.monotonic()
     ask(client.session(), openai_server)
     assert time.monotonic() - start >= 0.9  # an HTTP date has 1 s resolution
@@ -240,8 +255,11 @@ def test_api_key_never_leaks(tmp_path, openai_server):
     with pytest.raises(ApiError) as info:
         ask(client.session(), openai_server, text="again")
     assert SECRET not in str(info.value) and "[REDACTED]" in str(info.value)
-    openai_server.respond_with(lambda body: Fault(500, body=json.dumps(
-        {"error": {"message": f"upstream said Bearer {SECRET}"}})))
+    openai_server.respond_with(
+        lambda body: Fault(
+            500, body=json.dumps({"error": {"message": f"upstream said Bearer {SECRET}"}})
+        )
+    )
     with pytest.raises(ApiError) as info:
         ask(client.session(), openai_server, text="again and again")
     assert SECRET not in str(info.value)
@@ -274,8 +292,9 @@ def test_image_part_is_a_jpeg_data_url():
 def test_sessions_are_thread_safe(tmp_path, openai_server):
     client = make_client(tmp_path, max_concurrency=8)
     session = client.session()
-    threads = [threading.Thread(target=ask, args=(session, openai_server, f"t{i}"))
-               for i in range(16)]
+    threads = [
+        threading.Thread(target=ask, args=(session, openai_server, f"t{i}")) for i in range(16)
+    ]
     for t in threads:
         t.start()
     for t in threads:

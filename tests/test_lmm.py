@@ -1,4 +1,4 @@
-"""methods.lmm and methods.trivial, run against the loopback OpenAI-compatible server."""
+"""vidbench_methods.lmm and methods.trivial, run against the loopback OpenAI-compatible server."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import pytest
 from PIL import Image
 from pydantic import ValidationError
 
-from methods.lmm import NAMED_CONFIGS, LMMMethod, closed_schema, encode_mp4
-from methods.trivial import ConstantAMethod, RandomMethod
+from vidbench_methods.lmm import NAMED_CONFIGS, LMMMethod, closed_schema, encode_mp4
+from vidbench_methods.trivial import ConstantAMethod, RandomMethod
 from tests.openai_server import iter_parts
 from vidbench.cache import Cache
 from vidbench.contracts import ClosedTask, OpenTask, SampleInfo, VideoFrames, VideoRef
@@ -34,24 +34,41 @@ def make_frames(colours, fps_original=30.0, step=6, size=(24, 32)) -> VideoFrame
 
 def make_info(domain="fitness", sample_hash=1234) -> SampleInfo:
     ref = VideoRef("x.mp4", 30.0)
-    return SampleInfo(key="fitness_0_1", action="fitness_0", action_name="squat",
-                      action_description="a person does a squat", domain=domain, split="easy",
-                      source_dataset="HuMMan", sample_hash=sample_hash, videos=(ref, ref), n_open=3)
+    return SampleInfo(
+        key="fitness_0_1",
+        action="fitness_0",
+        action_name="squat",
+        action_description="a person does a squat",
+        domain=domain,
+        split="easy",
+        source_dataset="HuMMan",
+        sample_hash=sample_hash,
+        videos=(ref, ref),
+        n_open=3,
+    )
 
 
-STATEMENTS = {"3": "the knees bend more", "0": "the back stays straighter",
-              "12": "the squat is faster"}
+STATEMENTS = {
+    "3": "the knees bend more",
+    "0": "the back stays straighter",
+    "12": "the squat is faster",
+}
 KEYS = ["0", "3", "12"]
 
 
 def closed_task(statements=STATEMENTS) -> ClosedTask:
-    return ClosedTask(make_info(), statements, (make_frames(COLOURS_A), make_frames(COLOURS_B)),
-                      videos=(None, None))  # type: ignore[arg-type]  # LMM never decodes videos
+    return ClosedTask(
+        make_info(),
+        statements,
+        (make_frames(COLOURS_A), make_frames(COLOURS_B)),
+        videos=(None, None),
+    )  # type: ignore[arg-type]  # LMM never decodes videos
 
 
 def open_task(n=3) -> OpenTask:
-    return OpenTask(make_info(), n, (make_frames(COLOURS_A), make_frames(COLOURS_B)),
-                    videos=(None, None))  # type: ignore[arg-type]
+    return OpenTask(
+        make_info(), n, (make_frames(COLOURS_A), make_frames(COLOURS_B)), videos=(None, None)
+    )  # type: ignore[arg-type]
 
 
 def lmm(server, **options) -> LMMMethod:
@@ -84,9 +101,13 @@ def test_closed_sends_labelled_frames_in_order_and_parses(openai_server, llm):
         if part["type"] == "image_url":
             labels.append(before["text"])
             images.append(decode_image(part["image_url"]["url"]))
-    assert labels == ["Video A, frame 1 at 0.00 s", "Video A, frame 2 at 0.20 s",
-                      "Video A, frame 3 at 0.40 s", "Video B, frame 1 at 0.00 s",
-                      "Video B, frame 2 at 0.20 s"]
+    assert labels == [
+        "Video A, frame 1 at 0.00 s",
+        "Video A, frame 2 at 0.20 s",
+        "Video A, frame 3 at 0.40 s",
+        "Video B, frame 1 at 0.00 s",
+        "Video B, frame 2 at 0.20 s",
+    ]
     for image, colour in zip(images, COLOURS_A + COLOURS_B):
         assert image.shape == (24, 32, 3)
         assert np.abs(image.reshape(-1, 3).mean(0) - colour).max() < 12
@@ -112,9 +133,11 @@ def test_closed_reasks_then_parse_error(openai_server, llm):
 
 
 def test_closed_bad_value_then_fixed(openai_server, llm):
-    openai_server.script(json.dumps({"0": "a", "3": "c", "12": "b"}),
-                         json.dumps({"0": "a", "3": "both", "12": "b"}),
-                         json.dumps({"0": "a", "3": "b", "12": "b"}))
+    openai_server.script(
+        json.dumps({"0": "a", "3": "c", "12": "b"}),
+        json.dumps({"0": "a", "3": "both", "12": "b"}),
+        json.dumps({"0": "a", "3": "b", "12": "b"}),
+    )
     out = lmm(openai_server).closed(closed_task(), llm)
     assert out.predictions["3"].prediction == "b"
     assert "'both'" in openai_server.requests[2].body["messages"][-1]["content"]
@@ -139,8 +162,9 @@ def test_open_cap_enforced(openai_server, llm):
 
 
 def test_open_rejects_malformed_items(openai_server, llm):
-    openai_server.respond_with(lambda body: json.dumps(
-        {"differences": [{"description": "", "prediction": "a"}]}))
+    openai_server.respond_with(
+        lambda body: json.dumps({"differences": [{"description": "", "prediction": "a"}]})
+    )
     with pytest.raises(ParseError, match="description"):
         lmm(openai_server).open(open_task(), llm)
 
@@ -164,16 +188,21 @@ def decode_mp4(data_url: str):
 def test_native_video_mp4_has_true_fps_and_rgb_colours(openai_server, llm):
     openai_server.script(json.dumps({"0": "a", "3": "b", "12": "b"}))
     # A sampled at 5 fps from 30 fps (every 6th frame); B at 3 fps from 12 fps (every 4th).
-    task = ClosedTask(make_info(), STATEMENTS,
-                      (make_frames(COLOURS_A), make_frames(COLOURS_B, fps_original=12, step=4)),
-                      videos=(None, None))  # type: ignore[arg-type]
+    task = ClosedTask(
+        make_info(),
+        STATEMENTS,
+        (make_frames(COLOURS_A), make_frames(COLOURS_B, fps_original=12, step=4)),
+        videos=(None, None),
+    )  # type: ignore[arg-type]
     out = lmm(openai_server, video_input="video").closed(task, llm)
     assert out.predictions["12"].prediction == "b"
     body = openai_server.requests[0].body
     files = [p for p in iter_parts(body) if p["type"] == "file"]
     assert len(files) == 2 and not [p for p in iter_parts(body) if p["type"] == "image_url"]
-    for part, frames, colours, fps in ((files[0], task.frames[0], COLOURS_A, 5.0),
-                                       (files[1], task.frames[1], COLOURS_B, 3.0)):
+    for part, frames, colours, fps in (
+        (files[0], task.frames[0], COLOURS_A, 5.0),
+        (files[1], task.frames[1], COLOURS_B, 3.0),
+    ):
         # (litellm drops the "format" hint on the OpenAI route; the data URL carries the mime.)
         rate, decoded = decode_mp4(part["file"]["file_data"])
         assert float(rate) == pytest.approx(frames.sampled_fps) == pytest.approx(fps)
@@ -185,15 +214,16 @@ def test_native_video_mp4_has_true_fps_and_rgb_colours(openai_server, llm):
 
 
 def test_video_part_becomes_gemini_inline_video():
+    from vidbench_methods.lmm import video_part
     from vidbench.llm import _import_litellm
-    from methods.lmm import video_part
 
     _import_litellm()
     from litellm.llms.vertex_ai.gemini.transformation import gemini_convert_messages_with_history
 
     mp4 = encode_mp4(make_frames(COLOURS_A))
     contents = gemini_convert_messages_with_history(
-        messages=[{"role": "user", "content": [video_part(mp4)]}], model="gemini-1.5-pro-002")
+        messages=[{"role": "user", "content": [video_part(mp4)]}], model="gemini-1.5-pro-002"
+    )
     inline = contents[0]["parts"][0]["inline_data"]
     assert inline["mime_type"] == "video/mp4" and base64.b64decode(inline["data"]) == mp4
 
@@ -210,9 +240,14 @@ def test_frame_spec_per_domain_and_caps(openai_server):
 def test_named_configs_and_validation(monkeypatch):
     monkeypatch.delenv("OPENAI_API_BASE", raising=False)
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
-    assert set(NAMED_CONFIGS) == {"gpt-4o", "claude-3.5-sonnet", "gemini-1.5-pro",
-                                  "qwen2-vl-7b", "llava-video-7b"}
-    for name, (summary, overrides) in NAMED_CONFIGS.items():
+    assert set(NAMED_CONFIGS) == {
+        "gpt-4o",
+        "claude-3.5-sonnet",
+        "gemini-1.5-pro",
+        "qwen2-vl-7b",
+        "llava-video-7b",
+    }
+    for _summary, overrides in NAMED_CONFIGS.values():
         config = LMMMethod.Config(**overrides)
         if config.requires_api_base:
             with pytest.raises(UserError, match="api_base"):
@@ -234,13 +269,21 @@ def test_random_method_is_deterministic_and_seeded():
     task = closed_task()
     a = RandomMethod(RandomMethod.Config()).closed(task, None)  # type: ignore[arg-type]
     b = RandomMethod(RandomMethod.Config()).closed(task, None)  # type: ignore[arg-type]
-    assert {k: p.prediction for k, p in a.predictions.items()} == \
-        {k: p.prediction for k, p in b.predictions.items()}
+    assert {k: p.prediction for k, p in a.predictions.items()} == {
+        k: p.prediction for k, p in b.predictions.items()
+    }
     assert set(a.predictions) == set(STATEMENTS)
     # Across seeds the answers vary (24 statements: identical by chance with p = 2**-24).
     many = closed_task({str(i): f"s{i}" for i in range(24)})
-    runs = {tuple(p.prediction for p in RandomMethod(RandomMethod.Config(seed=s))
-                  .closed(many, None).predictions.values()) for s in range(3)}  # type: ignore[arg-type]
+    runs = {
+        tuple(
+            p.prediction
+            for p in RandomMethod(RandomMethod.Config(seed=s))
+            .closed(many, None)
+            .predictions.values()
+        )
+        for s in range(3)
+    }  # type: ignore[arg-type]
     assert len(runs) == 3
     out = RandomMethod(RandomMethod.Config()).open(open_task(n=4), None)  # type: ignore[arg-type]
     assert list(out.predictions) == ["0", "1", "2", "3"]

@@ -9,17 +9,26 @@ import math
 import numpy as np
 import pytest
 
+from vidbench_methods.viddiff.localizer import (
+    DifferenceTarget,
+    Localizer,
+    Span,
+    center_of,
+    frames_around,
+    independent_segments,
+    normalise_scores,
+    random_center,
+    spans_from_segments,
+    stage_scores,
+    uniform_spans,
+)
+from vidbench_methods.viddiff.viterbi import viterbi
 from vidbench.cache import Cache
 from vidbench.contracts import FrameSpec, VideoFrames, VideoRef
-from methods.viddiff.localizer import (
-    DifferenceTarget, Localizer, Span, center_of, frames_around, independent_segments,
-    normalise_scores, random_center, spans_from_segments, stage_scores, uniform_spans,
-)
-from methods.viddiff.viterbi import viterbi
 
 torch = pytest.importorskip("torch")
 open_clip = pytest.importorskip("open_clip")
-from methods.viddiff import embedder  # noqa: E402  (imports torch lazily, but only test it with it)
+from vidbench_methods.viddiff import embedder  # noqa: E402  (imports torch lazily, but only test it with it)
 
 TINY = embedder.register_tiny_model()
 
@@ -42,9 +51,12 @@ class ArraySource:
         if max_side is not None and max(arrays.shape[1:3]) > max_side:
             step = math.ceil(max(arrays.shape[1:3]) / max_side)
             arrays = arrays[:, ::step, ::step]
-        return VideoFrames(tuple(int(i) for i in indices),
-                           tuple(i / self.ref.fps_original for i in indices),
-                           self.ref.fps_original, np.ascontiguousarray(arrays))
+        return VideoFrames(
+            tuple(int(i) for i in indices),
+            tuple(i / self.ref.fps_original for i in indices),
+            self.ref.fps_original,
+            np.ascontiguousarray(arrays),
+        )
 
     def sample(self, spec: FrameSpec) -> VideoFrames:
         step = self.ref.fps_original / min(spec.fps, self.ref.fps_original)
@@ -58,7 +70,7 @@ class ArraySource:
     def content_id(self) -> str:
         return hashlib.blake2b(self.frames.tobytes(), digest_size=16).hexdigest()
 
-    def without_cache(self) -> "ArraySource":
+    def without_cache(self) -> ArraySource:
         return self  # holds no frame cache
 
 
@@ -66,8 +78,8 @@ def _synthetic_frames(n: int, height: int = 72, width: int = 96, seed: int = 0) 
     """Three visually distinct phases (dark, striped, bright) so embeddings differ by phase."""
     rng = np.random.default_rng(seed)
     frames = rng.integers(0, 40, size=(n, height, width, 3), dtype=np.uint8)
-    frames[n // 3: 2 * n // 3, :, ::8] = 250
-    frames[2 * n // 3:] += 180
+    frames[n // 3 : 2 * n // 3, :, ::8] = 250
+    frames[2 * n // 3 :] += 180
     return frames
 
 
@@ -98,13 +110,15 @@ def test_video_embeddings_are_normalised_ordered_and_cached(clip, tmp_path):
     cache = Cache(tmp_path / "cache")
     source = ArraySource(_synthetic_frames(40), fps=8.0)
     indices = list(range(0, 40, 2))
-    emb, cached = embedder.cached_video_embeddings(clip, source, indices, cache, batch_size=6,
-                                                   workers=2)
+    emb, cached = embedder.cached_video_embeddings(
+        clip, source, indices, cache, batch_size=6, workers=2
+    )
     assert not cached and emb.shape == (20, 32)
     assert np.allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-5)
     # Batching and threading must not reorder frames: compare with one plain batch.
     direct = embedder._encode_images(
-        clip, embedder.preprocess(torch.from_numpy(source.frames[indices]), clip)).numpy()
+        clip, embedder.preprocess(torch.from_numpy(source.frames[indices]), clip)
+    ).numpy()
     assert np.allclose(emb, direct, atol=1e-5)
     reads = source.reads
     again, cached = embedder.cached_video_embeddings(clip, source, indices, cache, batch_size=6)
@@ -206,19 +220,32 @@ def test_random_center_is_reproducible_and_seeded():
 
 # ---------------------------------------------------------------- the localizer, per mode
 
-CAPTIONS = [["A photo of a person standing"] * 2, ["A photo of a person bending"] * 2,
-            ["A photo of a person jumping"] * 2]
+CAPTIONS = [
+    ["A photo of a person standing"] * 2,
+    ["A photo of a person bending"] * 2,
+    ["A photo of a person jumping"] * 2,
+]
 TARGETS = [DifferenceTarget("0", (1,), "1"), DifferenceTarget("4", (0, 2), "gt_1")]
 
 
 def _videos():
-    return (ArraySource(_synthetic_frames(48, seed=1), 8.0, "a.mp4"),
-            ArraySource(_synthetic_frames(60, seed=2), 8.0, "b.mp4"))
+    return (
+        ArraySource(_synthetic_frames(48, seed=1), 8.0, "a.mp4"),
+        ArraySource(_synthetic_frames(60, seed=2), 8.0, "b.mp4"),
+    )
 
 
 def _localizer(mode, tmp_path, **kw):
-    return Localizer(mode=mode, clip_model=TINY, clip_pretrained=None, clip_device="cpu",
-                     batch_size=8, workers=2, cache=Cache(tmp_path / "cache"), **kw)
+    return Localizer(
+        mode=mode,
+        clip_model=TINY,
+        clip_pretrained=None,
+        clip_device="cpu",
+        batch_size=8,
+        workers=2,
+        cache=Cache(tmp_path / "cache"),
+        **kw,
+    )
 
 
 def test_viterbi_mode_uses_clip_scores_and_keeps_stage_order(tmp_path):
@@ -236,8 +263,9 @@ def test_viterbi_mode_uses_clip_scores_and_keeps_stage_order(tmp_path):
     assert np.allclose(scores, stages.scores, atol=1e-5)
     assert stages.spans == spans_from_segments(viterbi(scores).segments, stages.sampled)
 
-    localization, details = loc.localize(sample_key="k", videos=videos, captions=CAPTIONS,
-                                         targets=TARGETS, fps=4.0)
+    localization, details = loc.localize(
+        sample_key="k", videos=videos, captions=CAPTIONS, targets=TARGETS, fps=4.0
+    )
     assert set(localization) == {"0", "4"}
     assert len(localization["0"][0]) == 1 and len(localization["4"][1]) == 3
     spans_b = stages.spans
@@ -247,8 +275,9 @@ def test_viterbi_mode_uses_clip_scores_and_keeps_stage_order(tmp_path):
     assert np.diff(localization["4"][0]).tolist() == [3, 3]  # round(0.35 * 8) frames apart
     assert details["mode"] == "viterbi" and details["videos"][0]["n_scored_frames"] == 24
     # A second sample on the same videos hits the embedding cache.
-    _, again = loc.localize(sample_key="k", videos=videos, captions=CAPTIONS, targets=TARGETS,
-                            fps=4.0)
+    _, again = loc.localize(
+        sample_key="k", videos=videos, captions=CAPTIONS, targets=TARGETS, fps=4.0
+    )
     assert again["videos"][0]["embeddings_cached"] is True
 
 
@@ -262,7 +291,8 @@ def test_independent_mode_runs_on_clip_scores(tmp_path):
 def test_uniform_mode_needs_no_clip(tmp_path, monkeypatch):
     monkeypatch.setattr(embedder, "load_clip", lambda *a, **k: pytest.fail("CLIP loaded"))
     localization, details = _localizer("uniform", tmp_path).localize(
-        sample_key="k", videos=_videos(), captions=CAPTIONS, targets=TARGETS, fps=4.0)
+        sample_key="k", videos=_videos(), captions=CAPTIONS, targets=TARGETS, fps=4.0
+    )
     assert localization["0"] == ([23], [29])  # middle third of 48 and of 60 frames
     assert details["videos"][0]["spans"] == [[0, 15], [16, 31], [32, 47]]
 
@@ -270,11 +300,14 @@ def test_uniform_mode_needs_no_clip(tmp_path, monkeypatch):
 def test_random_mode_is_seeded_per_difference(tmp_path, monkeypatch):
     monkeypatch.setattr(embedder, "load_clip", lambda *a, **k: pytest.fail("CLIP loaded"))
     first, _ = _localizer("random", tmp_path).localize(
-        sample_key="k", videos=_videos(), captions=CAPTIONS, targets=TARGETS, fps=4.0)
+        sample_key="k", videos=_videos(), captions=CAPTIONS, targets=TARGETS, fps=4.0
+    )
     again, _ = _localizer("random", tmp_path).localize(
-        sample_key="k", videos=_videos(), captions=CAPTIONS, targets=TARGETS, fps=4.0)
+        sample_key="k", videos=_videos(), captions=CAPTIONS, targets=TARGETS, fps=4.0
+    )
     other, _ = _localizer("random", tmp_path, seed=1).localize(
-        sample_key="k", videos=_videos(), captions=CAPTIONS, targets=TARGETS, fps=4.0)
+        sample_key="k", videos=_videos(), captions=CAPTIONS, targets=TARGETS, fps=4.0
+    )
     assert first == again and first != other
     assert len(set(first["4"][0])) == 3
 
@@ -283,15 +316,16 @@ def test_oracle_mode_uses_ground_truth_frames_and_falls_back_per_difference(tmp_
     monkeypatch.setattr(embedder, "load_clip", lambda *a, **k: pytest.fail("CLIP loaded"))
     oracle = ({"0": [5], "4": [13, 10, 99]}, {"0": [7], "4": None})
     localization, details = _localizer("oracle", tmp_path).localize(
-        sample_key="k", videos=_videos(), captions=CAPTIONS, targets=TARGETS, fps=4.0,
-        oracle=oracle)
+        sample_key="k", videos=_videos(), captions=CAPTIONS, targets=TARGETS, fps=4.0, oracle=oracle
+    )
     assert localization["0"] == ([5], [7])
     assert localization["4"][0] == [10, 13, 47]  # time order, clamped into the 48-frame video
     assert localization["4"][1] == frames_around(29, "gt_1", 8.0, 60)  # uniform fallback
     assert details["oracle_fallback"] == ["4:b"]
     with pytest.raises(ValueError, match="oracle_frames"):
-        _localizer("oracle", tmp_path).localize(sample_key="k", videos=_videos(),
-                                                captions=CAPTIONS, targets=TARGETS, fps=4.0)
+        _localizer("oracle", tmp_path).localize(
+            sample_key="k", videos=_videos(), captions=CAPTIONS, targets=TARGETS, fps=4.0
+        )
 
 
 def test_real_video_embeddings_skip_the_frame_cache_and_match_direct_reads(clip, tmp_path):
@@ -302,8 +336,9 @@ def test_real_video_embeddings_skip_the_frame_cache_and_match_direct_reads(clip,
     write_video(tmp_path / "v.mp4", 50, fps=10, gop=10)
     video = open_video(VideoRef("v.mp4", 10.0, (5, 45)), tmp_path, cache=cache)
     indices = [0, 3, 9, 17, 39]
-    emb, cached = embedder.cached_video_embeddings(clip, video, indices, cache, batch_size=2,
-                                                   workers=2)
+    emb, cached = embedder.cached_video_embeddings(
+        clip, video, indices, cache, batch_size=2, workers=2
+    )
     assert not cached and emb.shape == (5, 32)
     assert cache.count("frames") == 0  # CLIP frames are not stored; their embeddings are
     assert cache.count(embedder.CLIP_NAMESPACE) == 1
@@ -312,8 +347,9 @@ def test_real_video_embeddings_skip_the_frame_cache_and_match_direct_reads(clip,
     assert np.allclose(emb, direct.numpy(), atol=1e-4)
     # Decoding in worker processes (what a GPU run uses) gives the same embeddings.
     assert embedder.choose_backend("auto", clip, video, 2) == "thread"  # no GPU here
-    by_process = embedder.embed_video(clip, video, indices, batch_size=4, chunk=2, workers=2,
-                                      backend="process")
+    by_process = embedder.embed_video(
+        clip, video, indices, batch_size=4, chunk=2, workers=2, backend="process"
+    )
     assert np.allclose(by_process, emb, atol=1e-5)
     # The cache key follows the file's content: a rewritten video is a miss.
     write_video(tmp_path / "v.mp4", 50, fps=10, gop=5)

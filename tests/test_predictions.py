@@ -9,11 +9,17 @@ import pytest
 from tests.test_scoring import make_sample
 from vidbench.contracts import DifferencePrediction, PredictionRecord, Status
 from vidbench.errors import UserError
-from vidbench.predictions import (cap_open_predictions, load_predictions, records_to_predictions,
-                                  validate_or_raise)
+from vidbench.predictions import (
+    cap_open_predictions,
+    load_predictions,
+    records_to_predictions,
+    validate_or_raise,
+)
 
-SAMPLES = [make_sample("fitness_12", {"0": "a", "3": "b", "5": None, "7": "c"}),
-           make_sample("fitness_13", {"1": "b"})]
+SAMPLES = [
+    make_sample("fitness_12", {"0": "a", "3": "b", "5": None, "7": "c"}),
+    make_sample("fitness_13", {"1": "b"}),
+]
 
 
 def wheres(problems):
@@ -23,8 +29,9 @@ def wheres(problems):
 def test_closed_native_and_shorthand(tmp_path):
     path = tmp_path / "p.json"
     three = {"description": "d", "prediction": "b"}
-    path.write_text(json.dumps({"fitness_12": {"0": "a", "3": three, "7": "a"},
-                                "fitness_13": {"1": "b"}}))
+    path.write_text(
+        json.dumps({"fitness_12": {"0": "a", "3": three, "7": "a"}, "fitness_13": {"1": "b"}})
+    )
     preds, problems, warnings = load_predictions(path, SAMPLES, "closed")
     assert problems == []
     assert preds["fitness_12"]["0"] == DifferencePrediction("", "a")
@@ -35,8 +42,10 @@ def test_closed_native_and_shorthand(tmp_path):
 def test_closed_lists_every_problem_with_where(tmp_path):
     path = tmp_path / "p.json"
     # Duplicate sample key and duplicate difference key only exist in the raw text.
-    path.write_text('{"fitness_12": {"0": "x", "5": "a", "9": "a", "3": "b", "3": "a"},'
-                    ' "nope_1": {}, "fitness_12": {"0": "c", "5": "a", "9": "b"}}')
+    path.write_text(
+        '{"fitness_12": {"0": "x", "5": "a", "9": "a", "3": "b", "3": "a"},'
+        ' "nope_1": {}, "fitness_12": {"0": "c", "5": "a", "9": "b"}}'
+    )
     preds, problems, _ = load_predictions(path, SAMPLES, "closed")
     w = wheres(problems)
     assert "sample 'fitness_12'" in w  # duplicate sample key
@@ -71,10 +80,14 @@ def test_malformed_json_gives_line_and_column(tmp_path):
 
 
 def test_open_checks():
-    data = {"fitness_12": {str(i): {"description": f"d{i}", "prediction": "a"} for i in range(6)},
-            "fitness_13": {"0": {"description": "  ", "prediction": "b"},
-                           "1": {"description": "ok", "prediction": "B"},
-                           "2": "a"}}
+    data = {
+        "fitness_12": {str(i): {"description": f"d{i}", "prediction": "a"} for i in range(6)},
+        "fitness_13": {
+            "0": {"description": "  ", "prediction": "b"},
+            "1": {"description": "ok", "prediction": "B"},
+            "2": "a",
+        },
+    }
     data["fitness_12"]["0"]["prediction"] = "c"
     # fitness_12 has 3 labelled -> n_open 5; fitness_13 has 1 -> n_open 2.
     preds, problems, _ = load_predictions(data, SAMPLES, "open")
@@ -121,11 +134,13 @@ def test_validate_or_raise_lists_all(tmp_path):
 
 def test_records_to_predictions_only_ok_and_last_wins():
     ok = PredictionRecord("a", "closed", Status.OK, {"0": DifferencePrediction("", "a")})
-    failed = PredictionRecord("b", "closed", Status.PARSE_ERROR,
-                              {"0": DifferencePrediction("", "a")})
+    failed = PredictionRecord(
+        "b", "closed", Status.PARSE_ERROR, {"0": DifferencePrediction("", "a")}
+    )
     retry_b = PredictionRecord("b", "closed", Status.OK, {"0": DifferencePrediction("", "b")})
-    swapped = PredictionRecord("a", "closed", Status.OK, {"0": DifferencePrediction("", "b")},
-                               swapped=True)
+    swapped = PredictionRecord(
+        "a", "closed", Status.OK, {"0": DifferencePrediction("", "b")}, swapped=True
+    )
     assert set(records_to_predictions([ok, failed])) == {"a"}
     got = records_to_predictions([ok, failed, retry_b, swapped])
     assert got["b"]["0"].prediction == "b" and got["a"]["0"].prediction == "a"

@@ -6,26 +6,47 @@ import json
 
 import pytest
 
-from vidbench.contracts import (Difference, DifferencePrediction, PredictionRecord, Sample,
-                                SampleInfo, Status, VideoRef)
+from vidbench.contracts import (
+    Difference,
+    DifferencePrediction,
+    PredictionRecord,
+    Sample,
+    SampleInfo,
+    Status,
+    VideoRef,
+)
 from vidbench.judge import Judgement
 from vidbench.scoring import score_closed, score_localization, score_open
 
 ACTION_SPLIT = {"fitness_0": "easy", "fitness_1": "medium", "music_0": "hard"}
 
 
-def make_sample(key: str, labels: dict[str, str | None], action: str = "fitness_0",
-                n_open: int | None = None, fps: float = 8.0,
-                retrieval: tuple[dict, dict] = ({}, {})) -> Sample:
+def make_sample(
+    key: str,
+    labels: dict[str, str | None],
+    action: str = "fitness_0",
+    n_open: int | None = None,
+    fps: float = 8.0,
+    retrieval: tuple[dict, dict] = ({}, {}),
+) -> Sample:
     """A pair whose difference k has label labels[k] and description 'statement k'."""
     domain = action.split("_")[0]
     n_labelled = sum(v is not None for v in labels.values())
-    info = SampleInfo(key=key, action=action, action_name=action, action_description="do it",
-                      domain=domain, split=ACTION_SPLIT[action], source_dataset="test",
-                      sample_hash=0, videos=(VideoRef("a.mp4", fps), VideoRef("b.mp4", fps)),
-                      n_open=n_open if n_open is not None else -(-3 * n_labelled // 2))
-    diffs = {k: Difference(k, v, name=f"d{k}", description=f"statement {k}")
-             for k, v in labels.items()}
+    info = SampleInfo(
+        key=key,
+        action=action,
+        action_name=action,
+        action_description="do it",
+        domain=domain,
+        split=ACTION_SPLIT[action],
+        source_dataset="test",
+        sample_hash=0,
+        videos=(VideoRef("a.mp4", fps), VideoRef("b.mp4", fps)),
+        n_open=n_open if n_open is not None else -(-3 * n_labelled // 2),
+    )
+    diffs = {
+        k: Difference(k, v, name=f"d{k}", description=f"statement {k}") for k, v in labels.items()
+    }
     return Sample(info, diffs, retrieval)
 
 
@@ -60,8 +81,12 @@ def test_closed_average_is_unweighted_mean_of_splits_not_pooled():
     assert m["pooled"] == pytest.approx(2 / 8)
     assert list(m["splits"]) == ["easy", "medium"]  # only splits present
     assert m["by_domain"]["fitness"]["n"] == 8
-    assert m["by_action"]["fitness_1"] == {"accuracy": 0.0, "n": 6, "n_correct": 0,
-                                           "wilson": m["by_action"]["fitness_1"]["wilson"]}
+    assert m["by_action"]["fitness_1"] == {
+        "accuracy": 0.0,
+        "n": 6,
+        "n_correct": 0,
+        "wilson": m["by_action"]["fitness_1"]["wilson"],
+    }
 
 
 def test_closed_not_ab_prediction_is_wrong_and_counted():
@@ -80,7 +105,7 @@ def test_closed_significance_and_majority():
     assert block["significant"] is True
     assert block["majority_rate"] == pytest.approx(0.9)
     # vs the majority rate 0.9: P(X >= 9 | 10, 0.9) = 0.9^10 + 10 * 0.9^9 * 0.1
-    assert block["p_vs_majority"] == pytest.approx(0.9 ** 10 + 10 * 0.9 ** 9 * 0.1)
+    assert block["p_vs_majority"] == pytest.approx(0.9**10 + 10 * 0.9**9 * 0.1)
     lo, hi = block["wilson"]
     assert lo < 0.9 < hi
     assert block["bootstrap"][0] <= 0.9 <= block["bootstrap"][1]
@@ -90,8 +115,10 @@ def test_closed_coverage_counts_failures_as_wrong():
     a = make_sample("a", {"0": "a"})
     b = make_sample("b", {"0": "a"})
     c = make_sample("c", {"0": "a"})
-    records = [PredictionRecord("a", "closed", Status.OK, closed(**{"0": "a"})),
-               PredictionRecord("b", "closed", Status.API_ERROR, error="boom")]
+    records = [
+        PredictionRecord("a", "closed", Status.OK, closed(**{"0": "a"})),
+        PredictionRecord("b", "closed", Status.API_ERROR, error="boom"),
+    ]
     m = score_closed([a, b, c], {"a": closed(**{"0": "a"})}, records=records, n_resamples=100)
     assert m["splits"]["easy"]["n"] == 3 and m["splits"]["easy"]["n_correct"] == 1
     assert m["coverage"]["ok"] == 1 and m["coverage"]["samples"] == 3
@@ -105,8 +132,11 @@ def judgement(key: str, matches: dict, opposite: dict | None = None, status="ok"
 def test_open_recall_flip_c_pool_and_precision():
     s = make_sample("s", {"0": "a", "1": "b", "2": "c", "3": "b", "4": None}, n_open=6)
     preds = {"0": P("x", "a"), "1": P("y", "a"), "2": P("z", "b"), "3": P("w", "a")}
-    j = judgement("s", {"0": "0", "1": "1", "2": "2", "3": None},
-                  {"0": False, "1": True, "2": False, "3": False})
+    j = judgement(
+        "s",
+        {"0": "0", "1": "1", "2": "2", "3": None},
+        {"0": False, "1": True, "2": False, "3": False},
+    )
     m = score_open([s], {"s": preds}, {"s": j}, n_resamples=100)
     # gt 0 right; gt 1 matched to 'a' but opposite -> flipped to 'b' -> right; gt 2 is 'c' (not
     # scored, but it absorbed pred 2); gt 3 unmatched. Recall 2/3.
@@ -132,8 +162,10 @@ def test_open_judge_failure_counts_all_unmatched():
     s2 = make_sample("s2", {"0": "a"})
     preds = {"s1": {"0": P("x", "a")}, "s2": {"0": P("x", "a")}}
     # A failure record that still carries matches must not be used.
-    js = {"s1": judgement("s1", {"0": "0", "1": None}, status="judge_failure"),
-          "s2": judgement("s2", {"0": "0"})}
+    js = {
+        "s1": judgement("s1", {"0": "0", "1": None}, status="judge_failure"),
+        "s2": judgement("s2", {"0": "0"}),
+    }
     m = score_open([s1, s2], preds, js, n_resamples=100)
     assert m["judge_failures"] == 1 and m["judge_failure_samples"] == ["s1"]
     assert m["pooled"] == pytest.approx(1 / 3)
@@ -155,11 +187,19 @@ def test_open_missing_judgement_counted():
 
 
 def test_localization_nearest_frame_and_skips_null():
-    s = make_sample("s", {"0": "a", "1": "b", "2": "a"}, fps=8.0,
-                    retrieval=({"0": [16, 20], "1": None, "2": [0]},
-                               {"0": [8], "1": [4], "2": None}))
-    rec = PredictionRecord("s", "closed", Status.OK, closed(**{"0": "a"}),
-                           localization={"0": ([4, 14], [8]), "1": ([0], [12]), "2": ([40], [])})
+    s = make_sample(
+        "s",
+        {"0": "a", "1": "b", "2": "a"},
+        fps=8.0,
+        retrieval=({"0": [16, 20], "1": None, "2": [0]}, {"0": [8], "1": [4], "2": None}),
+    )
+    rec = PredictionRecord(
+        "s",
+        "closed",
+        Status.OK,
+        closed(**{"0": "a"}),
+        localization={"0": ([4, 14], [8]), "1": ([0], [12]), "2": ([40], [])},
+    )
     loc = score_localization([s], [rec])
     a = loc["splits"]["easy"]["a"]
     b = loc["splits"]["easy"]["b"]
@@ -178,6 +218,7 @@ def test_localization_nearest_frame_and_skips_null():
 def test_localization_ignores_open_mode_candidate_keys():
     # Open-mode keys "0".."n-1" are the method's own candidates, not ground-truth keys.
     s = make_sample("s", {"0": "a"}, fps=8.0, retrieval=({"0": [16]}, {"0": [8]}))
-    rec = PredictionRecord("s", "open", Status.OK, closed(**{"0": "a"}),
-                           localization={"0": ([16], [8])})
+    rec = PredictionRecord(
+        "s", "open", Status.OK, closed(**{"0": "a"}), localization={"0": ([16], [8])}
+    )
     assert score_localization([s], [rec]) is None

@@ -7,8 +7,13 @@ import time
 import numpy as np
 import pytest
 
-from vidbench.stats import (binomial_p_greater, bootstrap_interval, bootstrap_mean_of_rates,
-                            majority_rate, wilson_interval)
+from vidbench.stats import (
+    binomial_p_greater,
+    bootstrap_interval,
+    bootstrap_mean_of_rates,
+    majority_rate,
+    wilson_interval,
+)
 
 
 def test_wilson_known_values():

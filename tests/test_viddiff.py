@@ -10,23 +10,27 @@ import json
 import re
 
 import numpy as np
+import pydantic
 import pytest
 from PIL import Image
 
+from vidbench_methods.viddiff.localizer import frames_around
+from vidbench_methods.viddiff.method import VidDiffConfig, VidDiffMethod
 from tests.videos import decode_index, write_video
 from vidbench.cache import Cache
 from vidbench.contracts import DOMAIN_FPS, ClosedTask, FrameSpec, OpenTask, SampleInfo, VideoRef
 from vidbench.errors import ParseError
 from vidbench.llm import LLMClient
 from vidbench.video import open_video
-from methods.viddiff.method import VidDiffConfig, VidDiffMethod
-from methods.viddiff.localizer import frames_around
 
 FPS = 8
 N_A, N_B = 40, 56
 STAGES = ["setup", "descent", "bottom", "ascent"]
-STATEMENTS = {"0": "The squat is deeper", "3": "The descent is faster",
-              "7": "The back is more upright"}
+STATEMENTS = {
+    "0": "The squat is deeper",
+    "3": "The descent is faster",
+    "7": "The back is more upright",
+}
 
 
 @pytest.fixture(scope="module")
@@ -40,15 +44,25 @@ def video_root(tmp_path_factory):
 @pytest.fixture
 def videos(video_root, tmp_cache):
     # A is trimmed by 2 frames at each end: every index the method returns is a trimmed index.
-    return (open_video(VideoRef("a.mp4", FPS, (2, N_A + 2)), video_root, sample_key="fitness_t0"),
-            open_video(VideoRef("b.mp4", FPS, (None, None)), video_root, sample_key="fitness_t0"))
+    return (
+        open_video(VideoRef("a.mp4", FPS, (2, N_A + 2)), video_root, sample_key="fitness_t0"),
+        open_video(VideoRef("b.mp4", FPS, (None, None)), video_root, sample_key="fitness_t0"),
+    )
 
 
 def _info(videos) -> SampleInfo:
-    return SampleInfo(key="fitness_t0", action="fitness_0", action_name="squat",
-                      action_description="A person does a bodyweight squat", domain="fitness",
-                      split="easy", source_dataset="HuMMan", sample_hash=12345,
-                      videos=(videos[0].ref, videos[1].ref), n_open=3)
+    return SampleInfo(
+        key="fitness_t0",
+        action="fitness_0",
+        action_name="squat",
+        action_description="A person does a bodyweight squat",
+        domain="fitness",
+        split="easy",
+        source_dataset="HuMMan",
+        sample_hash=12345,
+        videos=(videos[0].ref, videos[1].ref),
+        n_open=3,
+    )
 
 
 def _prompt(body) -> str:
@@ -71,20 +85,40 @@ class Scripted:
         name = body["response_format"]["json_schema"]["name"]
         if name == "viddiff_differences":
             self.proposer_prompts.append(_prompt(body))
-            return json.dumps({"differences": [
-                {"name": f"cand {i}", "description": f"Candidate difference {i} is faster"
-                 if i % 2 else f"Candidate difference {i}", "num_frames": "gt_1" if i % 2 else "1"}
-                for i in range(self.n_candidates)]})
+            return json.dumps(
+                {
+                    "differences": [
+                        {
+                            "name": f"cand {i}",
+                            "description": f"Candidate difference {i} is faster"
+                            if i % 2
+                            else f"Candidate difference {i}",
+                            "num_frames": "gt_1" if i % 2 else "1",
+                        }
+                        for i in range(self.n_candidates)
+                    ]
+                }
+            )
         if name == "viddiff_plan":
             prompt = _prompt(body)
             self.proposer_prompts.append(prompt)
             ids = re.findall(r'- id "([^"]+)"', prompt)
             links = self.links or {k: [STAGES[int(k) % len(STAGES)]] for k in ids}
-            return json.dumps({
-                "stages": [{"name": s, "description": f"the {s}", "captions": [
-                    f"A photo of a person in the {s} {j}" for j in range(5)]} for s in STAGES],
-                "links": [{"difference": k, "stages": v, "num_frames": "1"}
-                          for k, v in links.items()]})
+            return json.dumps(
+                {
+                    "stages": [
+                        {
+                            "name": s,
+                            "description": f"the {s}",
+                            "captions": [f"A photo of a person in the {s} {j}" for j in range(5)],
+                        }
+                        for s in STAGES
+                    ],
+                    "links": [
+                        {"difference": k, "stages": v, "num_frames": "1"} for k, v in links.items()
+                    ],
+                }
+            )
         assert name == "viddiff_answer"
         parts = body["messages"][0]["content"]
         statement = re.search(r'Statement: "([^"]*)"', parts[0]["text"]).group(1)
@@ -103,10 +137,18 @@ class Scripted:
 
 
 def _method(server, localizer="viterbi", **kw) -> VidDiffMethod:
-    config = VidDiffConfig(proposer_model="openai/proposer", differencer_model="openai/vlm",
-                           api_base=server.base_url, localizer=localizer, clip_model="viddiff-tiny",
-                           clip_pretrained=None, clip_device="cpu", clip_batch_size=8,
-                           clip_workers=2, **kw)
+    config = VidDiffConfig(
+        proposer_model="openai/proposer",
+        differencer_model="openai/vlm",
+        api_base=server.base_url,
+        localizer=localizer,
+        clip_model="viddiff-tiny",
+        clip_pretrained=None,
+        clip_device="cpu",
+        clip_batch_size=8,
+        clip_workers=2,
+        **kw,
+    )
     return VidDiffMethod(config)
 
 
@@ -133,8 +175,9 @@ def _check_shown_frames(script: Scripted, out, statements) -> None:
         frames_a, frames_b = out.localization[key]
         # Video A's file starts 2 frames before its trim: the drawn index is trimmed index + 2.
         assert script.shown[statement] == {"A": [i + 2 for i in frames_a], "B": frames_b}
-        expected = [f"Video A, frame at {i / FPS:.2f} s" for i in frames_a] + \
-                   [f"Video B, frame at {i / FPS:.2f} s" for i in frames_b]
+        expected = [f"Video A, frame at {i / FPS:.2f} s" for i in frames_a] + [
+            f"Video B, frame at {i / FPS:.2f} s" for i in frames_b
+        ]
         assert script.labels[statement] == expected
 
 
@@ -156,8 +199,7 @@ def test_closed_mode_every_localizer(mode, videos, session, openai_server):
     plan_prompt = script.proposer_prompts[0]
     assert all(s in plan_prompt for s in STATEMENTS.values())
     assert "[10, 12, 14]" not in plan_prompt and '"a"' not in plan_prompt
-    assert out.details["transcript"]["links"] == {"0": ["setup"], "3": ["ascent"],
-                                                  "7": ["ascent"]}
+    assert out.details["transcript"]["links"] == {"0": ["setup"], "3": ["ascent"], "7": ["ascent"]}
     assert out.details["localizer"]["mode"] == mode
     assert out.details["repairs"] == []
     if mode == "oracle":
@@ -175,8 +217,7 @@ def test_closed_mode_every_localizer(mode, videos, session, openai_server):
 
 
 @pytest.mark.parametrize("mode", ["viterbi", "independent", "uniform", "random"])
-def test_open_mode_caps_candidates_and_uses_their_num_frames(mode, videos, session,
-                                                             openai_server):
+def test_open_mode_caps_candidates_and_uses_their_num_frames(mode, videos, session, openai_server):
     _needs_clip(mode)
     script = Scripted(n_candidates=5)  # one more than allowed: the cap must hold
     openai_server.respond_with(script)
@@ -189,7 +230,11 @@ def test_open_mode_caps_candidates_and_uses_their_num_frames(mode, videos, sessi
     descriptions = {k: p.description for k, p in out.predictions.items()}
     assert descriptions["1"] == "Candidate difference 1 is faster"
     assert {k: p.prediction for k, p in out.predictions.items()} == {
-        "0": "a", "1": "b", "2": "a", "3": "b"}
+        "0": "a",
+        "1": "b",
+        "2": "a",
+        "3": "b",
+    }
     _check_shown_frames(script, out, descriptions)
     # Odd candidates need motion: three distinct frames round(0.35 * 8) = 3 apart.
     for key in ("1", "3"):
@@ -208,18 +253,20 @@ def test_proposer_repairs_the_last_reply_after_the_re_ask(videos, session, opena
     good = {"name": "depth", "description": "The squat is deeper", "num_frames": "1"}
     bad = {"name": "speed", "description": "The squat is faster", "num_frames": "3"}
     openai_server.respond_with(lambda body: json.dumps({"differences": [bad, good]}))
-    from methods.viddiff.proposer import propose_differences
+    from vidbench_methods.viddiff.proposer import propose_differences
 
     repairs: list[str] = []
-    out = propose_differences(session, "openai/proposer", "A squat", 4, repairs,
-                              api_base=openai_server.base_url)
+    out = propose_differences(
+        session, "openai/proposer", "A squat", 4, repairs, api_base=openai_server.base_url
+    )
     assert [(d.key, d.description) for d in out] == [("0", "The squat is deeper")]
     assert len(openai_server.requests) == 3
     assert repairs and "num_frames" in repairs[0]
     openai_server.respond_with(lambda body: json.dumps({"differences": [bad]}))
     with pytest.raises(ParseError, match="repair impossible"):
-        propose_differences(session, "openai/proposer", "A lunge", 4, [],
-                            api_base=openai_server.base_url)
+        propose_differences(
+            session, "openai/proposer", "A lunge", 4, [], api_base=openai_server.base_url
+        )
 
 
 def test_bad_links_are_repaired_and_recorded(videos, session, openai_server):
@@ -247,7 +294,7 @@ def test_oracle_is_a_closed_only_ground_truth_method(openai_server):
     assert method.uses_ground_truth and method.modes == ("closed",)
     assert VidDiffMethod.uses_ground_truth is False  # the class itself stays honest
     assert _method(openai_server, "viterbi").describe()["uses_ground_truth"] is False
-    with pytest.raises(Exception):
+    with pytest.raises(pydantic.ValidationError):
         VidDiffConfig(localiser="viterbi")  # a typo fails loudly
 
 
@@ -269,12 +316,19 @@ def test_demo_benchmark_samples(mode, session, openai_server, tmp_cache):
     openai_server.respond_with(script)
     method = _method(openai_server, mode)
     for sample in samples:
-        videos = tuple(open_video(ref, bench.source.video_root, sample_key=sample.key)
-                       for ref in sample.info.videos)
+        videos = tuple(
+            open_video(ref, bench.source.video_root, sample_key=sample.key)
+            for ref in sample.info.videos
+        )
         frames = tuple(v.sample(method.frame_spec(sample.info)) for v in videos)
         statements = sample.closed_statements()
-        task = ClosedTask(sample.info, statements, frames, videos,
-                          sample.retrieval_frames if method.uses_ground_truth else None)
+        task = ClosedTask(
+            sample.info,
+            statements,
+            frames,
+            videos,
+            sample.retrieval_frames if method.uses_ground_truth else None,
+        )
         out = method.closed(task, session)
         assert set(out.predictions) == set(statements) == set(out.localization)
         for key, statement in statements.items():
@@ -282,8 +336,9 @@ def test_demo_benchmark_samples(mode, session, openai_server, tmp_cache):
                 chosen = out.localization[key][v]
                 assert chosen and all(0 <= i < video.num_frames for i in chosen)
                 fps = video.ref.fps_original
-                assert script.labels[statement][:len(out.localization[key][0])] == [
-                    f"Video A, frame at {i / fps:.2f} s" for i in out.localization[key][0]]
+                assert script.labels[statement][: len(out.localization[key][0])] == [
+                    f"Video A, frame at {i / fps:.2f} s" for i in out.localization[key][0]
+                ]
                 truth = sample.retrieval_frames[v].get(key)
                 if mode == "oracle" and truth:
                     assert chosen == sorted({min(i, video.num_frames - 1) for i in truth})
@@ -292,5 +347,6 @@ def test_demo_benchmark_samples(mode, session, openai_server, tmp_cache):
         if mode == "viterbi":
             fps = DOMAIN_FPS[sample.domain]  # fitness 8 -> 4 fps, ballsports 30 -> 5 fps
             n_scored = out.details["localizer"]["videos"][0]["n_scored_frames"]
-            assert n_scored == len(range(0, videos[0].num_frames,
-                                         round(videos[0].ref.fps_original / fps)))
+            assert n_scored == len(
+                range(0, videos[0].num_frames, round(videos[0].ref.fps_original / fps))
+            )

@@ -16,7 +16,6 @@ from vidbench.contracts import FrameSpec, VideoRef
 from vidbench.errors import VideoError
 from vidbench.video import frame_indices, open_video, probe, video_root
 
-
 # ------------------------------------------------------------------ frame_indices
 
 
@@ -133,8 +132,11 @@ def test_long_gop_with_b_frames_under_every_threading_mode(clips, monkeypatch, t
 def test_a_seek_that_lands_past_its_target_is_retried_from_the_start(clips, monkeypatch):
     # Simulate a container whose index sends the seek one keyframe too far.
     real = vmod._plan_runs
-    monkeypatch.setattr(vmod, "_plan_runs", lambda targets, keys: [
-        (min(key + 10, 90), run) for key, run in real(targets, keys)])
+    monkeypatch.setattr(
+        vmod,
+        "_plan_runs",
+        lambda targets, keys: [(min(key + 10, 90), run) for key, run in real(targets, keys)],
+    )
     video = _open(clips, "gop10.mp4")
     frames = video.read([33, 35, 72])
     assert decode_indices(frames.arrays) == [33, 35, 72]

@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
-from methods.viddiff.viterbi import segments_from_stages, viterbi, viterbi_reference
+from vidbench_methods.viddiff.viterbi import segments_from_stages, viterbi, viterbi_reference
 
 
 def _brute_force(scores: np.ndarray) -> tuple[float, list[int]]:

@@ -8,9 +8,9 @@ frame tells the test exactly which source frame it came from.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
-from typing import Sequence
 
 import av
 import numpy as np
@@ -22,14 +22,14 @@ DARK, LIGHT = 20, 235
 
 def index_frame(index: int, width: int = 160, height: int = 120) -> np.ndarray:
     """An RGB uint8 frame whose top half spells `index` in N_BITS bars."""
-    if not 0 <= index < 2 ** N_BITS:
+    if not 0 <= index < 2**N_BITS:
         raise ValueError(f"index {index} does not fit in {N_BITS} bits")
     frame = np.empty((height, width, 3), dtype=np.uint8)
     top = height // 2
     edges = np.linspace(0, width, N_BITS + 1).round().astype(int)
     for bit in range(N_BITS):
         on = (index >> (N_BITS - 1 - bit)) & 1
-        frame[:top, edges[bit]:edges[bit + 1]] = LIGHT if on else DARK
+        frame[:top, edges[bit] : edges[bit + 1]] = LIGHT if on else DARK
     # Bottom half: a horizontal gradient that shifts with the index (motion for the encoder).
     ramp = (np.arange(width) * 4 + index * 7) % 256
     frame[top:] = ramp[None, :, None].astype(np.uint8)
@@ -55,8 +55,15 @@ def decode_indices(arrays: np.ndarray) -> list[int]:
     return [decode_index(a) for a in arrays]
 
 
-def write_video(path: Path, n_frames: int, fps: int = 30, width: int = 160, height: int = 120,
-                gop: int | None = None, bframes: bool = True) -> Path:
+def write_video(
+    path: Path,
+    n_frames: int,
+    fps: int = 30,
+    width: int = 160,
+    height: int = 120,
+    gop: int | None = None,
+    bframes: bool = True,
+) -> Path:
     """Write an h264 .mp4 or .mov (by suffix) of `n_frames` index frames. `gop` sets the keyframe
     interval (None: libx264's default of 250), so tests can force seeks between keyframes."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -80,8 +87,14 @@ def write_video(path: Path, n_frames: int, fps: int = 30, width: int = 160, heig
     return path
 
 
-def write_image_folder(path: Path, n_frames: int, width: int = 160, height: int = 120,
-                       suffix: str = ".png", names: Sequence[str] | None = None) -> Path:
+def write_image_folder(
+    path: Path,
+    n_frames: int,
+    width: int = 160,
+    height: int = 120,
+    suffix: str = ".png",
+    names: Sequence[str] | None = None,
+) -> Path:
     """A folder of index frames named so that name order is time order (or the given `names`)."""
     path.mkdir(parents=True, exist_ok=True)
     names = list(names) if names is not None else [f"{i:06d}{suffix}" for i in range(n_frames)]

@@ -50,8 +50,10 @@ class Cache:
         (self.root / "blobs").mkdir(exist_ok=True)
         self._local = threading.local()
         with self._conn() as conn:
-            conn.execute("CREATE TABLE IF NOT EXISTS kv (ns TEXT, key TEXT, value BLOB, "
-                         "blob_file TEXT, PRIMARY KEY (ns, key))")
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS kv (ns TEXT, key TEXT, value BLOB, "
+                "blob_file TEXT, PRIMARY KEY (ns, key))"
+            )
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -63,8 +65,11 @@ class Cache:
         return conn
 
     def get(self, ns: str, key: str) -> bytes | None:
-        row = self._conn().execute(
-            "SELECT value, blob_file FROM kv WHERE ns=? AND key=?", (ns, key)).fetchone()
+        row = (
+            self._conn()
+            .execute("SELECT value, blob_file FROM kv WHERE ns=? AND key=?", (ns, key))
+            .fetchone()
+        )
         if row is None:
             return None
         value, blob_file = row
@@ -85,8 +90,10 @@ class Cache:
             os.replace(tmp, final)
         conn = self._conn()
         with conn:
-            conn.execute("INSERT OR REPLACE INTO kv VALUES (?, ?, ?, ?)",
-                         (ns, key, None if blob_file else value, blob_file))
+            conn.execute(
+                "INSERT OR REPLACE INTO kv VALUES (?, ?, ?, ?)",
+                (ns, key, None if blob_file else value, blob_file),
+            )
 
     def get_json(self, ns: str, key: str) -> Any | None:
         raw = self.get(ns, key)
@@ -104,7 +111,7 @@ _shared_lock = threading.Lock()
 
 
 def get_cache() -> Cache:
-    """The process-wide cache (at VIDBENCH_CACHE or ~/.cache/vidbench unless `use_cache_dir` ran)."""
+    """The process-wide cache (VIDBENCH_CACHE or ~/.cache/vidbench unless `use_cache_dir` ran)."""
     global _shared
     with _shared_lock:
         if _shared is None:

@@ -13,8 +13,12 @@ import typer
 from vidbench import cli_options as opt
 from vidbench.errors import UserError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Evaluate video action differencing methods on VidDiffBench.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Evaluate video action differencing methods on VidDiffBench.",
+)
 data_app = typer.Typer(no_args_is_help=True, help="Inspect, download and check the benchmark.")
 app.add_typer(data_app, name="data")
 
@@ -25,29 +29,56 @@ def _echo_err(text: str) -> None:
 
 @app.command("eval")
 def eval_command(
-    method: str = typer.Option("random", "--method", help="Registry name (see `vidbench methods`) "
-                               "or path/to/file.py:ClassName."),
-    method_option: Optional[list[str]] = typer.Option(None, "-M", "--method-option",
-                                                      help="Method option key=value (repeatable)."),
-    method_config: Optional[str] = typer.Option(None, "--method-config",
-                                                help="YAML file of method options."),
-    mode: str = opt.Mode, dataset: str = opt.Dataset, revision: Optional[str] = opt.Revision,
-    split: str = opt.Split, domain: Optional[list[str]] = opt.Domain,
-    action: Optional[list[str]] = opt.Action, limit: Optional[int] = opt.Limit,
-    sample_ids: Optional[list[str]] = opt.SampleIds, per_action: Optional[int] = opt.PerAction,
-    video_root: Optional[str] = opt.VideoRoot, cache_dir: Optional[Path] = opt.CacheDir,
-    max_concurrency: int = typer.Option(8, "--max-concurrency", min=1,
-                                        help="Samples and LLM calls in flight at once."),
-    max_cost: Optional[float] = typer.Option(None, "--max-cost", min=0,
-                                             help="Stop starting new work once this many USD are "
-                                                  "spent; the run stays resumable."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Make no call: print the plan "
-                                 "(calls, images, tokens, cost) and check provider limits."),
-    resume: Optional[Path] = typer.Option(None, "--resume", help="Run folder to finish: runs only "
-                                          "missing or failed samples (its saved config is used)."),
-    both_orders: bool = typer.Option(False, "--both-orders", help="Also run every pair with A and "
-                                     "B swapped; report order consistency (closed mode)."),
-    judge: Optional[str] = opt.Judge, judge_api_base: Optional[str] = opt.JudgeApiBase,
+    method: str = typer.Option(
+        "random",
+        "--method",
+        help="Registry name (see `vidbench methods`) or path/to/file.py:ClassName.",
+    ),
+    method_option: Optional[list[str]] = typer.Option(
+        None, "-M", "--method-option", help="Method option key=value (repeatable)."
+    ),
+    method_config: Optional[str] = typer.Option(
+        None, "--method-config", help="YAML file of method options."
+    ),
+    mode: str = opt.Mode,
+    dataset: str = opt.Dataset,
+    revision: Optional[str] = opt.Revision,
+    split: str = opt.Split,
+    domain: Optional[list[str]] = opt.Domain,
+    action: Optional[list[str]] = opt.Action,
+    limit: Optional[int] = opt.Limit,
+    sample_ids: Optional[list[str]] = opt.SampleIds,
+    per_action: Optional[int] = opt.PerAction,
+    video_root: Optional[str] = opt.VideoRoot,
+    cache_dir: Optional[Path] = opt.CacheDir,
+    max_concurrency: int = typer.Option(
+        8, "--max-concurrency", min=1, help="Samples and LLM calls in flight at once."
+    ),
+    max_cost: Optional[float] = typer.Option(
+        None,
+        "--max-cost",
+        min=0,
+        help="Stop starting new work once this many USD are spent; the run stays resumable.",
+    ),
+    dry_run: bool = typer.Option(
+        False,
+        "--dry-run",
+        help="Make no call: print the plan "
+        "(calls, images, tokens, cost) and check provider limits.",
+    ),
+    resume: Optional[Path] = typer.Option(
+        None,
+        "--resume",
+        help="Run folder to finish: runs only "
+        "missing or failed samples (its saved config is used).",
+    ),
+    both_orders: bool = typer.Option(
+        False,
+        "--both-orders",
+        help="Also run every pair with A and B swapped; report order consistency (closed mode).",
+    ),
+    judge: Optional[str] = opt.Judge,
+    judge_api_base: Optional[str] = opt.JudgeApiBase,
     runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="Where new run folders go."),
     price: Optional[list[str]] = opt.Price,
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Live progress bar."),
@@ -60,39 +91,63 @@ def eval_command(
 
     opt.use_cache(cache_dir)
     request = pipeline.RunRequest(
-        method=method, options=parse_options(method_option, method_config),
-        mode=opt.check_mode(mode), dataset=dataset, revision=revision,
+        method=method,
+        options=parse_options(method_option, method_config),
+        mode=opt.check_mode(mode),
+        dataset=dataset,
+        revision=revision,
         selection=opt.selection(split, domain, action, limit, sample_ids, per_action),
-        video_root=video_root, both_orders=both_orders, judge=judge, judge_api_base=judge_api_base)
+        video_root=video_root,
+        both_orders=both_orders,
+        judge=judge,
+        judge_api_base=judge_api_base,
+    )
     if resume is not None and not (resume / "config.json").is_file():
-        raise UserError(f"--resume {resume}: no config.json there",
-                        fix="pass a run folder written by `vidbench eval`")
+        raise UserError(
+            f"--resume {resume}: no config.json there",
+            fix="pass a run folder written by `vidbench eval`",
+        )
     if dry_run:
         from vidbench.plan import dry_run as plan_dry_run
 
         typer.echo(plan_dry_run(request))
         return
-    options = EvalOptions(max_concurrency=max_concurrency, max_cost=max_cost, progress=progress,
-                          prices=opt.parse_prices(price))
+    options = EvalOptions(
+        max_concurrency=max_concurrency,
+        max_cost=max_cost,
+        progress=progress,
+        prices=opt.parse_prices(price),
+    )
     outcome = pipeline.run_eval(request, options, runs_dir, resume)
     typer.echo(render_metrics(outcome.metrics))
     typer.echo(f"\nrun folder: {outcome.run_dir}")
     if outcome.stopped_for_budget:
-        typer.echo(f"stopped: --max-cost {max_cost} reached; finish with "
-                   f"`vidbench eval --resume {outcome.run_dir} --max-cost MORE`")
+        typer.echo(
+            f"stopped: --max-cost {max_cost} reached; finish with "
+            f"`vidbench eval --resume {outcome.run_dir} --max-cost MORE`"
+        )
 
 
 @app.command("score")
 def score_command(
     target: Path = typer.Argument(..., help="A run folder, or a predictions JSON file."),
-    mode: Optional[str] = typer.Option(None, "--mode", "-m", help="closed or open (default: the "
-                                       "run's mode; required for a predictions file)."),
-    dataset: Optional[str] = typer.Option(None, "--dataset", "-d", help="Default: the run's dataset "
-                                          "(or demo for a predictions file)."),
-    revision: Optional[str] = opt.Revision, split: Optional[str] = typer.Option(
-        None, "--split", "-s", help="Default: the run's split (or all)."),
-    judge: Optional[str] = opt.Judge, judge_api_base: Optional[str] = opt.JudgeApiBase,
-    cache_dir: Optional[Path] = opt.CacheDir, price: Optional[list[str]] = opt.Price,
+    mode: Optional[str] = typer.Option(
+        None,
+        "--mode",
+        "-m",
+        help="closed or open (default: the run's mode; required for a predictions file).",
+    ),
+    dataset: Optional[str] = typer.Option(
+        None, "--dataset", "-d", help="Default: the run's dataset (or demo for a predictions file)."
+    ),
+    revision: Optional[str] = opt.Revision,
+    split: Optional[str] = typer.Option(
+        None, "--split", "-s", help="Default: the run's split (or all)."
+    ),
+    judge: Optional[str] = opt.Judge,
+    judge_api_base: Optional[str] = opt.JudgeApiBase,
+    cache_dir: Optional[Path] = opt.CacheDir,
+    price: Optional[list[str]] = opt.Price,
     out: Optional[Path] = typer.Option(None, "--out", help="Write metrics JSON here."),
 ) -> None:
     """Score saved predictions without calling any method; prints a table."""
@@ -100,9 +155,16 @@ def score_command(
     from vidbench.scorecmd import score_target
 
     opt.use_cache(cache_dir)
-    metrics = score_target(target, mode=mode, dataset=dataset, revision=revision, split=split,
-                           judge=judge, judge_api_base=judge_api_base,
-                           prices=opt.parse_prices(price))
+    metrics = score_target(
+        target,
+        mode=mode,
+        dataset=dataset,
+        revision=revision,
+        split=split,
+        judge=judge,
+        judge_api_base=judge_api_base,
+        prices=opt.parse_prices(price),
+    )
     typer.echo(render_metrics(metrics))
     if out is not None:
         from vidbench.runs import write_json
@@ -114,13 +176,17 @@ def score_command(
 @app.command("validate")
 def validate_command(
     predictions: Path = typer.Argument(..., help="Predictions JSON file."),
-    mode: str = opt.Mode, dataset: str = opt.Dataset, revision: Optional[str] = opt.Revision,
+    mode: str = opt.Mode,
+    dataset: str = opt.Dataset,
+    revision: Optional[str] = opt.Revision,
     split: str = opt.Split,
 ) -> None:
     """List every problem of a predictions file, each with where it is. Exit 0 if clean, else 2."""
     from vidbench.scorecmd import validate_file
 
-    problems, warnings, n = validate_file(predictions, opt.check_mode(mode), dataset, revision, split)
+    problems, warnings, n = validate_file(
+        predictions, opt.check_mode(mode), dataset, revision, split
+    )
     for w in warnings:
         _echo_err(f"warning: {w}")
     if problems:
@@ -133,9 +199,11 @@ def validate_command(
 
 @app.command("leaderboard")
 def leaderboard_command(
-    runs_: Optional[list[Path]] = typer.Argument(None, metavar="[RUN_DIR_OR_RESULT]...",
-                                                 help="Run folders or result files "
-                                                      "(default: every run under ./runs)."),
+    runs_: Optional[list[Path]] = typer.Argument(
+        None,
+        metavar="[RUN_DIR_OR_RESULT]...",
+        help="Run folders or result files (default: every run under ./runs).",
+    ),
     out_dir: Path = typer.Option(Path("leaderboards"), "--out-dir", help="Where tables go."),
 ) -> None:
     """Collect runs into leaderboards/closed.csv, open.csv, README.md and index.html."""
@@ -155,8 +223,11 @@ def leaderboard_command(
 
 
 @app.command("methods")
-def methods_command(name: Optional[str] = typer.Argument(
-        None, help="Show this method's options (the -M keys) with their defaults.")) -> None:
+def methods_command(
+    name: Optional[str] = typer.Argument(
+        None, help="Show this method's options (the -M keys) with their defaults."
+    ),
+) -> None:
     """List the methods `--method` accepts, or one method's options."""
     from vidbench.registry import available_methods, method_options
 
@@ -168,14 +239,20 @@ def methods_command(name: Optional[str] = typer.Argument(
     width = max(len(n) for n in entries)
     for entry_name, entry in entries.items():
         typer.echo(f"{entry_name.ljust(width)}  {entry.summary}")
-    typer.echo("\nAlso: --method path/to/file.py:ClassName, or a package exposing the "
-               "'vidbench.methods' entry point. Options: -M key=value; "
-               "`vidbench methods NAME` lists them.")
+    typer.echo(
+        "\nAlso: --method path/to/file.py:ClassName, or a package exposing the "
+        "'vidbench.methods' entry point. Options: -M key=value; "
+        "`vidbench methods NAME` lists them."
+    )
 
 
 @data_app.command("info")
-def data_info(dataset: str = opt.Dataset, revision: Optional[str] = opt.Revision,
-              split: str = opt.Split, as_json: bool = typer.Option(False, "--json")) -> None:
+def data_info(
+    dataset: str = opt.Dataset,
+    revision: Optional[str] = opt.Revision,
+    split: str = opt.Split,
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
     """Counts per split, domain and action; label balance; scored items."""
     from vidbench.dataset import Selection, load_benchmark
     from vidbench.datatools import info_tables
@@ -197,8 +274,9 @@ def data_info(dataset: str = opt.Dataset, revision: Optional[str] = opt.Revision
 def data_download(
     video_root: Optional[str] = opt.VideoRoot,
     repo: str = typer.Option(None, "--repo", help="Dataset repo hosting the video archives."),
-    files: Optional[list[str]] = typer.Option(None, "--file", help="Archive path in that repo "
-                                              "(repeatable)."),
+    files: Optional[list[str]] = typer.Option(
+        None, "--file", help="Archive path in that repo (repeatable)."
+    ),
     revision: Optional[str] = opt.Revision,
 ) -> None:
     """Fetch and unpack the hosted video archives; print how to get the licence-gated ones."""
@@ -206,16 +284,21 @@ def data_download(
     from vidbench.dataset import default_video_root
 
     root = Path(video_root).expanduser() if video_root else default_video_root()
-    datatools.download_videos(root, repo or datatools.VIDEO_REPO_ID,
-                              tuple(files or datatools.VIDEO_ARCHIVES), revision)
+    datatools.download_videos(
+        root, repo or datatools.VIDEO_REPO_ID, tuple(files or datatools.VIDEO_ARCHIVES), revision
+    )
     typer.echo(f"videos unpacked under {root}\n")
     typer.echo(datatools.gated_sources_note(root))
 
 
 @data_app.command("doctor")
-def data_doctor(dataset: str = opt.Dataset, revision: Optional[str] = opt.Revision,
-                split: str = opt.Split, video_root: Optional[str] = opt.VideoRoot,
-                show_all: bool = typer.Option(False, "--all", help="Show healthy videos too.")) -> None:
+def data_doctor(
+    dataset: str = opt.Dataset,
+    revision: Optional[str] = opt.Revision,
+    split: str = opt.Split,
+    video_root: Optional[str] = opt.VideoRoot,
+    show_all: bool = typer.Option(False, "--all", help="Show healthy videos too."),
+) -> None:
     """Check every video: found, decodes, frame count vs trim, fps vs fps_original."""
     from vidbench.dataset import Selection, load_benchmark
     from vidbench.datatools import doctor
@@ -224,13 +307,29 @@ def data_doctor(dataset: str = opt.Dataset, revision: Optional[str] = opt.Revisi
     bench = load_benchmark(dataset, revision, Selection(split=split), video_root)
     rows = doctor(bench.samples, bench.source.video_root)
     shown = [r for r in rows if show_all or not r.ok or r.note]
-    typer.echo(text_table([{"sample": r.sample_key, "video": r.video, "found": r.found,
-                              "decodes": r.decodes, "frames": r.frames, "trimmed": r.trimmed,
-                              "fps": r.fps, "fps_original": r.fps_original,
-                              "problem": r.problem or r.note} for r in shown]))
+    typer.echo(
+        text_table(
+            [
+                {
+                    "sample": r.sample_key,
+                    "video": r.video,
+                    "found": r.found,
+                    "decodes": r.decodes,
+                    "frames": r.frames,
+                    "trimmed": r.trimmed,
+                    "fps": r.fps,
+                    "fps_original": r.fps_original,
+                    "problem": r.problem or r.note,
+                }
+                for r in shown
+            ]
+        )
+    )
     broken = sum(not r.ok for r in rows)
-    typer.echo(f"\n{len(rows)} videos under {bench.source.video_root}: {len(rows) - broken} ok, "
-               f"{broken} broken")
+    typer.echo(
+        f"\n{len(rows)} videos under {bench.source.video_root}: {len(rows) - broken} ok, "
+        f"{broken} broken"
+    )
     if broken:
         raise typer.Exit(1)
 
@@ -242,8 +341,10 @@ def main() -> None:
         _echo_err(exc.render())
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
-        _echo_err("interrupted: finished samples are saved; continue with "
-                  "`vidbench eval --resume RUN_DIR`")
+        _echo_err(
+            "interrupted: finished samples are saved; continue with "
+            "`vidbench eval --resume RUN_DIR`"
+        )
         sys.exit(130)
 
 

@@ -9,30 +9,45 @@ import typer
 
 from vidbench.dataset import DEFAULT_REPO_ID, Selection
 
-Dataset = typer.Option("demo", "--dataset", "-d",
-                       help=f"'demo' (built in, offline), a folder in the Hub layout, or a Hub "
-                            f"dataset repo id such as {DEFAULT_REPO_ID}.")
+Dataset = typer.Option(
+    "demo",
+    "--dataset",
+    "-d",
+    help=f"'demo' (built in, offline), a folder in the Hub layout, or a Hub "
+    f"dataset repo id such as {DEFAULT_REPO_ID}.",
+)
 Revision = typer.Option(None, "--revision", help="Hub revision (commit, tag or branch) to pin.")
 Split = typer.Option("all", "--split", "-s", help="easy, medium, hard or all.")
 Domain = typer.Option(None, "--domain", help="Only this domain (repeatable).")
 Action = typer.Option(None, "--action", help="Only this action code, e.g. fitness_2 (repeatable).")
 Limit = typer.Option(None, "--limit", min=1, help="At most N samples (after other filters).")
-SampleIds = typer.Option(None, "--sample-ids",
-                         help="Comma-separated sample keys to run (repeatable).")
+SampleIds = typer.Option(
+    None, "--sample-ids", help="Comma-separated sample keys to run (repeatable)."
+)
 PerAction = typer.Option(None, "--per-action", min=1, help="At most N samples per action.")
-VideoRoot = typer.Option(None, "--video-root",
-                         help="Folder the dataset's video paths are relative to "
-                              "(default: $VIDBENCH_VIDEO_ROOT, else the cache's videos/).")
-CacheDir = typer.Option(None, "--cache-dir",
-                        help="Cache folder (default: $VIDBENCH_CACHE, else ~/.cache/vidbench).")
+VideoRoot = typer.Option(
+    None,
+    "--video-root",
+    help="Folder the dataset's video paths are relative to "
+    "(default: $VIDBENCH_VIDEO_ROOT, else the cache's videos/).",
+)
+CacheDir = typer.Option(
+    None, "--cache-dir", help="Cache folder (default: $VIDBENCH_CACHE, else ~/.cache/vidbench)."
+)
 Mode = typer.Option("closed", "--mode", "-m", help="closed or open.")
-Judge = typer.Option(None, "--judge", help="litellm model id of the open-set judge "
-                                           "(default: a pinned dated GPT-4o).")
-JudgeApiBase = typer.Option(None, "--judge-api-base",
-                            help="OpenAI-compatible base URL for the judge (e.g. a local server).")
+Judge = typer.Option(
+    None, "--judge", help="litellm model id of the open-set judge (default: a pinned dated GPT-4o)."
+)
+JudgeApiBase = typer.Option(
+    None, "--judge-api-base", help="OpenAI-compatible base URL for the judge (e.g. a local server)."
+)
 
-Price = typer.Option(None, "--price", help="MODEL=IN,OUT: USD per million input/output tokens "
-                                           "for a model litellm has no price for (repeatable).")
+Price = typer.Option(
+    None,
+    "--price",
+    help="MODEL=IN,OUT: USD per million input/output tokens "
+    "for a model litellm has no price for (repeatable).",
+)
 
 
 def parse_prices(values: Optional[list[str]]) -> dict[str, tuple[float, float]]:
@@ -46,18 +61,31 @@ def parse_prices(values: Optional[list[str]]) -> dict[str, tuple[float, float]]:
         except ValueError:
             model = ""
         if not sep or not model:
-            raise UserError(f"--price {value!r} is not MODEL=IN,OUT",
-                            fix="e.g. --price openai/Qwen/Qwen2-VL-7B-Instruct=0.2,0.2")
+            raise UserError(
+                f"--price {value!r} is not MODEL=IN,OUT",
+                fix="e.g. --price openai/Qwen/Qwen2-VL-7B-Instruct=0.2,0.2",
+            )
         prices[model] = (inp, out)
     return prices
 
 
-def selection(split: str, domain: Optional[list[str]], action: Optional[list[str]],
-              limit: Optional[int], sample_ids: Optional[list[str]],
-              per_action: Optional[int]) -> Selection:
+def selection(
+    split: str,
+    domain: Optional[list[str]],
+    action: Optional[list[str]],
+    limit: Optional[int],
+    sample_ids: Optional[list[str]],
+    per_action: Optional[int],
+) -> Selection:
     ids = [i.strip() for group in (sample_ids or []) for i in group.split(",") if i.strip()]
-    return Selection(split=split, domains=tuple(domain or ()), actions=tuple(action or ()),
-                     sample_ids=tuple(ids), per_action=per_action, limit=limit)
+    return Selection(
+        split=split,
+        domains=tuple(domain or ()),
+        actions=tuple(action or ()),
+        sample_ids=tuple(ids),
+        per_action=per_action,
+        limit=limit,
+    )
 
 
 def check_mode(mode: str) -> str:

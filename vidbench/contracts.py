@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import enum
 import math
-from dataclasses import dataclass, field
 from abc import ABC
-from typing import Any, Callable, ClassVar, Literal, Mapping, Protocol, Sequence, TypeVar
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal, Protocol, TypeVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
@@ -25,7 +26,11 @@ DOMAINS: tuple[str, ...] = ("fitness", "ballsports", "diving", "music", "surgery
 
 # Paper-era inference frame rates of frame-based LMMs, per domain (viddiffbench.md).
 DOMAIN_FPS: Mapping[str, float] = {
-    "fitness": 4.0, "ballsports": 5.0, "diving": 6.0, "music": 2.0, "surgery": 2.0,
+    "fitness": 4.0,
+    "ballsports": 5.0,
+    "diving": 6.0,
+    "music": 2.0,
+    "surgery": 2.0,
 }
 
 
@@ -97,7 +102,9 @@ class Sample:
     differences: Mapping[str, Difference]
     # Per video: difference key -> frame indices into the trimmed (not subsampled) video, or None.
     retrieval_frames: tuple[Mapping[str, list[int] | None], Mapping[str, list[int] | None]] = (
-        {}, {})
+        {},
+        {},
+    )
 
     @property
     def key(self) -> str:
@@ -148,8 +155,12 @@ class FrameSpec:
                 raise ValueError(f"FrameSpec.{name} must be >= 1, got {value}")
 
     def as_dict(self) -> dict[str, Any]:
-        return {"fps": self.fps, "num_frames": self.num_frames, "max_frames": self.max_frames,
-                "max_side": self.max_side}
+        return {
+            "fps": self.fps,
+            "num_frames": self.num_frames,
+            "max_frames": self.max_frames,
+            "max_side": self.max_side,
+        }
 
 
 @dataclass(frozen=True)
@@ -178,7 +189,7 @@ class VideoFrames:
 
 
 class VideoSource(Protocol):
-    """A decodable trimmed video. Methods that pick their own frames (the VidDiff localizer) use it."""
+    """A decodable trimmed video; methods that pick their own frames (the localizer) use it."""
 
     ref: VideoRef
 
@@ -196,7 +207,7 @@ class VideoSource(Protocol):
     def content_id(self) -> str:
         """A hash of the video's content: what caches of derived data (embeddings) key on."""
 
-    def without_cache(self) -> "VideoSource":
+    def without_cache(self) -> VideoSource:
         """The same video, reading without storing decoded frames in the frame cache (for
         callers that cache something smaller derived from many frames)."""
 
@@ -230,7 +241,7 @@ class Usage:
     completion_tokens: int = 0
     cost_usd: float | None = 0.0
 
-    def add(self, other: "Usage") -> None:
+    def add(self, other: Usage) -> None:
         self.calls += other.calls
         self.cached_calls += other.cached_calls
         self.prompt_tokens += other.prompt_tokens
@@ -241,9 +252,13 @@ class Usage:
             self.cost_usd += other.cost_usd
 
     def as_dict(self) -> dict[str, Any]:
-        return {"calls": self.calls, "cached_calls": self.cached_calls,
-                "prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
-                "cost_usd": self.cost_usd}
+        return {
+            "calls": self.calls,
+            "cached_calls": self.cached_calls,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "cost_usd": self.cost_usd,
+        }
 
 
 @dataclass
@@ -271,7 +286,9 @@ class ClosedTask:
     videos: tuple[VideoSource, VideoSource]
     # Ground-truth retrieval frames per video, given only to methods that declare
     # `uses_ground_truth` (the oracle localisation ablation); None otherwise.
-    oracle_frames: tuple[Mapping[str, list[int] | None], Mapping[str, list[int] | None]] | None = None
+    oracle_frames: tuple[Mapping[str, list[int] | None], Mapping[str, list[int] | None]] | None = (
+        None
+    )
 
 
 @dataclass(frozen=True)
@@ -282,7 +299,9 @@ class OpenTask:
     max_differences: int
     frames: tuple[VideoFrames, VideoFrames]
     videos: tuple[VideoSource, VideoSource]
-    oracle_frames: tuple[Mapping[str, list[int] | None], Mapping[str, list[int] | None]] | None = None
+    oracle_frames: tuple[Mapping[str, list[int] | None], Mapping[str, list[int] | None]] | None = (
+        None
+    )
 
 
 @dataclass
@@ -298,31 +317,51 @@ class PredictionRecord:
     localization: dict[str, tuple[list[int], list[int]]] | None = None
     usage: Usage = field(default_factory=Usage)
     details: dict[str, Any] = field(default_factory=dict)
-    swapped: bool = False  # True for the B/A pass of --both-orders (predictions already mapped back)
+    swapped: bool = (
+        False  # True for the B/A pass of --both-orders (predictions already mapped back)
+    )
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "sample_key": self.sample_key, "mode": self.mode, "status": self.status.value,
-            "swapped": self.swapped, "error": self.error,
-            "predictions": {k: {"description": p.description, "prediction": p.prediction}
-                            for k, p in self.predictions.items()},
+            "sample_key": self.sample_key,
+            "mode": self.mode,
+            "status": self.status.value,
+            "swapped": self.swapped,
+            "error": self.error,
+            "predictions": {
+                k: {"description": p.description, "prediction": p.prediction}
+                for k, p in self.predictions.items()
+            },
             "frames": self.frames,
-            "localization": ({k: [list(a), list(b)] for k, (a, b) in self.localization.items()}
-                             if self.localization is not None else None),
-            "usage": self.usage.as_dict(), "details": self.details,
+            "localization": (
+                {k: [list(a), list(b)] for k, (a, b) in self.localization.items()}
+                if self.localization is not None
+                else None
+            ),
+            "usage": self.usage.as_dict(),
+            "details": self.details,
         }
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> "PredictionRecord":
+    def from_json(cls, data: Mapping[str, Any]) -> PredictionRecord:
         loc = data.get("localization")
         return cls(
-            sample_key=str(data["sample_key"]), mode=data["mode"], status=Status(data["status"]),
-            predictions={str(k): DifferencePrediction(v.get("description") or "", v.get("prediction"))
-                         for k, v in (data.get("predictions") or {}).items()},
-            error=data.get("error"), frames=data.get("frames") or {},
-            localization=({str(k): (list(v[0]), list(v[1])) for k, v in loc.items()}
-                          if loc is not None else None),
-            usage=Usage(**(data.get("usage") or {})), details=data.get("details") or {},
+            sample_key=str(data["sample_key"]),
+            mode=data["mode"],
+            status=Status(data["status"]),
+            predictions={
+                str(k): DifferencePrediction(v.get("description") or "", v.get("prediction"))
+                for k, v in (data.get("predictions") or {}).items()
+            },
+            error=data.get("error"),
+            frames=data.get("frames") or {},
+            localization=(
+                {str(k): (list(v[0]), list(v[1])) for k, v in loc.items()}
+                if loc is not None
+                else None
+            ),
+            usage=Usage(**(data.get("usage") or {})),
+            details=data.get("details") or {},
             swapped=bool(data.get("swapped", False)),
         )
 
@@ -348,8 +387,14 @@ class LLMSession(Protocol):
     def complete(self, model: str, messages: list[dict[str, Any]], **params: Any) -> LLMReply:
         """One chat completion; `params` go to litellm (temperature, max_tokens, api_base, ...)."""
 
-    def complete_json(self, model: str, messages: list[dict[str, Any]], schema: dict[str, Any],
-                      parse: Callable[[Any], T], **params: Any) -> T:
+    def complete_json(
+        self,
+        model: str,
+        messages: list[dict[str, Any]],
+        schema: dict[str, Any],
+        parse: Callable[[Any], T],
+        **params: Any,
+    ) -> T:
         """A JSON-schema constrained completion; `parse` validates the decoded JSON and raises
         ValueError when it is unusable. Invalid replies are retried, then re-asked once with the
         error, then raise ParseError."""
@@ -396,13 +441,17 @@ class Method(ABC):
     def open(self, task: OpenTask, llm: LLMSession) -> MethodOutput:
         raise NotImplementedError(f"method {self.name!r} has no open mode")
 
-    def plan(self, info: SampleInfo, mode: str, n_statements: int,
-             n_frames: tuple[int, int]) -> list[PlannedCall]:
+    def plan(
+        self, info: SampleInfo, mode: str, n_statements: int, n_frames: tuple[int, int]
+    ) -> list[PlannedCall]:
         """The calls this method would make for one sample (for --dry-run); `n_frames` is how many
         frames the harness would sample from each video. Default: no LLM calls."""
         return []
 
     def describe(self) -> dict[str, Any]:
         """What a run's manifest records about the method."""
-        return {"name": self.name, "config": self.config.model_dump(mode="json"),
-                "uses_ground_truth": self.uses_ground_truth}
+        return {
+            "name": self.name,
+            "config": self.config.model_dump(mode="json"),
+            "uses_ground_truth": self.uses_ground_truth,
+        }

@@ -7,9 +7,10 @@ from __future__ import annotations
 import glob
 import json
 import os
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from vidbench.contracts import SPLITS, Difference, Sample, SampleInfo, VideoRef, sorted_keys
 from vidbench.errors import UserError
@@ -21,9 +22,19 @@ DEFAULT_REVISION = "main"
 SPLIT_NAME = "test"
 
 REQUIRED_COLUMNS = (
-    "sample_key", "videos", "action", "action_name", "action_description", "source_dataset",
-    "sample_hash", "retrieval_frames", "differences_annotated", "differences_gt", "domain",
-    "split", "n_differences_open_prediction",
+    "sample_key",
+    "videos",
+    "action",
+    "action_name",
+    "action_description",
+    "source_dataset",
+    "sample_hash",
+    "retrieval_frames",
+    "differences_annotated",
+    "differences_gt",
+    "domain",
+    "split",
+    "n_differences_open_prediction",
 )
 THUMBNAIL_COLUMNS = ("vid0_thumbnail", "vid1_thumbnail")
 
@@ -39,8 +50,12 @@ class DatasetSource:
     video_root: Path | None
 
     def manifest(self) -> dict[str, Any]:
-        return {"kind": self.kind, "repo_id": self.repo_id, "revision": self.revision,
-                "folder": str(self.folder)}
+        return {
+            "kind": self.kind,
+            "repo_id": self.repo_id,
+            "revision": self.revision,
+            "folder": str(self.folder),
+        }
 
 
 @dataclass
@@ -55,9 +70,14 @@ class Selection:
     limit: int | None = None
 
     def manifest(self) -> dict[str, Any]:
-        return {"split": self.split, "domains": list(self.domains), "actions": list(self.actions),
-                "sample_ids": list(self.sample_ids), "per_action": self.per_action,
-                "limit": self.limit}
+        return {
+            "split": self.split,
+            "domains": list(self.domains),
+            "actions": list(self.actions),
+            "sample_ids": list(self.sample_ids),
+            "per_action": self.per_action,
+            "limit": self.limit,
+        }
 
 
 @dataclass
@@ -76,28 +96,41 @@ def default_video_root() -> Path:
     return Path(env).expanduser() if env else default_cache_dir() / "videos"
 
 
-def resolve_source(dataset: str, revision: str | None = None,
-                   video_root: str | os.PathLike[str] | None = None) -> DatasetSource:
+def resolve_source(
+    dataset: str, revision: str | None = None, video_root: str | os.PathLike[str] | None = None
+) -> DatasetSource:
     """`dataset` is "demo", a local folder in the Hub layout, or a Hub dataset repo id."""
     explicit_root = Path(video_root).expanduser() if video_root else None
     if dataset == "demo":
         from vidbench import demo
 
         folder = demo.ensure_demo()
-        return DatasetSource("demo", demo.DEMO_REPO_ID, demo.DEMO_REVISION, folder,
-                             explicit_root or folder / "videos")
+        return DatasetSource(
+            "demo",
+            demo.DEMO_REPO_ID,
+            demo.DEMO_REVISION,
+            folder,
+            explicit_root or folder / "videos",
+        )
     path = Path(dataset).expanduser()
     if path.exists():
         if not path.is_dir():
-            raise UserError(f"--dataset {dataset} is a file, not a dataset folder",
-                            fix="pass a folder holding data/test-*.parquet, a Hub repo id, or demo")
-        root = explicit_root or _env_root() or (path / "videos" if (path / "videos").is_dir()
-                                                else default_video_root())
+            raise UserError(
+                f"--dataset {dataset} is a file, not a dataset folder",
+                fix="pass a folder holding data/test-*.parquet, a Hub repo id, or demo",
+            )
+        root = (
+            explicit_root
+            or _env_root()
+            or (path / "videos" if (path / "videos").is_dir() else default_video_root())
+        )
         return DatasetSource("folder", str(path.resolve()), "local", path, root)
     if "/" not in dataset or dataset.startswith((".", "/", "~")):
-        raise UserError(f"--dataset {dataset!r} is neither 'demo', an existing folder, nor a Hub "
-                        "repo id (owner/name)",
-                        fix=f"use --dataset demo, --dataset PATH, or --dataset {DEFAULT_REPO_ID}")
+        raise UserError(
+            f"--dataset {dataset!r} is neither 'demo', an existing folder, nor a Hub "
+            "repo id (owner/name)",
+            fix=f"use --dataset demo, --dataset PATH, or --dataset {DEFAULT_REPO_ID}",
+        )
     folder, commit = _download_snapshot(dataset, revision or DEFAULT_REVISION)
     return DatasetSource("hub", dataset, commit, folder, explicit_root or default_video_root())
 
@@ -111,16 +144,20 @@ def _download_snapshot(repo_id: str, revision: str) -> tuple[Path, str]:
     from huggingface_hub import snapshot_download
 
     try:
-        local = snapshot_download(repo_id, repo_type="dataset", revision=revision,
-                                  allow_patterns=[f"data/{SPLIT_NAME}-*", "README.md"])
+        local = snapshot_download(
+            repo_id,
+            repo_type="dataset",
+            revision=revision,
+            allow_patterns=[f"data/{SPLIT_NAME}-*", "README.md"],
+        )
     except Exception as exc:  # offline, unknown repo, gated, network: all need the same remedy
         kind = type(exc).__name__
         raise UserError(
             f"could not fetch dataset {repo_id}@{revision} from the Hugging Face Hub ({kind})",
             where=str(exc).splitlines()[0][:300] if str(exc) else None,
             fix="check the network (and HF_HUB_OFFLINE), or download it elsewhere with "
-                "`huggingface-cli download --repo-type dataset "
-                f"{repo_id} --local-dir DIR` and pass --dataset DIR; --dataset demo runs offline",
+            "`huggingface-cli download --repo-type dataset "
+            f"{repo_id} --local-dir DIR` and pass --dataset DIR; --dataset demo runs offline",
         ) from None
     folder = Path(local)
     # snapshot folders are named by commit: the exact revision that was served.
@@ -136,17 +173,21 @@ def read_rows(folder: Path) -> list[dict[str, Any]]:
     if not files:
         files = sorted(glob.glob(str(folder / "**" / "*.parquet"), recursive=True))
     if not files:
-        raise UserError(f"no parquet files in {folder}",
-                        where=f"{folder}/data/{SPLIT_NAME}-*.parquet",
-                        fix="point --dataset at a folder in the Hub layout (data/test-*.parquet)")
+        raise UserError(
+            f"no parquet files in {folder}",
+            where=f"{folder}/data/{SPLIT_NAME}-*.parquet",
+            fix="point --dataset at a folder in the Hub layout (data/test-*.parquet)",
+        )
     rows: list[dict[str, Any]] = []
     for file in files:
         schema_names = pq.read_schema(file).names
         missing = [c for c in REQUIRED_COLUMNS if c not in schema_names]
         if missing:
-            raise UserError(f"dataset file lacks column(s) {', '.join(missing)}", where=file,
-                            fix="use a VidDiffBench parquet (columns: "
-                                f"{', '.join(REQUIRED_COLUMNS)})")
+            raise UserError(
+                f"dataset file lacks column(s) {', '.join(missing)}",
+                where=file,
+                fix=f"use a VidDiffBench parquet (columns: {', '.join(REQUIRED_COLUMNS)})",
+            )
         columns = [c for c in schema_names if c not in THUMBNAIL_COLUMNS]
         rows.extend(pq.read_table(file, columns=columns).to_pylist())
     return rows
@@ -159,11 +200,15 @@ def _json_column(row: dict[str, Any], column: str, expect: type) -> Any:
         try:
             value = json.loads(raw)
         except json.JSONDecodeError as exc:
-            raise UserError(f"column {column!r} is not valid JSON ({exc.msg})",
-                            where=f"sample {row.get('sample_key')!r}") from None
+            raise UserError(
+                f"column {column!r} is not valid JSON ({exc.msg})",
+                where=f"sample {row.get('sample_key')!r}",
+            ) from None
     if not isinstance(value, expect):
-        raise UserError(f"column {column!r} should decode to a {expect.__name__}, got "
-                        f"{type(value).__name__}", where=f"sample {row.get('sample_key')!r}")
+        raise UserError(
+            f"column {column!r} should decode to a {expect.__name__}, got {type(value).__name__}",
+            where=f"sample {row.get('sample_key')!r}",
+        )
     return value
 
 
@@ -174,8 +219,11 @@ def _video_ref(entry: Any, where: str) -> VideoRef:
     if not isinstance(trim, (list, tuple)) or len(trim) != 2:
         raise UserError(f"frames_trim should be [start, end], got {trim!r}", where=where)
     start, end = (None if t is None else int(t) for t in trim)
-    return VideoRef(path=str(entry["path"]), fps_original=float(entry.get("fps_original") or 0),
-                    trim=(start, end))
+    return VideoRef(
+        path=str(entry["path"]),
+        fps_original=float(entry.get("fps_original") or 0),
+        trim=(start, end),
+    )
 
 
 def sample_from_row(row: dict[str, Any]) -> Sample:
@@ -191,41 +239,58 @@ def sample_from_row(row: dict[str, Any]) -> Sample:
     for diff_key in sorted_keys(set(annotated) | set(labels)):
         label = labels.get(diff_key)
         if label not in (None, "a", "b", "c"):
-            raise UserError(f"differences_gt[{diff_key!r}] is {label!r}, expected a, b, c or null",
-                            where=where)
+            raise UserError(
+                f"differences_gt[{diff_key!r}] is {label!r}, expected a, b, c or null", where=where
+            )
         note = annotated.get(diff_key)
         if note is None:
             differences[diff_key] = Difference(key=str(diff_key), label=label)
         else:
             differences[diff_key] = Difference(
-                key=str(diff_key), label=label, name=note.get("name"),
+                key=str(diff_key),
+                label=label,
+                name=note.get("name"),
                 description=note.get("description"),
-                num_frames=None if note.get("num_frames") is None else str(note["num_frames"]))
+                num_frames=None if note.get("num_frames") is None else str(note["num_frames"]),
+            )
     info = SampleInfo(
-        key=key, action=str(row["action"]), action_name=str(row["action_name"]),
-        action_description=str(row["action_description"]), domain=str(row["domain"]),
-        split=str(row["split"]), source_dataset=str(row["source_dataset"]),
+        key=key,
+        action=str(row["action"]),
+        action_name=str(row["action_name"]),
+        action_description=str(row["action_description"]),
+        domain=str(row["domain"]),
+        split=str(row["split"]),
+        source_dataset=str(row["source_dataset"]),
         sample_hash=int(row["sample_hash"]),
-        videos=(_video_ref(videos[0], where + " video A"), _video_ref(videos[1], where + " video B")),
+        videos=(
+            _video_ref(videos[0], where + " video A"),
+            _video_ref(videos[1], where + " video B"),
+        ),
         n_open=int(row["n_differences_open_prediction"]),
     )
-    frames = tuple({str(k): v for k, v in (r or {}).items()} for r in (list(retrieval) + [{}, {}])[:2])
+    frames = tuple(
+        {str(k): v for k, v in (r or {}).items()} for r in (list(retrieval) + [{}, {}])[:2]
+    )
     return Sample(info=info, differences=differences, retrieval_frames=frames)  # type: ignore[arg-type]
 
 
 def select(samples: Iterable[Sample], selection: Selection) -> list[Sample]:
     samples = list(samples)
     if selection.split != "all" and selection.split not in SPLITS:
-        raise UserError(f"unknown split {selection.split!r}",
-                        fix=f"use one of: {', '.join(SPLITS)}, all")
+        raise UserError(
+            f"unknown split {selection.split!r}", fix=f"use one of: {', '.join(SPLITS)}, all"
+        )
     _check_known("domain", selection.domains, {s.domain for s in samples})
     _check_known("action", selection.actions, {s.action for s in samples})
     _check_known("sample id", selection.sample_ids, {s.key for s in samples})
-    chosen = [s for s in samples
-              if (selection.split == "all" or s.split == selection.split)
-              and (not selection.domains or s.domain in selection.domains)
-              and (not selection.actions or s.action in selection.actions)
-              and (not selection.sample_ids or s.key in selection.sample_ids)]
+    chosen = [
+        s
+        for s in samples
+        if (selection.split == "all" or s.split == selection.split)
+        and (not selection.domains or s.domain in selection.domains)
+        and (not selection.actions or s.action in selection.actions)
+        and (not selection.sample_ids or s.key in selection.sample_ids)
+    ]
     if selection.per_action is not None:
         counts: dict[str, int] = {}
         kept = []
@@ -246,9 +311,12 @@ def _check_known(what: str, asked: Sequence[str], known: set[str]) -> None:
         raise UserError(f"unknown {what}(s): {', '.join(unknown)}", fix=f"known: {shown}")
 
 
-def load_benchmark(dataset: str = "demo", revision: str | None = None,
-                   selection: Selection | None = None,
-                   video_root: str | os.PathLike[str] | None = None) -> Benchmark:
+def load_benchmark(
+    dataset: str = "demo",
+    revision: str | None = None,
+    selection: Selection | None = None,
+    video_root: str | os.PathLike[str] | None = None,
+) -> Benchmark:
     source = resolve_source(dataset, revision, video_root)
     samples = [sample_from_row(r) for r in read_rows(source.folder)]
     seen: set[str] = set()

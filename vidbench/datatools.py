@@ -20,12 +20,15 @@ VIDEO_ARCHIVES = ("data/videos_fitness.zip", "data/videos_surgery.zip")
 
 def info_tables(samples: list[Sample]) -> dict[str, Any]:
     """Counts per split / domain / action, label balance, and scored (a/b) items."""
+
     def empty() -> Counter[str]:
         return Counter()
 
-    groups: dict[str, dict[str, Counter[str]]] = {"split": defaultdict(empty),
-                                                  "domain": defaultdict(empty),
-                                                  "action": defaultdict(empty)}
+    groups: dict[str, dict[str, Counter[str]]] = {
+        "split": defaultdict(empty),
+        "domain": defaultdict(empty),
+        "action": defaultdict(empty),
+    }
     for s in samples:
         for dim, value in (("split", s.split), ("domain", s.domain), ("action", s.action)):
             c = groups[dim][value]
@@ -37,10 +40,19 @@ def info_tables(samples: list[Sample]) -> dict[str, Any]:
     order = {"split": list(SPLITS)}
     out: dict[str, Any] = {}
     for dim, table in groups.items():
-        keys = [k for k in order.get(dim, []) if k in table] + sorted(k for k in table
-                                                                      if k not in order.get(dim, []))
-        out[dim] = [{dim: k, **{c: table[k][c] for c in ("pairs", "scored", "label_a", "label_b",
-                                                         "label_c", "label_null")}} for k in keys]
+        keys = [k for k in order.get(dim, []) if k in table] + sorted(
+            k for k in table if k not in order.get(dim, [])
+        )
+        out[dim] = [
+            {
+                dim: k,
+                **{
+                    c: table[k][c]
+                    for c in ("pairs", "scored", "label_a", "label_b", "label_c", "label_null")
+                },
+            }
+            for k in keys
+        ]
     total = Counter()
     for row in out["split"]:
         total.update({k: v for k, v in row.items() if k != "split"})
@@ -48,9 +60,13 @@ def info_tables(samples: list[Sample]) -> dict[str, Any]:
     return out
 
 
-def download_videos(root: Path, repo_id: str = VIDEO_REPO_ID,
-                    files: tuple[str, ...] = VIDEO_ARCHIVES, revision: str | None = None) -> list[Path]:
-    """Fetch the hosted archives (huggingface_hub shows a progress bar) and unpack them into root."""
+def download_videos(
+    root: Path,
+    repo_id: str = VIDEO_REPO_ID,
+    files: tuple[str, ...] = VIDEO_ARCHIVES,
+    revision: str | None = None,
+) -> list[Path]:
+    """Fetch the hosted archives (huggingface_hub shows progress) and unpack them into root."""
     from huggingface_hub import hf_hub_download
 
     root.mkdir(parents=True, exist_ok=True)
@@ -60,12 +76,15 @@ def download_videos(root: Path, repo_id: str = VIDEO_REPO_ID,
             archive = hf_hub_download(repo_id, name, repo_type="dataset", revision=revision)
         except Exception as exc:
             kind = type(exc).__name__
-            hint = ("the file is not in that repo: pass --repo/--file with the right names"
-                    if "EntryNotFound" in kind or "404" in str(exc) else
-                    "check the network and HF_HUB_OFFLINE; or download the archive elsewhere and "
-                    f"unzip it into {root}")
-            raise UserError(f"could not fetch {name} from dataset repo {repo_id} ({kind})",
-                            fix=hint) from None
+            hint = (
+                "the file is not in that repo: pass --repo/--file with the right names"
+                if "EntryNotFound" in kind or "404" in str(exc)
+                else "check the network and HF_HUB_OFFLINE; or download the archive elsewhere and "
+                f"unzip it into {root}"
+            )
+            raise UserError(
+                f"could not fetch {name} from dataset repo {repo_id} ({kind})", fix=hint
+            ) from None
         with zipfile.ZipFile(archive) as zf:
             _safe_extract(zf, root)
         unpacked.append(Path(archive))
@@ -77,20 +96,24 @@ def _safe_extract(zf: zipfile.ZipFile, root: Path) -> None:
     for member in zf.infolist():
         target = (root / member.filename).resolve()
         if base != target and base not in target.parents:
-            raise UserError(f"archive member {member.filename!r} would escape {root}",
-                            fix="the archive is not trustworthy; do not use it")
+            raise UserError(
+                f"archive member {member.filename!r} would escape {root}",
+                fix="the archive is not trustworthy; do not use it",
+            )
     zf.extractall(root)
 
 
 def gated_sources_note(root: Path) -> str:
-    take_uids = json.loads(resources.files("vidbench").joinpath("data/egoexo4d_take_uids.json")
-                           .read_text())
+    take_uids = json.loads(
+        resources.files("vidbench").joinpath("data/egoexo4d_take_uids.json").read_text()
+    )
     n = len(take_uids) if isinstance(take_uids, list) else len(dict(take_uids))
     return (
         "Not fetched (licence-gated sources):\n"
-        f"  * Ego-Exo4D (ballsports, music): {n} takes. Sign the licence at https://ego4d-data.org, "
+        f"  * Ego-Exo4D (ballsports, music): {n} takes. Sign the licence at "
+        "https://ego4d-data.org, "
         "install the `ego4d` package, then\n"
-        "      egoexo -o EGOEXO_DIR --parts takes --uids $(python -c \"import json,importlib."
+        '      egoexo -o EGOEXO_DIR --parts takes --uids $(python -c "import json,importlib.'
         "resources as r;print(' '.join(json.loads(r.files('vidbench').joinpath('data/"
         "egoexo4d_take_uids.json').read_text())))\")\n"
         f"    and place (or link) the takes under {root} as the dataset's video paths expect.\n"
@@ -136,6 +159,19 @@ def doctor(samples: list[Sample], root: Path | None) -> list[DoctorRow]:
             # does not make the video unusable.
             if p.fps and ref.fps_original and abs(p.fps - ref.fps_original) > 0.5:
                 note = f"container fps {p.fps:.2f} != fps_original {ref.fps_original}"
-            rows.append(DoctorRow(s.key, label, str(p.path), p.exists, p.decodes, p.n_frames_total,
-                                  trimmed, p.fps, ref.fps_original, problem, note))
+            rows.append(
+                DoctorRow(
+                    s.key,
+                    label,
+                    str(p.path),
+                    p.exists,
+                    p.decodes,
+                    p.n_frames_total,
+                    trimmed,
+                    p.fps,
+                    ref.fps_original,
+                    problem,
+                    note,
+                )
+            )
     return rows

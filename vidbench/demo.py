@@ -93,36 +93,87 @@ class ActionSpec:
 
 ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec(
-        "fitness_0", "squat", "A person does one bodyweight squat: they bend the knees and hips "
-        "to lower the body, then stand back up.", "fitness", "easy", "HuMMan", 8, 32, 4, True,
-        (DiffSpec("0", "squat depth", "deeper squat", "amplitude", +1, "1", 0.5),
-         DiffSpec("3", "descent speed", "faster descent", "period", -1, "gt_1", 0.25),
-         DiffSpec("5", "stance width", "wider stance", "stance", +1, "1", 0.5),
-         DiffSpec("7", "arm height", "arms raised higher", "arm", +1, "1", 0.5)),
-        {"amplitude": (0.45, 0.95), "period": (1.6, 2.6), "stance": (18.0, 34.0),
-         "arm": (0.6, 1.5), "lean": (0.2, 0.2), "extra": (0.0, 0.0)},
+        "fitness_0",
+        "squat",
+        "A person does one bodyweight squat: they bend the knees and hips "
+        "to lower the body, then stand back up.",
+        "fitness",
+        "easy",
+        "HuMMan",
+        8,
+        32,
+        4,
+        True,
+        (
+            DiffSpec("0", "squat depth", "deeper squat", "amplitude", +1, "1", 0.5),
+            DiffSpec("3", "descent speed", "faster descent", "period", -1, "gt_1", 0.25),
+            DiffSpec("5", "stance width", "wider stance", "stance", +1, "1", 0.5),
+            DiffSpec("7", "arm height", "arms raised higher", "arm", +1, "1", 0.5),
+        ),
+        {
+            "amplitude": (0.45, 0.95),
+            "period": (1.6, 2.6),
+            "stance": (18.0, 34.0),
+            "arm": (0.6, 1.5),
+            "lean": (0.2, 0.2),
+            "extra": (0.0, 0.0),
+        },
     ),
     ActionSpec(
-        "ballsports_0", "basketball dribble", "A person dribbles a basketball in place with one "
-        "hand.", "ballsports", "medium", "EgoExo4D", 30, 90, 10, False,
-        (DiffSpec("0", "bounce height", "higher ball bounce", "amplitude", +1, "1", 0.0),
-         DiffSpec("2", "dribble speed", "faster dribbling", "period", -1, "gt_1", 0.5),
-         DiffSpec("4", "torso lean", "more forward-leaning torso", "lean", +1, "1", 0.0),
-         DiffSpec("6", "ball distance", "ball dribbled further from the body", "extra", +1, "1",
-                  0.5)),
-        {"amplitude": (0.35, 0.9), "period": (0.45, 0.8), "stance": (22.0, 22.0),
-         "arm": (0.9, 0.9), "lean": (0.05, 0.45), "extra": (4.0, 16.0)},
+        "ballsports_0",
+        "basketball dribble",
+        "A person dribbles a basketball in place with one hand.",
+        "ballsports",
+        "medium",
+        "EgoExo4D",
+        30,
+        90,
+        10,
+        False,
+        (
+            DiffSpec("0", "bounce height", "higher ball bounce", "amplitude", +1, "1", 0.0),
+            DiffSpec("2", "dribble speed", "faster dribbling", "period", -1, "gt_1", 0.5),
+            DiffSpec("4", "torso lean", "more forward-leaning torso", "lean", +1, "1", 0.0),
+            DiffSpec(
+                "6", "ball distance", "ball dribbled further from the body", "extra", +1, "1", 0.5
+            ),
+        ),
+        {
+            "amplitude": (0.35, 0.9),
+            "period": (0.45, 0.8),
+            "stance": (22.0, 22.0),
+            "arm": (0.9, 0.9),
+            "lean": (0.05, 0.45),
+            "extra": (4.0, 16.0),
+        },
     ),
     ActionSpec(
-        "music_0", "drumming", "A seated person strikes a drum repeatedly with a stick.",
-        "music", "hard", "EgoExo4D", 30, 75, 8, False,
-        (DiffSpec("1", "lift height", "higher arm lift before each strike", "amplitude", +1,
-                  "1", 0.0),
-         DiffSpec("2", "tempo", "faster tempo", "period", -1, "gt_1", 0.5),
-         DiffSpec("5", "forward lean", "more forward lean", "lean", +1, "1", 0.5),
-         DiffSpec("8", "knee spread", "wider knee spread", "stance", +1, "1", 0.5)),
-        {"amplitude": (0.3, 0.9), "period": (0.4, 0.7), "stance": (10.0, 24.0),
-         "arm": (0.0, 0.0), "lean": (0.0, 0.4), "extra": (0.0, 0.0)},
+        "music_0",
+        "drumming",
+        "A seated person strikes a drum repeatedly with a stick.",
+        "music",
+        "hard",
+        "EgoExo4D",
+        30,
+        75,
+        8,
+        False,
+        (
+            DiffSpec(
+                "1", "lift height", "higher arm lift before each strike", "amplitude", +1, "1", 0.0
+            ),
+            DiffSpec("2", "tempo", "faster tempo", "period", -1, "gt_1", 0.5),
+            DiffSpec("5", "forward lean", "more forward lean", "lean", +1, "1", 0.5),
+            DiffSpec("8", "knee spread", "wider knee spread", "stance", +1, "1", 0.5),
+        ),
+        {
+            "amplitude": (0.3, 0.9),
+            "period": (0.4, 0.7),
+            "stance": (10.0, 24.0),
+            "arm": (0.0, 0.0),
+            "lean": (0.0, 0.4),
+            "extra": (0.0, 0.0),
+        },
     ),
 )
 PAIRS_PER_ACTION = 4
@@ -216,10 +267,18 @@ def demo_design() -> list[DemoPair]:
                 end = action.lead_in + _active_frames(action, motion) + 2
                 # Trim styles vary on purpose: both ends, start only, none.
                 style = (j + v) % 3
-                trims.append((action.lead_in - 2, min(end, action.n_frames - 1)) if style == 0
-                             else (1, None) if style == 1 else (0, action.n_frames))
-            pairs.append(DemoPair(key, action, motions, labels, frozenset(nulls), paths,
-                                  (trims[0], trims[1])))
+                trims.append(
+                    (action.lead_in - 2, min(end, action.n_frames - 1))
+                    if style == 0
+                    else (1, None)
+                    if style == 1
+                    else (0, action.n_frames)
+                )
+            pairs.append(
+                DemoPair(
+                    key, action, motions, labels, frozenset(nulls), paths, (trims[0], trims[1])
+                )
+            )
     return pairs
 
 
@@ -231,12 +290,19 @@ _YY, _XX = np.mgrid[0:HEIGHT, 0:WIDTH].astype(np.float32)
 
 def _box(img: np.ndarray, x0: float, y0: float, x1: float, y1: float) -> tuple[slice, slice]:
     """The pixel window a shape can touch: drawing only there keeps rendering fast."""
-    return (slice(max(int(y0), 0), min(int(math.ceil(y1)) + 1, img.shape[0])),
-            slice(max(int(x0), 0), min(int(math.ceil(x1)) + 1, img.shape[1])))
+    return (
+        slice(max(int(y0), 0), min(int(math.ceil(y1)) + 1, img.shape[0])),
+        slice(max(int(x0), 0), min(int(math.ceil(x1)) + 1, img.shape[1])),
+    )
 
 
-def _segment(img: np.ndarray, p: tuple[float, float], q: tuple[float, float], width: float,
-             color: tuple[int, int, int]) -> None:
+def _segment(
+    img: np.ndarray,
+    p: tuple[float, float],
+    q: tuple[float, float],
+    width: float,
+    color: tuple[int, int, int],
+) -> None:
     (px, py), (qx, qy), r = p, q, width / 2
     rows, cols = _box(img, min(px, qx) - r, min(py, qy) - r, max(px, qx) + r, max(py, qy) + r)
     yy, xx = _YY[rows, cols], _XX[rows, cols]
@@ -266,7 +332,7 @@ def render_frame(action: ActionSpec, motion: Motion, frame: int) -> np.ndarray:
     """One RGB frame of `motion` at frame index `frame` (of the untrimmed video)."""
     img = np.empty((HEIGHT, WIDTH, 3), dtype=np.uint8)
     img[:] = BACKGROUND
-    img[FLOOR_Y + 2:] = (70, 70, 78)
+    img[FLOOR_Y + 2 :] = (70, 70, 78)
     phase = _progress(action, motion, frame)
     cx = WIDTH / 2
     if action.domain == "fitness":
@@ -318,7 +384,7 @@ def render_frame(action: ActionSpec, motion: Motion, frame: int) -> np.ndarray:
             _disk(img, foot, 3, FEET)
         _segment(img, hip, neck, 5, LIMB)
         _disk(img, (neck[0] + 2, neck[1] - 8), 6, HEAD)
-        img[60:76, int(cx + 10):int(cx + 34)] = DRUM
+        img[60:76, int(cx + 10) : int(cx + 34)] = DRUM
         lift = 0.0 if phase is None else (1 + math.cos(2 * math.pi * phase)) / 2
         hand = (cx + 20, 56 - lift * 40 * motion.amplitude)
         _segment(img, neck, hand, 3, LIMB)
@@ -353,6 +419,7 @@ def _write_folder(path: Path, frames: list[np.ndarray]) -> None:
 # --------------------------------------------------------------------------------------------
 # Rows.
 
+
 def _retrieval(pair: DemoPair, video: int) -> dict[str, list[int] | None]:
     """Key frames (trimmed indices) where each difference is seen: the first repetition at the
     statement's phase; three frames around it for 'gt_1' statements; null where unlabelled."""
@@ -367,8 +434,9 @@ def _retrieval(pair: DemoPair, video: int) -> dict[str, list[int] | None]:
             out[spec.key] = None
             continue
         key_frame = action.lead_in + round(spec.phase * motion.period * action.fps) - start
-        frames = [key_frame] if spec.num_frames == "1" else [key_frame, key_frame - 2,
-                                                               key_frame + 2]
+        frames = (
+            [key_frame] if spec.num_frames == "1" else [key_frame, key_frame - 2, key_frame + 2]
+        )
         out[spec.key] = [min(max(f, 0), n_trimmed - 1) for f in frames]
     return out
 
@@ -377,25 +445,38 @@ def _row(pair: DemoPair, thumbs: tuple[Any, Any]) -> dict[str, Any]:
     action = pair.action
     annotated: dict[str, Any] = {}
     for spec in action.differences:
-        annotated[spec.key] = None if spec.key in pair.null_annotations else {
-            "name": spec.name, "description": spec.description,
-            "query_string": f"Which video shows the {spec.description}, video A or video B?",
-            "num_frames": spec.num_frames}
+        annotated[spec.key] = (
+            None
+            if spec.key in pair.null_annotations
+            else {
+                "name": spec.name,
+                "description": spec.description,
+                "query_string": f"Which video shows the {spec.description}, video A or video B?",
+                "num_frames": spec.num_frames,
+            }
+        )
     n_labelled = sum(v is not None for v in pair.labels.values())
     digest = hashlib.blake2b(pair.sample_key.encode(), digest_size=8).digest()
     return {
         "sample_key": pair.sample_key,
-        "vid0_thumbnail": thumbs[0], "vid1_thumbnail": thumbs[1],
-        "videos": json.dumps([{"path": p, "fps_original": action.fps, "frames_trim": list(t)}
-                              for p, t in zip(pair.paths, pair.trims)]),
-        "action": action.action, "action_name": action.action_name,
+        "vid0_thumbnail": thumbs[0],
+        "vid1_thumbnail": thumbs[1],
+        "videos": json.dumps(
+            [
+                {"path": p, "fps_original": action.fps, "frames_trim": list(t)}
+                for p, t in zip(pair.paths, pair.trims)
+            ]
+        ),
+        "action": action.action,
+        "action_name": action.action_name,
         "action_description": action.action_description,
         "source_dataset": action.source_dataset,
         "sample_hash": int.from_bytes(digest, "big") >> 1,  # non-negative int64
         "retrieval_frames": json.dumps([_retrieval(pair, 0), _retrieval(pair, 1)]),
         "differences_annotated": json.dumps(annotated),
         "differences_gt": json.dumps(pair.labels),
-        "domain": action.domain, "split": action.split,
+        "domain": action.domain,
+        "split": action.split,
         "n_differences_open_prediction": math.ceil(1.5 * n_labelled),
     }
 
@@ -404,13 +485,25 @@ def _features() -> Any:
     from datasets import Features, Image, Value
 
     text = Value("string")
-    return Features({
-        "sample_key": text, "vid0_thumbnail": Image(), "vid1_thumbnail": Image(),
-        "videos": text, "action": text, "action_name": text, "action_description": text,
-        "source_dataset": text, "sample_hash": Value("int64"), "retrieval_frames": text,
-        "differences_annotated": text, "differences_gt": text, "domain": text, "split": text,
-        "n_differences_open_prediction": Value("int64"),
-    })
+    return Features(
+        {
+            "sample_key": text,
+            "vid0_thumbnail": Image(),
+            "vid1_thumbnail": Image(),
+            "videos": text,
+            "action": text,
+            "action_name": text,
+            "action_description": text,
+            "source_dataset": text,
+            "sample_hash": Value("int64"),
+            "retrieval_frames": text,
+            "differences_annotated": text,
+            "differences_gt": text,
+            "domain": text,
+            "split": text,
+            "n_differences_open_prediction": Value("int64"),
+        }
+    )
 
 
 def _build(folder: Path) -> None:
@@ -455,8 +548,11 @@ _build_lock = threading.Lock()
 
 def _is_current(root: Path) -> bool:
     stamp = root / STAMP
-    return stamp.is_file() and stamp.read_text().strip() == DEMO_REVISION and \
-        (root / PARQUET).is_file()
+    return (
+        stamp.is_file()
+        and stamp.read_text().strip() == DEMO_REVISION
+        and (root / PARQUET).is_file()
+    )
 
 
 def ensure_demo(root: str | os.PathLike[str] | None = None) -> Path:

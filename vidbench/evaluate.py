@@ -12,8 +12,18 @@ from pathlib import Path
 from typing import Any
 
 from vidbench import runs
-from vidbench.contracts import (ClosedTask, DifferencePrediction, Method, MethodOutput, OpenTask,
-                                PredictionRecord, Sample, SampleInfo, Status, Usage)
+from vidbench.contracts import (
+    ClosedTask,
+    DifferencePrediction,
+    Method,
+    MethodOutput,
+    OpenTask,
+    PredictionRecord,
+    Sample,
+    SampleInfo,
+    Status,
+    Usage,
+)
 from vidbench.dataset import Benchmark
 from vidbench.errors import SampleFailure, UserError, VideoError
 
@@ -47,10 +57,15 @@ def _flip(answer: str | None) -> str | None:
 
 def map_back(output: MethodOutput) -> MethodOutput:
     """Answers given with A and B swapped, expressed again in the dataset's order."""
-    preds = {k: DifferencePrediction(p.description, _flip(p.prediction))  # type: ignore[arg-type]
-             for k, p in output.predictions.items()}
-    loc = ({k: (b, a) for k, (a, b) in output.localization.items()}
-           if output.localization is not None else None)
+    preds = {
+        k: DifferencePrediction(p.description, _flip(p.prediction))  # type: ignore[arg-type]
+        for k, p in output.predictions.items()
+    }
+    loc = (
+        {k: (b, a) for k, (a, b) in output.localization.items()}
+        if output.localization is not None
+        else None
+    )
     return MethodOutput(preds, loc, output.details)
 
 
@@ -73,8 +88,16 @@ def check_output(output: MethodOutput, mode: str, asked: dict[str, str], cap: in
 class Evaluator:
     """Runs one method over a benchmark into one run folder."""
 
-    def __init__(self, method: Method, bench: Benchmark, mode: str, run_dir: Path,
-                 options: EvalOptions, client: Any, cache: Any | None = None):
+    def __init__(
+        self,
+        method: Method,
+        bench: Benchmark,
+        mode: str,
+        run_dir: Path,
+        options: EvalOptions,
+        client: Any,
+        cache: Any | None = None,
+    ):
         self.method, self.bench, self.mode = method, bench, mode
         self.run_dir, self.options = run_dir, options
         self.client, self.cache = client, cache
@@ -90,13 +113,19 @@ class Evaluator:
 
         mode = self.mode
         info = swap_info(sample.info) if swapped else sample.info
-        record = PredictionRecord(sample_key=sample.key, mode=mode,  # type: ignore[arg-type]
-                                  status=Status.OK, swapped=swapped)
+        record = PredictionRecord(
+            sample_key=sample.key,
+            mode=mode,  # type: ignore[arg-type]
+            status=Status.OK,
+            swapped=swapped,
+        )
         root = self.bench.source.video_root
         try:
             spec = self.method.frame_spec(info)
-            videos = tuple(open_video(ref, root, sample_key=sample.key, cache=self.cache)
-                           for ref in info.videos)
+            videos = tuple(
+                open_video(ref, root, sample_key=sample.key, cache=self.cache)
+                for ref in info.videos
+            )
             frames = (videos[0].sample(spec), videos[1].sample(spec))
         except VideoError as exc:
             record.status, record.error = Status.VIDEO_ERROR, str(exc)
@@ -115,9 +144,13 @@ class Evaluator:
         asked = sample.closed_statements()
         try:
             if mode == "closed":
-                output = self.method.closed(ClosedTask(info, asked, frames, videos, oracle), session)  # type: ignore[arg-type]
+                output = self.method.closed(
+                    ClosedTask(info, asked, frames, videos, oracle), session
+                )  # type: ignore[arg-type]
             else:
-                output = self.method.open(OpenTask(info, info.n_open, frames, videos, oracle), session)  # type: ignore[arg-type]
+                output = self.method.open(
+                    OpenTask(info, info.n_open, frames, videos, oracle), session
+                )  # type: ignore[arg-type]
         except SampleFailure as exc:
             record.status, record.error = exc.status, str(exc)
         except Exception as exc:  # a method's bug must not end the run; it is this sample's status
@@ -139,8 +172,13 @@ class Evaluator:
 
         new_records: list[PredictionRecord] = []
         stopped = False
-        bar = tqdm(total=len(todo), disable=not self.options.progress, unit="sample",
-                   dynamic_ncols=True, desc=f"{getattr(self.method, 'registry_name', self.method.name)}")
+        bar = tqdm(
+            total=len(todo),
+            disable=not self.options.progress,
+            unit="sample",
+            dynamic_ncols=True,
+            desc=f"{getattr(self.method, 'registry_name', self.method.name)}",
+        )
         with ThreadPoolExecutor(max_workers=max(1, self.options.max_concurrency)) as pool:
             pending: set[Future[PredictionRecord]] = set()
             jobs = iter(todo)
@@ -182,8 +220,11 @@ class Evaluator:
 
     def _postfix(self) -> dict[str, Any]:
         spent = float(getattr(self.client, "spent_usd", 0.0))
-        return {"cached": self.counts["cached"], "failed": self.counts["failed"],
-                "spent": f"${spent:.2f}"}
+        return {
+            "cached": self.counts["cached"],
+            "failed": self.counts["failed"],
+            "spent": f"${spent:.2f}",
+        }
 
 
 def order_consistency(samples: list[Sample], records: list[PredictionRecord]) -> dict[str, Any]:
@@ -200,12 +241,15 @@ def order_consistency(samples: list[Sample], records: list[PredictionRecord]) ->
             if a1 is not None and a1 == a2:
                 agree += 1
                 both_right += a1 == label
-    return {"n": n, "consistency": agree / n if n else None,
-            "accuracy_both_orders": both_right / n if n else None}
+    return {
+        "n": n,
+        "consistency": agree / n if n else None,
+        "accuracy_both_orders": both_right / n if n else None,
+    }
 
 
 def ensure_videos_present(bench: Benchmark) -> None:
-    """Fail before any work when videos are missing: name the sample, the path, the root, the fix."""
+    """Fail before any work when videos are missing: name the sample, path, root and fix."""
     from vidbench.video import video_path
 
     root = bench.source.video_root
@@ -216,9 +260,12 @@ def ensure_videos_present(bench: Benchmark) -> None:
             if not path.exists():
                 missing.append(f"{sample.key}: {path}")
     if missing:
-        shown = "\n    ".join(missing[:5]) + (f"\n    ... and {len(missing) - 5} more"
-                                               if len(missing) > 5 else "")
-        raise UserError(f"{len(missing)} video(s) not found under video root {root}",
-                        where=shown,
-                        fix="run `vidbench data download` (then see its notes for Ego-Exo4D and "
-                            "FineDiving), or pass --video-root / set VIDBENCH_VIDEO_ROOT")
+        shown = "\n    ".join(missing[:5]) + (
+            f"\n    ... and {len(missing) - 5} more" if len(missing) > 5 else ""
+        )
+        raise UserError(
+            f"{len(missing)} video(s) not found under video root {root}",
+            where=shown,
+            fix="run `vidbench data download` (then see its notes for Ego-Exo4D and "
+            "FineDiving), or pass --video-root / set VIDBENCH_VIDEO_ROOT",
+        )

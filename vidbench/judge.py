@@ -23,9 +23,10 @@ ground-truth items unmatched, counted in the metrics); it never aborts the evalu
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Literal, Mapping, Sequence
+from typing import Any, Literal
 
 from vidbench.contracts import DifferencePrediction, LLMSession, Sample, sorted_keys
 from vidbench.errors import SampleFailure
@@ -94,19 +95,34 @@ class Judgement:
     usage: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return {"sample_key": self.sample_key, "status": self.status, "matches": self.matches,
-                "opposite": self.opposite, "replies": self.replies, "dropped": self.dropped,
-                "error": self.error, "model": self.model, "usage": self.usage}
+        return {
+            "sample_key": self.sample_key,
+            "status": self.status,
+            "matches": self.matches,
+            "opposite": self.opposite,
+            "replies": self.replies,
+            "dropped": self.dropped,
+            "error": self.error,
+            "model": self.model,
+            "usage": self.usage,
+        }
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> "Judgement":
-        return cls(sample_key=str(data["sample_key"]), status=data["status"],
-                   matches={str(k): (None if v is None else str(v))
-                            for k, v in (data.get("matches") or {}).items()},
-                   opposite={str(k): bool(v) for k, v in (data.get("opposite") or {}).items()},
-                   replies=list(data.get("replies") or []),
-                   dropped=list(data.get("dropped") or []), error=data.get("error"),
-                   model=data.get("model"), usage=dict(data.get("usage") or {}))
+    def from_json(cls, data: Mapping[str, Any]) -> Judgement:
+        return cls(
+            sample_key=str(data["sample_key"]),
+            status=data["status"],
+            matches={
+                str(k): (None if v is None else str(v))
+                for k, v in (data.get("matches") or {}).items()
+            },
+            opposite={str(k): bool(v) for k, v in (data.get("opposite") or {}).items()},
+            replies=list(data.get("replies") or []),
+            dropped=list(data.get("dropped") or []),
+            error=data.get("error"),
+            model=data.get("model"),
+            usage=dict(data.get("usage") or {}),
+        )
 
 
 def judge_pool(sample: Sample) -> dict[str, str]:
@@ -115,8 +131,11 @@ def judge_pool(sample: Sample) -> dict[str, str]:
     'c' items stay in the pool (as in the paper) so a prediction describing a non-difference can
     be absorbed by it instead of being credited to a real one; they are never scored.
     """
-    return {k: d.description for k, d in sample.differences.items()
-            if d.label is not None and d.description}
+    return {
+        k: d.description
+        for k, d in sample.differences.items()
+        if d.label is not None and d.description
+    }
 
 
 @dataclass
@@ -178,8 +197,10 @@ def normalise_reply(data: Any, gt_keys: Iterable[str], pred_keys: Iterable[str])
     for gt in sorted_keys(gt_set):  # numeric order decides who keeps a doubly-claimed prediction
         pred, opp = by_gt.get(gt, (None, False))
         if pred is not None and pred in used:
-            dropped.append(f"prediction {pred!r} already matched to ground truth {used[pred]!r}; "
-                           f"ground truth {gt!r} left unmatched")
+            dropped.append(
+                f"prediction {pred!r} already matched to ground truth {used[pred]!r}; "
+                f"ground truth {gt!r} left unmatched"
+            )
             pred, opp = None, False
         if pred is not None:
             used[pred] = gt
@@ -188,14 +209,17 @@ def normalise_reply(data: Any, gt_keys: Iterable[str], pred_keys: Iterable[str])
     return _Parsed(raw=data, matches=matches, opposite=opposite, dropped=dropped)
 
 
-def build_messages(sample: Sample, pool: Mapping[str, str],
-                   preds: Mapping[str, DifferencePrediction]) -> list[dict[str, Any]]:
+def build_messages(
+    sample: Sample, pool: Mapping[str, str], preds: Mapping[str, DifferencePrediction]
+) -> list[dict[str, Any]]:
     """The judge's prompt: the action, the reference statements, the predicted statements."""
     reference = {k: pool[k] for k in sorted_keys(pool)}
     predicted = {k: preds[k].description for k in sorted_keys(preds)}
-    user = (f"Action: {sample.info.action_description}\n\n"
-            f"G (reference statements):\n{json.dumps(reference, indent=1, ensure_ascii=False)}\n\n"
-            f"P (predicted statements):\n{json.dumps(predicted, indent=1, ensure_ascii=False)}")
+    user = (
+        f"Action: {sample.info.action_description}\n\n"
+        f"G (reference statements):\n{json.dumps(reference, indent=1, ensure_ascii=False)}\n\n"
+        f"P (predicted statements):\n{json.dumps(predicted, indent=1, ensure_ascii=False)}"
+    )
     return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
 
 
@@ -206,8 +230,12 @@ class Judge:
     `params` go to every call, temperature 0 unless overridden.
     """
 
-    def __init__(self, session_factory: Callable[[], LLMSession],
-                 model: str = DEFAULT_JUDGE_MODEL, **params: Any):
+    def __init__(
+        self,
+        session_factory: Callable[[], LLMSession],
+        model: str = DEFAULT_JUDGE_MODEL,
+        **params: Any,
+    ):
         self.session_factory = session_factory
         self.model = model
         self.params = {"temperature": 0, **params}
@@ -215,30 +243,54 @@ class Judge:
     def match(self, sample: Sample, preds: Mapping[str, DifferencePrediction]) -> Judgement:
         pool = judge_pool(sample)
         kept, over_cap = cap_open_predictions(sample, preds)
-        dropped = [f"prediction {k!r} beyond the pair's limit of {sample.info.n_open}"
-                   for k in over_cap]
+        dropped = [
+            f"prediction {k!r} beyond the pair's limit of {sample.info.n_open}" for k in over_cap
+        ]
         # Predictions with an empty statement cannot be matched to anything; never shown.
         for k in [k for k, p in kept.items() if not (p.description or "").strip()]:
             dropped.append(f"prediction {k!r} has an empty description")
             del kept[k]
         unmatched = {k: None for k in sorted_keys(pool)}
         if not kept or not pool:  # nothing to match: no call, everything unmatched
-            return Judgement(sample.key, "ok", unmatched, {k: False for k in unmatched},
-                             dropped=dropped, model=self.model)
+            return Judgement(
+                sample.key,
+                "ok",
+                unmatched,
+                {k: False for k in unmatched},
+                dropped=dropped,
+                model=self.model,
+            )
 
         session = self.session_factory()
         try:
             parsed = session.complete_json(
-                self.model, build_messages(sample, pool, kept), RESPONSE_SCHEMA,
-                lambda data: normalise_reply(data, pool, kept), **self.params)
+                self.model,
+                build_messages(sample, pool, kept),
+                RESPONSE_SCHEMA,
+                lambda data: normalise_reply(data, pool, kept),
+                **self.params,
+            )
         except SampleFailure as exc:
-            return Judgement(sample.key, "judge_failure", unmatched,
-                             {k: False for k in unmatched}, dropped=dropped,
-                             error=f"{type(exc).__name__}: {exc}", model=self.model,
-                             usage=_usage(session))
-        return Judgement(sample.key, "ok", parsed.matches, parsed.opposite, replies=[parsed.raw],
-                         dropped=dropped + parsed.dropped, model=self.model,
-                         usage=_usage(session))
+            return Judgement(
+                sample.key,
+                "judge_failure",
+                unmatched,
+                {k: False for k in unmatched},
+                dropped=dropped,
+                error=f"{type(exc).__name__}: {exc}",
+                model=self.model,
+                usage=_usage(session),
+            )
+        return Judgement(
+            sample.key,
+            "ok",
+            parsed.matches,
+            parsed.opposite,
+            replies=[parsed.raw],
+            dropped=dropped + parsed.dropped,
+            model=self.model,
+            usage=_usage(session),
+        )
 
 
 def _usage(session: LLMSession) -> dict[str, Any]:
@@ -246,14 +298,18 @@ def _usage(session: LLMSession) -> dict[str, Any]:
     return usage.as_dict() if usage is not None else {}
 
 
-def judge_all(samples: Sequence[Sample],
-              predictions: Mapping[str, Mapping[str, DifferencePrediction]],
-              judge: Judge, max_workers: int = 8) -> dict[str, Judgement]:
+def judge_all(
+    samples: Sequence[Sample],
+    predictions: Mapping[str, Mapping[str, DifferencePrediction]],
+    judge: Judge,
+    max_workers: int = 8,
+) -> dict[str, Judgement]:
     """Judge every sample in a thread pool; returns sample_key -> Judgement in sample order.
 
     A sample without predictions (a failed run sample) is judged with no predictions: no call,
     everything unmatched.
     """
+
     def one(sample: Sample) -> Judgement:
         return judge.match(sample, predictions.get(sample.key, {}))
 
@@ -275,5 +331,13 @@ def read_judgements(path: Any) -> dict[str, Judgement]:
     return {j.sample_key: j for j in items}
 
 
-__all__ = ["DEFAULT_JUDGE_MODEL", "Judge", "Judgement", "judge_all", "judge_pool",
-           "normalise_reply", "read_judgements", "write_judgements"]
+__all__ = [
+    "DEFAULT_JUDGE_MODEL",
+    "Judge",
+    "Judgement",
+    "judge_all",
+    "judge_pool",
+    "normalise_reply",
+    "read_judgements",
+    "write_judgements",
+]

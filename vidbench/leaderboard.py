@@ -16,11 +16,12 @@ import csv
 import html
 import io
 import json
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
-from vidbench.report import markdown_table
 from vidbench.errors import UserError
+from vidbench.report import markdown_table
 from vidbench.reported import PAPER_LINK, ReportedRow, reported_rows
 from vidbench.stats import binomial_p_greater, wilson_interval
 
@@ -28,12 +29,32 @@ SPLIT_COLUMNS = {"easy": "Easy", "medium": "Med", "hard": "Hard"}
 SHORT = {"easy": "easy", "medium": "med", "hard": "hard"}
 REFERENCE_COLUMNS = ["model_name", "model_link", "Easy", "Med", "Hard", "Average"]
 STATSIG_COLUMNS = ["statsig-easy", "statsig-med", "statsig-hard", "statsig-avg"]
-ADDED_COLUMNS = (["n-easy", "n-med", "n-hard", "ci95-easy", "ci95-med", "ci95-hard", "Pooled"])
-PROVENANCE_COLUMNS = ["judge", "dataset", "dataset_revision", "vidbench_version", "cost_usd",
-                      "date", "source", "oracle", "run"]
+ADDED_COLUMNS = ["n-easy", "n-med", "n-hard", "ci95-easy", "ci95-med", "ci95-hard", "Pooled"]
+PROVENANCE_COLUMNS = [
+    "judge",
+    "dataset",
+    "dataset_revision",
+    "vidbench_version",
+    "cost_usd",
+    "date",
+    "source",
+    "oracle",
+    "run",
+]
 OPEN_EXTRA_COLUMNS = ["precision", "unmatched", "wrong_direction", "judge_failures"]
-LOCALIZATION_COLUMNS = ["model_name", "split", "video", "n", "mean_abs_s", "median_abs_s",
-                        "within_0.5s", "within_1s", "mean_predicted_frames", "source", "run"]
+LOCALIZATION_COLUMNS = [
+    "model_name",
+    "split",
+    "video",
+    "n",
+    "mean_abs_s",
+    "median_abs_s",
+    "within_0.5s",
+    "within_1s",
+    "mean_predicted_frames",
+    "source",
+    "run",
+]
 ALPHA = 0.05
 
 
@@ -59,8 +80,12 @@ def _statsig(k: int | None, n: int | None) -> str:
 
 def _reported_row(row: ReportedRow) -> dict[str, Any]:
     counts = row.counts()
-    out: dict[str, Any] = {"model_name": row.model_name, "model_link": row.model_link,
-                           "Average": f"{row.average:.1f}", "_sort": row.average / 100}
+    out: dict[str, Any] = {
+        "model_name": row.model_name,
+        "model_link": row.model_link,
+        "Average": f"{row.average:.1f}",
+        "_sort": row.average / 100,
+    }
     for split, col in SPLIT_COLUMNS.items():
         k, n = counts[split]
         out[col] = f"{row.split_percent()[split]:.1f}"
@@ -70,9 +95,19 @@ def _reported_row(row: ReportedRow) -> dict[str, Any]:
     k_all, n_all = sum(k for k, _ in counts.values()), sum(n for _, n in counts.values())
     out["statsig-avg"] = _statsig(k_all, n_all)
     out["Pooled"] = _pct(k_all / n_all)
-    out.update({"judge": "", "dataset": "", "dataset_revision": "", "vidbench_version": "",
-                "cost_usd": "", "date": "", "source": row.source, "oracle": "False",
-                "run": row.reference})
+    out.update(
+        {
+            "judge": "",
+            "dataset": "",
+            "dataset_revision": "",
+            "vidbench_version": "",
+            "cost_usd": "",
+            "date": "",
+            "source": row.source,
+            "oracle": "False",
+            "run": row.reference,
+        }
+    )
     return out
 
 
@@ -80,15 +115,21 @@ def _read_json(path: Path, what: str) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise UserError(f"{what} not found", where=str(path),
-                        fix="pass a finished run folder (run `vidbench eval` / `vidbench score` "
-                            "first)") from None
+        raise UserError(
+            f"{what} not found",
+            where=str(path),
+            fix="pass a finished run folder (run `vidbench eval` / `vidbench score` first)",
+        ) from None
     except json.JSONDecodeError as exc:
-        raise UserError(f"{what} is not valid JSON: {exc.msg} (line {exc.lineno} column "
-                        f"{exc.colno})", where=str(path), fix="re-run `vidbench score`") from None
+        raise UserError(
+            f"{what} is not valid JSON: {exc.msg} (line {exc.lineno} column {exc.colno})",
+            where=str(path),
+            fix="re-run `vidbench score`",
+        ) from None
     if not isinstance(data, dict):
-        raise UserError(f"{what} is not a JSON object", where=str(path),
-                        fix="re-run `vidbench score`")
+        raise UserError(
+            f"{what} is not a JSON object", where=str(path), fix="re-run `vidbench score`"
+        )
     return data
 
 
@@ -103,17 +144,20 @@ def _model_name(method: Mapping[str, Any]) -> str:
     return name
 
 
-def _run_row(run_dir: Path, manifest: Mapping[str, Any], metrics: Mapping[str, Any]
-             ) -> dict[str, Any]:
+def _run_row(
+    run_dir: Path, manifest: Mapping[str, Any], metrics: Mapping[str, Any]
+) -> dict[str, Any]:
     mode = metrics.get("mode")
     rate = "accuracy" if mode == "closed" else "recall"
     method = manifest.get("method") or {}
     dataset = manifest.get("dataset") or {}
     splits = metrics.get("splits") or {}
-    out: dict[str, Any] = {"model_name": _model_name(method),
-                           "model_link": str(method.get("link") or ""),
-                           "Average": _pct(metrics.get("average")),
-                           "_sort": metrics.get("average")}
+    out: dict[str, Any] = {
+        "model_name": _model_name(method),
+        "model_link": str(method.get("link") or ""),
+        "Average": _pct(metrics.get("average")),
+        "_sort": metrics.get("average"),
+    }
     k_all = n_all = 0
     for split, col in SPLIT_COLUMNS.items():
         block = splits.get(split) or {}
@@ -137,12 +181,19 @@ def _run_row(run_dir: Path, manifest: Mapping[str, Any], metrics: Mapping[str, A
     if isinstance(judge, Mapping):
         judge = judge.get("model")
     cost = (manifest.get("usage") or {}).get("cost_usd")
-    out.update({"judge": judge or "", "dataset": dataset.get("repo_id") or "",
-                "dataset_revision": dataset.get("revision") or "",
-                "vidbench_version": manifest.get("vidbench_version") or "",
-                "cost_usd": "" if cost is None else f"{cost:.2f}",
-                "date": str(manifest.get("created") or "")[:10], "source": "reproduced",
-                "oracle": str(bool(method.get("uses_ground_truth"))), "run": str(run_dir)})
+    out.update(
+        {
+            "judge": judge or "",
+            "dataset": dataset.get("repo_id") or "",
+            "dataset_revision": dataset.get("revision") or "",
+            "vidbench_version": manifest.get("vidbench_version") or "",
+            "cost_usd": "" if cost is None else f"{cost:.2f}",
+            "date": str(manifest.get("created") or "")[:10],
+            "source": "reproduced",
+            "oracle": str(bool(method.get("uses_ground_truth"))),
+            "run": str(run_dir),
+        }
+    )
     return out
 
 
@@ -154,13 +205,21 @@ def _localization_rows(name: str, run: str, loc: Mapping[str, Any]) -> list[dict
             b = per_video.get(video) or {}
             if not b.get("n"):
                 continue
-            rows.append({"model_name": name, "split": split, "video": video, "n": b["n"],
-                         "mean_abs_s": f"{b['mean_abs_s']:.2f}",
-                         "median_abs_s": f"{b['median_abs_s']:.2f}",
-                         "within_0.5s": _pct(b.get("within_0.5s")),
-                         "within_1s": _pct(b.get("within_1s")),
-                         "mean_predicted_frames": f"{b.get('mean_predicted_frames') or 0:.1f}",
-                         "source": "reproduced", "run": run})
+            rows.append(
+                {
+                    "model_name": name,
+                    "split": split,
+                    "video": video,
+                    "n": b["n"],
+                    "mean_abs_s": f"{b['mean_abs_s']:.2f}",
+                    "median_abs_s": f"{b['median_abs_s']:.2f}",
+                    "within_0.5s": _pct(b.get("within_0.5s")),
+                    "within_1s": _pct(b.get("within_1s")),
+                    "mean_predicted_frames": f"{b.get('mean_predicted_frames') or 0:.1f}",
+                    "source": "reproduced",
+                    "run": run,
+                }
+            )
     return rows
 
 
@@ -171,24 +230,31 @@ def _extra_rows(path: Path) -> list[ReportedRow]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
-        raise UserError(f"cannot read extra results: {exc}", where=str(path),
-                        fix="pass a JSON file of result rows") from None
+        raise UserError(
+            f"cannot read extra results: {exc}",
+            where=str(path),
+            fix="pass a JSON file of result rows",
+        ) from None
     rows = []
     for i, item in enumerate(data if isinstance(data, list) else [data]):
         try:
             rows.append(ReportedRow(**{"source": "external", "reference": str(path), **item}))
         except TypeError as exc:
-            raise UserError(f"row {i} is not a result row: {exc}", where=str(path),
-                            fix="give mode, model_name, model_link, easy, medium, hard, "
-                                "average (percent)") from None
+            raise UserError(
+                f"row {i} is not a result row: {exc}",
+                where=str(path),
+                fix="give mode, model_name, model_link, easy, medium, hard, average (percent)",
+            ) from None
     return rows
 
 
 def _sorted(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Best Average first; ties and rows without one in a fixed, content-based order."""
+
     def key(r: dict[str, Any]) -> tuple[Any, ...]:
         avg = r.get("_sort")
         return (avg is None, -(avg or 0.0), r["model_name"], r["source"], r["run"])
+
     return sorted(rows, key=key)
 
 
@@ -211,23 +277,30 @@ def _html_cell(col: str, value: Any) -> str:
 
 def _html_table(title: str, cols: list[str], rows: Sequence[Mapping[str, Any]]) -> str:
     head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
-    body = "\n".join("<tr>" + "".join(f"<td>{_html_cell(c, r.get(c, ''))}</td>" for c in cols)
-                     + "</tr>" for r in rows)
-    return (f"<h2>{html.escape(title)}</h2>\n<table>\n<thead><tr>{head}</tr></thead>\n"
-            f"<tbody>\n{body}\n</tbody>\n</table>")
+    body = "\n".join(
+        "<tr>" + "".join(f"<td>{_html_cell(c, r.get(c, ''))}</td>" for c in cols) + "</tr>"
+        for r in rows
+    )
+    return (
+        f"<h2>{html.escape(title)}</h2>\n<table>\n<thead><tr>{head}</tr></thead>\n"
+        f"<tbody>\n{body}\n</tbody>\n</table>"
+    )
 
 
-NOTES = ("Percentages, 1 decimal. Average = unweighted mean of the Easy/Med/Hard rates (the "
-         "paper's Average); Pooled = rate over all scored a/b items. statsig-* = exact one-sided "
-         "binomial test vs 0.5, p < 0.05, recomputed here (for reported rows from the published "
-         "accuracy and scored-item counts easy 357, medium 1227, hard 871; statsig-avg uses the "
-         "pooled counts). ci95-* = Wilson 95% intervals. source: reported = published in "
-         f"{PAPER_LINK}; reproduced = a vidbench run. oracle = True marks runs that were given "
-         "ground-truth information (ablations, not comparable).")
+NOTES = (
+    "Percentages, 1 decimal. Average = unweighted mean of the Easy/Med/Hard rates (the "
+    "paper's Average); Pooled = rate over all scored a/b items. statsig-* = exact one-sided "
+    "binomial test vs 0.5, p < 0.05, recomputed here (for reported rows from the published "
+    "accuracy and scored-item counts easy 357, medium 1227, hard 871; statsig-avg uses the "
+    "pooled counts). ci95-* = Wilson 95% intervals. source: reported = published in "
+    f"{PAPER_LINK}; reproduced = a vidbench run. oracle = True marks runs that were given "
+    "ground-truth information (ablations, not comparable)."
+)
 
 
-def build_leaderboards(run_dirs: Sequence[Path], out_dir: Path,
-                       extra_results: Sequence[Path] = ()) -> dict[str, Path]:
+def build_leaderboards(
+    run_dirs: Sequence[Path], out_dir: Path, extra_results: Sequence[Path] = ()
+) -> dict[str, Path]:
     """Write the leaderboards into `out_dir`; returns name -> written path."""
     rows: dict[str, list[dict[str, Any]]] = {"closed": [], "open": []}
     loc_rows: list[dict[str, Any]] = []
@@ -236,21 +309,26 @@ def build_leaderboards(run_dirs: Sequence[Path], out_dir: Path,
     for path in extra_results:
         for r in _extra_rows(Path(path)):
             if r.mode not in rows:
-                raise UserError(f"unknown mode {r.mode!r} in extra results", where=str(path),
-                                fix='use "closed" or "open"')
+                raise UserError(
+                    f"unknown mode {r.mode!r} in extra results",
+                    where=str(path),
+                    fix='use "closed" or "open"',
+                )
             rows[r.mode].append(_reported_row(r))
     for run_dir in sorted(Path(p) for p in run_dirs):
         manifest = _read_json(run_dir / "manifest.json", "manifest.json")
         metrics = _read_json(run_dir / "metrics.json", "metrics.json")
         mode = metrics.get("mode")
         if mode not in rows:
-            raise UserError(f"metrics.json has mode {mode!r}", where=str(run_dir / "metrics.json"),
-                            fix="re-run `vidbench score` on this run folder")
+            raise UserError(
+                f"metrics.json has mode {mode!r}",
+                where=str(run_dir / "metrics.json"),
+                fix="re-run `vidbench score` on this run folder",
+            )
         row = _run_row(run_dir, manifest, metrics)
         rows[mode].append(row)
         if metrics.get("localization"):
-            loc_rows += _localization_rows(row["model_name"], str(run_dir),
-                                           metrics["localization"])
+            loc_rows += _localization_rows(row["model_name"], str(run_dir), metrics["localization"])
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -265,10 +343,12 @@ def build_leaderboards(run_dirs: Sequence[Path], out_dir: Path,
     if loc_rows:
         loc_rows.sort(key=lambda r: (r["model_name"], r["run"], r["split"], r["video"]))
         written["localization"] = out_dir / "localization.csv"
-        written["localization"].write_text(_csv_text(LOCALIZATION_COLUMNS, loc_rows),
-                                           encoding="utf-8")
-        tables.append(("Localisation: distance to the ground-truth key frame", LOCALIZATION_COLUMNS,
-                       loc_rows))
+        written["localization"].write_text(
+            _csv_text(LOCALIZATION_COLUMNS, loc_rows), encoding="utf-8"
+        )
+        tables.append(
+            ("Localisation: distance to the ground-truth key frame", LOCALIZATION_COLUMNS, loc_rows)
+        )
 
     md = ["# VidDiffBench leaderboards", "", NOTES, ""]
     for title, cols, table_rows in tables:
@@ -276,11 +356,15 @@ def build_leaderboards(run_dirs: Sequence[Path], out_dir: Path,
     written["readme"] = out_dir / "README.md"
     written["readme"].write_text("\n".join(md), encoding="utf-8")
 
-    page = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-            "<title>VidDiffBench leaderboards</title>",
-            "<style>table{border-collapse:collapse;font:13px sans-serif}"
-            "td,th{border:1px solid #ccc;padding:2px 6px}</style></head><body>",
-            "<h1>VidDiffBench leaderboards</h1>", f"<p>{html.escape(NOTES)}</p>"]
+    page = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        "<title>VidDiffBench leaderboards</title>",
+        "<style>table{border-collapse:collapse;font:13px sans-serif}"
+        "td,th{border:1px solid #ccc;padding:2px 6px}</style></head><body>",
+        "<h1>VidDiffBench leaderboards</h1>",
+        f"<p>{html.escape(NOTES)}</p>",
+    ]
     page += [_html_table(title, cols, table_rows) for title, cols, table_rows in tables]
     page.append("</body></html>\n")
     written["html"] = out_dir / "index.html"

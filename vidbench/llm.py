@@ -43,8 +43,9 @@ import re
 import threading
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -59,15 +60,30 @@ CACHE_NS = "llm"
 CACHE_VERSION = "llm-v1"  # bump when the key layout or the stored record changes
 
 # Parameters that only say how to reach a model, not what it answers: kept out of the cache key.
-TRANSPORT_PARAMS = frozenset({
-    "api_key", "api_base", "base_url", "timeout", "max_retries", "num_retries", "extra_headers",
-    "headers", "organization", "drop_params", "metadata", "client",
-})
+TRANSPORT_PARAMS = frozenset(
+    {
+        "api_key",
+        "api_base",
+        "base_url",
+        "timeout",
+        "max_retries",
+        "num_retries",
+        "extra_headers",
+        "headers",
+        "organization",
+        "drop_params",
+        "metadata",
+        "client",
+    }
+)
 # HTTP statuses worth another attempt: timeouts, conflicts/too-early, rate limits, server errors.
 RETRYABLE_STATUS = frozenset({408, 409, 425, 429})
 # litellm reports a missing key as a 500; retrying it would only burn time.
-_MISSING_CREDENTIALS = re.compile(r"missing credentials|api[_ ]key (?:must be set|is required)|"
-                                  r"no api key", re.IGNORECASE)
+_MISSING_CREDENTIALS = re.compile(
+    r"missing credentials|api[_ ]key (?:must be set|is required)|"
+    r"no api key",
+    re.IGNORECASE,
+)
 _DATA_URL = re.compile(r"^data:[^;,]+;base64,", re.IGNORECASE)
 _KEYLIKE = re.compile(r"(sk-[A-Za-z0-9_\-]{6,}|Bearer\s+[A-Za-z0-9_\-\.=]{6,})")
 _SECRET_ENV = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD)", re.IGNORECASE)
@@ -76,8 +92,13 @@ _SECRET_ENV = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD)", re.IGNORECASE)
 # -- content helpers for methods -------------------------------------------------------------
 
 # Images one request may carry, by litellm provider (the providers' documented limits).
-PROVIDER_MAX_IMAGES: dict[str, int] = {"anthropic": 100, "openai": 500, "azure": 500,
-                                       "gemini": 3000, "vertex_ai": 3000}
+PROVIDER_MAX_IMAGES: dict[str, int] = {
+    "anthropic": 100,
+    "openai": 500,
+    "azure": 500,
+    "gemini": 3000,
+    "vertex_ai": 3000,
+}
 
 
 def provider_of(model: str) -> str:
@@ -91,15 +112,20 @@ def provider_of(model: str) -> str:
     return "openai"
 
 
-def estimate_cost(model: str, prompt_tokens: int, completion_tokens: int,
-                  prices: dict[str, tuple[float, float]] | None = None) -> float | None:
+def estimate_cost(
+    model: str,
+    prompt_tokens: int,
+    completion_tokens: int,
+    prices: dict[str, tuple[float, float]] | None = None,
+) -> float | None:
     """USD for a planned call (--dry-run): registered prices, litellm's map, else None."""
     price = (prices or {}).get(model) or (prices or {}).get(model.split("/", 1)[-1])
     if price is not None:
         return (price[0] * prompt_tokens + price[1] * completion_tokens) / 1e6
     try:
-        inp, out = _import_litellm().cost_per_token(model=model, prompt_tokens=prompt_tokens,
-                                                    completion_tokens=completion_tokens)
+        inp, out = _import_litellm().cost_per_token(
+            model=model, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens
+        )
         return float(inp) + float(out)
     except Exception:  # litellm raises for models missing from its price map
         return None
@@ -109,8 +135,10 @@ def missing_credentials(model: str, api_base: str | None = None) -> list[str]:
     """Environment variables `model` needs and lacks (empty when a server URL is given: a local
     OpenAI-compatible server needs no key). Checked before a run, so a missing key is one clear
     error instead of a run full of api_error records."""
-    if api_base or (model.startswith(("openai/", "hosted_vllm/"))
-                    and (os.environ.get("OPENAI_API_BASE") or os.environ.get("OPENAI_BASE_URL"))):
+    if api_base or (
+        model.startswith(("openai/", "hosted_vllm/"))
+        and (os.environ.get("OPENAI_API_BASE") or os.environ.get("OPENAI_BASE_URL"))
+    ):
         return []
     try:
         found = _import_litellm().validate_environment(model=model)
@@ -166,6 +194,7 @@ def decode_json(text: str | None) -> Any:
 
 # -- secrets -------------------------------------------------------------------------------------
 
+
 def known_secrets(extra: tuple[str, ...] = ()) -> list[str]:
     """Values of environment variables that look like credentials, plus `extra` keys."""
     values = [v for k, v in os.environ.items() if _SECRET_ENV.search(k) and len(v) >= 8]
@@ -182,6 +211,7 @@ def redact(message: str, extra: tuple[str, ...] = ()) -> str:
 
 # -- cache keys ----------------------------------------------------------------------------------
 
+
 def _hash_data_urls(value: Any) -> Any:
     """A copy of `value` with every base64 data URL replaced by a digest of it (small keys, and a
     changed image changes the key)."""
@@ -197,14 +227,16 @@ def _hash_data_urls(value: Any) -> Any:
     return value
 
 
-def request_key(kind: str, model: str, messages: list[dict[str, Any]],
-                params: dict[str, Any]) -> str:
+def request_key(
+    kind: str, model: str, messages: list[dict[str, Any]], params: dict[str, Any]
+) -> str:
     """The cache key of one request (see the module docstring for what is in it and why)."""
     answer_params = {k: v for k, v in params.items() if k not in TRANSPORT_PARAMS}
     return content_key(CACHE_VERSION, kind, model, _hash_data_urls(messages), answer_params)
 
 
 # -- retries -------------------------------------------------------------------------------------
+
 
 def _status_of(exc: BaseException) -> int | None:
     status = getattr(exc, "status_code", None)
@@ -246,11 +278,22 @@ def is_retryable(exc: BaseException) -> bool:
     if status is not None:
         return status in RETRYABLE_STATUS or status >= 500
     names = {cls.__name__ for cls in type(exc).__mro__}
-    return bool(names & {"Timeout", "APITimeoutError", "APIConnectionError", "TimeoutError",
-                         "ConnectionError", "ServiceUnavailableError", "InternalServerError"})
+    return bool(
+        names
+        & {
+            "Timeout",
+            "APITimeoutError",
+            "APIConnectionError",
+            "TimeoutError",
+            "ConnectionError",
+            "ServiceUnavailableError",
+            "InternalServerError",
+        }
+    )
 
 
 # -- the client ----------------------------------------------------------------------------------
+
 
 @dataclass
 class CompletionReply(LLMReply):
@@ -299,10 +342,18 @@ class LLMClient:
     `max_backoff_s` even when a server asks for more with Retry-After.
     """
 
-    def __init__(self, cache: Cache | None = None, *, max_concurrency: int = 8,
-                 timeout_s: float = 120, max_attempts: int = 6, budget_usd: float | None = None,
-                 prices: dict[str, tuple[float, float]] | None = None,
-                 backoff_base_s: float | None = None, max_backoff_s: float = 60.0):
+    def __init__(
+        self,
+        cache: Cache | None = None,
+        *,
+        max_concurrency: int = 8,
+        timeout_s: float = 120,
+        max_attempts: int = 6,
+        budget_usd: float | None = None,
+        prices: dict[str, tuple[float, float]] | None = None,
+        backoff_base_s: float | None = None,
+        max_backoff_s: float = 60.0,
+    ):
         if max_concurrency < 1 or max_attempts < 1:
             raise ValueError("max_concurrency and max_attempts must be >= 1")
         self.cache = cache
@@ -322,12 +373,12 @@ class LLMClient:
         self._semaphore = threading.BoundedSemaphore(max_concurrency)
         self._lock = threading.Lock()
 
-    def session(self) -> "Session":
+    def session(self) -> Session:
         """A per-sample view (contracts.LLMSession) with its own usage."""
         return Session(self)
 
     # -- accounting --------------------------------------------------------------------------
-    def _account(self, session: "Session", usage: Usage, *, saved: float | None = None) -> None:
+    def _account(self, session: Session, usage: Usage, *, saved: float | None = None) -> None:
         with self._lock:
             self.usage.add(usage)
             if not usage.cached_calls and usage.cost_usd is not None:
@@ -335,8 +386,10 @@ class LLMClient:
             elif not usage.cached_calls:
                 self.unpriced_calls += 1
                 if self.unpriced_calls == 1 and self.budget_usd is not None:
-                    log.warning("a call has no known price: it does not count towards the "
-                                "budget (pass prices= to price it)")
+                    log.warning(
+                        "a call has no known price: it does not count towards the "
+                        "budget (pass prices= to price it)"
+                    )
             if saved:
                 self.saved_usd += saved
         with session._lock:
@@ -347,10 +400,12 @@ class LLMClient:
             raise BudgetExceeded(
                 f"LLM budget of ${self.budget_usd:.2f} reached (spent ${self.spent_usd:.4f}); "
                 "cached answers are still served. Raise the budget and rerun: answers already "
-                "paid for come from the cache.")
+                "paid for come from the cache."
+            )
 
-    def cost_of(self, model: str, response: Any, prompt_tokens: int,
-                completion_tokens: int) -> float | None:
+    def cost_of(
+        self, model: str, response: Any, prompt_tokens: int, completion_tokens: int
+    ) -> float | None:
         """USD for one response: `prices` first, then litellm's price map, else None (unknown)."""
         price = self.prices.get(model) or self.prices.get(model.split("/", 1)[-1])
         if price is not None:
@@ -362,8 +417,9 @@ class LLMClient:
             cost = hidden["response_cost"]
             return float(cost) if cost is not None else None
         try:
-            return float(_import_litellm().completion_cost(completion_response=response,
-                                                           model=model))
+            return float(
+                _import_litellm().completion_cost(completion_response=response, model=model)
+            )
         except Exception:  # litellm raises for models missing from its price map
             return None
 
@@ -387,8 +443,12 @@ class LLMClient:
         kwargs.setdefault("timeout", self.timeout_s)
         # Self-hosted OpenAI-compatible servers (vLLM & co.) started without --api-key accept
         # any key, but the OpenAI client refuses to send a request with none.
-        if (model.startswith(("openai/", "hosted_vllm/")) and kwargs.get("api_base")
-                and not kwargs.get("api_key") and not os.environ.get("OPENAI_API_KEY")):
+        if (
+            model.startswith(("openai/", "hosted_vllm/"))
+            and kwargs.get("api_base")
+            and not kwargs.get("api_key")
+            and not os.environ.get("OPENAI_API_KEY")
+        ):
             kwargs["api_key"] = "EMPTY"
         for attempt in range(1, self.max_attempts + 1):
             try:
@@ -398,14 +458,23 @@ class LLMClient:
                 status = _status_of(exc)
                 what = redact(f"{type(exc).__name__}: {exc}", extra_secrets)
                 if not is_retryable(exc):
-                    raise ApiError(f"{model}: request rejected (HTTP {status}), not retried: "
-                                   f"{what}") from None
+                    raise ApiError(
+                        f"{model}: request rejected (HTTP {status}), not retried: {what}"
+                    ) from None
                 if attempt == self.max_attempts:
-                    raise ApiError(f"{model}: gave up after {attempt} attempts; last error "
-                                   f"(HTTP {status}): {what}") from None
+                    raise ApiError(
+                        f"{model}: gave up after {attempt} attempts; last error "
+                        f"(HTTP {status}): {what}"
+                    ) from None
                 delay = self._backoff_s(attempt, _retry_after_s(exc))
-                log.warning("%s: attempt %d/%d failed (%s); retrying in %.2f s", model, attempt,
-                            self.max_attempts, what[:300], delay)
+                log.warning(
+                    "%s: attempt %d/%d failed (%s); retrying in %.2f s",
+                    model,
+                    attempt,
+                    self.max_attempts,
+                    what[:300],
+                    delay,
+                )
                 time.sleep(delay)
                 continue
             return self._read(model, response)
@@ -433,26 +502,47 @@ class Session:
         cache = self.client.cache
         return cache.get_json(CACHE_NS, key) if cache is not None else None
 
-    def _cache_put(self, key: str, model: str, text: str, finish_reason: str | None,
-                   usage: Usage) -> None:
+    def _cache_put(
+        self, key: str, model: str, text: str, finish_reason: str | None, usage: Usage
+    ) -> None:
         if self.client.cache is None:
             return
-        self.client.cache.put_json(CACHE_NS, key, {
-            "model": model, "text": text, "finish_reason": finish_reason, "calls": usage.calls,
-            "prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
-            "cost_usd": usage.cost_usd, "created": time.time()})
+        self.client.cache.put_json(
+            CACHE_NS,
+            key,
+            {
+                "model": model,
+                "text": text,
+                "finish_reason": finish_reason,
+                "calls": usage.calls,
+                "prompt_tokens": usage.prompt_tokens,
+                "completion_tokens": usage.completion_tokens,
+                "cost_usd": usage.cost_usd,
+                "created": time.time(),
+            },
+        )
 
     def _serve_hit(self, record: dict[str, Any]) -> CompletionReply:
-        usage = Usage(calls=1, cached_calls=1, prompt_tokens=int(record.get("prompt_tokens", 0)),
-                      completion_tokens=int(record.get("completion_tokens", 0)), cost_usd=0.0)
+        usage = Usage(
+            calls=1,
+            cached_calls=1,
+            prompt_tokens=int(record.get("prompt_tokens", 0)),
+            completion_tokens=int(record.get("completion_tokens", 0)),
+            cost_usd=0.0,
+        )
         original = record.get("cost_usd")
         self.client._account(self, usage, saved=original)
-        return CompletionReply(record["text"], usage, cached=True,
-                               finish_reason=record.get("finish_reason"),
-                               original_cost_usd=original)
+        return CompletionReply(
+            record["text"],
+            usage,
+            cached=True,
+            finish_reason=record.get("finish_reason"),
+            original_cost_usd=original,
+        )
 
-    def complete(self, model: str, messages: list[dict[str, Any]],
-                 **params: Any) -> CompletionReply:
+    def complete(
+        self, model: str, messages: list[dict[str, Any]], **params: Any
+    ) -> CompletionReply:
         """One chat completion (cached). A truncated or empty reply is returned but not cached."""
         key = request_key("text", model, messages, params)
         record = self._cache_get(key)
@@ -462,11 +552,21 @@ class Session:
         self.client._account(self, raw.usage)
         if raw.text and raw.finish_reason != "length":
             self._cache_put(key, model, raw.text, raw.finish_reason, raw.usage)
-        return CompletionReply(raw.text or "", raw.usage, finish_reason=raw.finish_reason,
-                               original_cost_usd=raw.usage.cost_usd)
+        return CompletionReply(
+            raw.text or "",
+            raw.usage,
+            finish_reason=raw.finish_reason,
+            original_cost_usd=raw.usage.cost_usd,
+        )
 
-    def complete_json(self, model: str, messages: list[dict[str, Any]], schema: dict[str, Any],
-                      parse: Callable[[Any], T], **params: Any) -> T:
+    def complete_json(
+        self,
+        model: str,
+        messages: list[dict[str, Any]],
+        schema: dict[str, Any],
+        parse: Callable[[Any], T],
+        **params: Any,
+    ) -> T:
         """A JSON-schema completion validated by `parse` (which raises ValueError when unusable).
 
         An invalid reply (not JSON, rejected by `parse`, or cut off at max_tokens) is asked again
@@ -504,20 +604,31 @@ class Session:
                     raise ValueError("the reply was cut off at max_tokens before the JSON ended")
                 value = parse(decode_json(raw.text))
             except (ValueError, KeyError, TypeError) as exc:
-                errors.append(f"{type(exc).__name__}: {exc}" if not isinstance(exc, ValueError)
-                              else str(exc))
-                log.info("%s: invalid JSON reply (attempt %d/3): %s", model, attempt + 1,
-                         errors[-1][:300])
+                errors.append(
+                    f"{type(exc).__name__}: {exc}" if not isinstance(exc, ValueError) else str(exc)
+                )
+                log.info(
+                    "%s: invalid JSON reply (attempt %d/3): %s",
+                    model,
+                    attempt + 1,
+                    errors[-1][:300],
+                )
                 continue
             assert raw.text is not None  # decode_json rejected None
             self._cache_put(key, model, raw.text, raw.finish_reason, total)
             return value
-        raise ParseError(redact(f"{model}: no valid JSON answer after 3 attempts "
-                                f"(retry and re-ask); last error: {errors[-1]}"))
+        raise ParseError(
+            redact(
+                f"{model}: no valid JSON answer after 3 attempts "
+                f"(retry and re-ask); last error: {errors[-1]}"
+            )
+        )
 
 
 def reask_message(error: str) -> str:
     """The user turn that asks the model to fix its previous reply."""
-    return (f"Your previous reply could not be used: {error}. Reply again with only a JSON "
-            "object that follows the requested schema exactly: every required key, only the "
-            "allowed values, no other text.")
+    return (
+        f"Your previous reply could not be used: {error}. Reply again with only a JSON "
+        "object that follows the requested schema exactly: every required key, only the "
+        "allowed values, no other text."
+    )

@@ -12,8 +12,13 @@ from vidbench.cache import get_cache
 from vidbench.contracts import Method, PredictionRecord, Sample, Usage
 from vidbench.dataset import Benchmark, Selection, load_benchmark
 from vidbench.errors import UserError
-from vidbench.evaluate import (EvalOptions, EvalOutcome, Evaluator, ensure_videos_present,
-                               order_consistency)
+from vidbench.evaluate import (
+    EvalOptions,
+    EvalOutcome,
+    Evaluator,
+    ensure_videos_present,
+    order_consistency,
+)
 from vidbench.registry import build_method
 
 
@@ -33,47 +38,75 @@ class RunRequest:
     judge_api_base: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return runs.redact_secret_fields({
-            "method": self.method, "options": self.options, "mode": self.mode,
-            "dataset": self.dataset, "revision": self.revision,
-            "selection": self.selection.manifest(), "video_root": self.video_root,
-            "both_orders": self.both_orders, "judge": self.judge,
-            "judge_api_base": self.judge_api_base})
+        return runs.redact_secret_fields(
+            {
+                "method": self.method,
+                "options": self.options,
+                "mode": self.mode,
+                "dataset": self.dataset,
+                "revision": self.revision,
+                "selection": self.selection.manifest(),
+                "video_root": self.video_root,
+                "both_orders": self.both_orders,
+                "judge": self.judge,
+                "judge_api_base": self.judge_api_base,
+            }
+        )
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "RunRequest":
+    def from_json(cls, data: dict[str, Any]) -> RunRequest:
         sel = data.get("selection") or {}
-        return cls(method=data["method"], options=data.get("options") or {}, mode=data["mode"],
-                   dataset=data["dataset"], revision=data.get("revision"),
-                   selection=Selection(split=sel.get("split", "all"),
-                                       domains=tuple(sel.get("domains") or ()),
-                                       actions=tuple(sel.get("actions") or ()),
-                                       sample_ids=tuple(sel.get("sample_ids") or ()),
-                                       per_action=sel.get("per_action"), limit=sel.get("limit")),
-                   video_root=data.get("video_root"), both_orders=bool(data.get("both_orders")),
-                   judge=data.get("judge"), judge_api_base=data.get("judge_api_base"))
+        return cls(
+            method=data["method"],
+            options=data.get("options") or {},
+            mode=data["mode"],
+            dataset=data["dataset"],
+            revision=data.get("revision"),
+            selection=Selection(
+                split=sel.get("split", "all"),
+                domains=tuple(sel.get("domains") or ()),
+                actions=tuple(sel.get("actions") or ()),
+                sample_ids=tuple(sel.get("sample_ids") or ()),
+                per_action=sel.get("per_action"),
+                limit=sel.get("limit"),
+            ),
+            video_root=data.get("video_root"),
+            both_orders=bool(data.get("both_orders")),
+            judge=data.get("judge"),
+            judge_api_base=data.get("judge_api_base"),
+        )
 
 
-def make_client(max_concurrency: int, max_cost: float | None,
-                prices: dict[str, tuple[float, float]] | None = None) -> Any:
+def make_client(
+    max_concurrency: int,
+    max_cost: float | None,
+    prices: dict[str, tuple[float, float]] | None = None,
+) -> Any:
     from vidbench.llm import LLMClient
 
-    return LLMClient(get_cache(), max_concurrency=max_concurrency, budget_usd=max_cost,
-                     prices=prices)
+    return LLMClient(
+        get_cache(), max_concurrency=max_concurrency, budget_usd=max_cost, prices=prices
+    )
 
 
 def prepare(request: RunRequest) -> tuple[Method, Benchmark]:
     method = build_method(request.method, request.options)
     if request.mode not in method.modes:
-        raise UserError(f"method {request.method!r} has no {request.mode} mode",
-                        fix=f"use --mode {' or '.join(method.modes)}")
+        raise UserError(
+            f"method {request.method!r} has no {request.mode} mode",
+            fix=f"use --mode {' or '.join(method.modes)}",
+        )
     if request.both_orders and request.mode != "closed":
-        raise UserError("--both-orders applies to closed mode only",
-                        fix="drop --both-orders or use --mode closed")
+        raise UserError(
+            "--both-orders applies to closed mode only",
+            fix="drop --both-orders or use --mode closed",
+        )
     bench = load_benchmark(request.dataset, request.revision, request.selection, request.video_root)
     if not bench.samples:
-        raise UserError("the selection matches no sample",
-                        fix="loosen --split/--domain/--action/--sample-ids, or run `vidbench data info`")
+        raise UserError(
+            "the selection matches no sample",
+            fix="loosen --split/--domain/--action/--sample-ids, or run `vidbench data info`",
+        )
     return method, bench
 
 
@@ -82,17 +115,21 @@ def check_credentials(request: RunRequest, method: Method, bench: Benchmark) -> 
     from vidbench.llm import missing_credentials
 
     sample = bench.samples[0]
-    needs = {(c.model, getattr(method.config, "api_base", None))
-             for c in method.plan(sample.info, request.mode, 1, (1, 1))}
+    needs = {
+        (c.model, getattr(method.config, "api_base", None))
+        for c in method.plan(sample.info, request.mode, 1, (1, 1))
+    }
     if request.mode == "open":
         needs.add((request.judge or default_judge(), request.judge_api_base))
     for model, api_base in sorted(needs, key=str):
         missing = missing_credentials(model, api_base)
         if missing:
-            raise UserError(f"model {model} needs {' or '.join(missing)}, which is not set",
-                            fix=f"export {missing[0]}=... (litellm's usual variables), or point "
-                                "the method at an OpenAI-compatible server with -M api_base=URL "
-                                "(--judge-api-base for the judge); --dry-run works without keys")
+            raise UserError(
+                f"model {model} needs {' or '.join(missing)}, which is not set",
+                fix=f"export {missing[0]}=... (litellm's usual variables), or point "
+                "the method at an OpenAI-compatible server with -M api_base=URL "
+                "(--judge-api-base for the judge); --dry-run works without keys",
+            )
 
 
 def jobs_for(bench: Benchmark, both_orders: bool) -> list[tuple[Sample, bool]]:
@@ -108,12 +145,17 @@ def manifest_for(request: RunRequest, method: Method, bench: Benchmark) -> dict[
         specs.setdefault(s.domain, method.frame_spec(s.info).as_dict())
     return runs.build_manifest(
         method={**method.describe(), "registry_name": request.method},
-        mode=request.mode, dataset={**bench.source.manifest(), "split": request.selection.split,
-                                    "selection": request.selection.manifest(),
-                                    "n_samples": len(bench.samples)},
+        mode=request.mode,
+        dataset={
+            **bench.source.manifest(),
+            "split": request.selection.split,
+            "selection": request.selection.manifest(),
+            "n_samples": len(bench.samples),
+        },
         frame_specs=specs,
         judge=(request.judge or default_judge()) if request.mode == "open" else None,
-        both_orders=request.both_orders)
+        both_orders=request.both_orders,
+    )
 
 
 def default_judge() -> str:
@@ -122,8 +164,9 @@ def default_judge() -> str:
     return DEFAULT_JUDGE_MODEL
 
 
-def run_eval(request: RunRequest, options: EvalOptions, runs_dir: Path,
-             resume: Path | None = None) -> EvalOutcome:
+def run_eval(
+    request: RunRequest, options: EvalOptions, runs_dir: Path, resume: Path | None = None
+) -> EvalOutcome:
     """Start a run (or resume one), run every missing or failed sample, score, write it all."""
     if resume is not None:
         saved = runs.read_json(resume / runs.CONFIG)
@@ -158,8 +201,14 @@ def total_usage(records: list[PredictionRecord]) -> Usage:
     return total
 
 
-def score_run(request: RunRequest, bench: Benchmark, records: list[PredictionRecord],
-              run_dir: Path | None, client: Any, max_workers: int = 8) -> dict[str, Any]:
+def score_run(
+    request: RunRequest,
+    bench: Benchmark,
+    records: list[PredictionRecord],
+    run_dir: Path | None,
+    client: Any,
+    max_workers: int = 8,
+) -> dict[str, Any]:
     """Metrics for a run's records; writes metrics.json, judgements.jsonl and report.md when a
     run folder is given."""
     from vidbench import scoring
@@ -172,8 +221,9 @@ def score_run(request: RunRequest, bench: Benchmark, records: list[PredictionRec
     if request.mode == "closed":
         metrics = scoring.score_closed(samples, predictions, records=forward)
     else:
-        metrics = score_open_predictions(samples, predictions, request, client, max_workers,
-                                         run_dir, records=forward)
+        metrics = score_open_predictions(
+            samples, predictions, request, client, max_workers, run_dir, records=forward
+        )
     localization = scoring.score_localization(samples, forward)
     if localization:
         metrics["localization"] = localization
@@ -187,10 +237,15 @@ def score_run(request: RunRequest, bench: Benchmark, records: list[PredictionRec
     return metrics
 
 
-def score_open_predictions(samples: list[Sample], predictions: dict[str, Any],
-                           request: RunRequest, client: Any, max_workers: int,
-                           run_dir: Path | None,
-                           records: list[PredictionRecord] | None = None) -> dict[str, Any]:
+def score_open_predictions(
+    samples: list[Sample],
+    predictions: dict[str, Any],
+    request: RunRequest,
+    client: Any,
+    max_workers: int,
+    run_dir: Path | None,
+    records: list[PredictionRecord] | None = None,
+) -> dict[str, Any]:
     from vidbench import scoring
     from vidbench.judge import Judge, judge_all, write_judgements
 

@@ -19,8 +19,14 @@ def dry_run(request: Any) -> str:
 
     method, bench = prepare(request)
     stages: dict[tuple[str, str], dict[str, Any]] = defaultdict(
-        lambda: {"calls": 0, "images": 0, "prompt_tokens": 0, "completion_tokens": 0,
-                 "max_images": 0})
+        lambda: {
+            "calls": 0,
+            "images": 0,
+            "prompt_tokens": 0,
+            "completion_tokens": 0,
+            "max_images": 0,
+        }
+    )
     missing_videos = 0
     for sample, _swapped in jobs_for(bench, request.both_orders):
         spec = method.frame_spec(sample.info)
@@ -32,9 +38,12 @@ def dry_run(request: Any) -> str:
                 counts.append(spec.max_frames or spec.num_frames or 16)
             else:
                 counts.append(len(frame_indices(p.n_frames_trimmed, ref.fps_original, spec)))
-        n_items = len(sample.closed_statements()) if request.mode == "closed" else sample.info.n_open
-        calls: list[PlannedCall] = method.plan(sample.info, request.mode, n_items,
-                                               (counts[0], counts[1]))
+        n_items = (
+            len(sample.closed_statements()) if request.mode == "closed" else sample.info.n_open
+        )
+        calls: list[PlannedCall] = method.plan(
+            sample.info, request.mode, n_items, (counts[0], counts[1])
+        )
         for call in calls:
             st = stages[(call.stage, call.model)]
             st["calls"] += 1
@@ -47,20 +56,35 @@ def dry_run(request: Any) -> str:
         cost = estimate_cost(model, st["prompt_tokens"], st["completion_tokens"])
         unknown |= cost is None
         total += cost or 0.0
-        rows.append({"stage": stage, "model": model, "calls": st["calls"], "images": st["images"],
-                     "max images/call": st["max_images"], "prompt tokens": st["prompt_tokens"],
-                     "completion tokens": st["completion_tokens"],
-                     "cost USD": "unknown" if cost is None else f"{cost:.2f}"})
+        rows.append(
+            {
+                "stage": stage,
+                "model": model,
+                "calls": st["calls"],
+                "images": st["images"],
+                "max images/call": st["max_images"],
+                "prompt tokens": st["prompt_tokens"],
+                "completion tokens": st["completion_tokens"],
+                "cost USD": "unknown" if cost is None else f"{cost:.2f}",
+            }
+        )
         limit = PROVIDER_MAX_IMAGES.get(provider_of(model))
         if limit is not None and st["max_images"] > limit:
-            problems.append(f"stage {stage}: up to {st['max_images']} images in one request, "
-                            f"but {provider_of(model)} accepts {limit}; lower max_images / fps")
-    lines = [f"dry run: {getattr(method, 'registry_name', method.name)}, {request.mode} set, "
-             f"{len(bench.samples)} samples ({bench.source.repo_id} @ {bench.source.revision})", ""]
+            problems.append(
+                f"stage {stage}: up to {st['max_images']} images in one request, "
+                f"but {provider_of(model)} accepts {limit}; lower max_images / fps"
+            )
+    lines = [
+        f"dry run: {getattr(method, 'registry_name', method.name)}, {request.mode} set, "
+        f"{len(bench.samples)} samples ({bench.source.repo_id} @ {bench.source.revision})",
+        "",
+    ]
     lines.append(text_table(rows) if rows else "no LLM calls (this method needs no model)")
-    lines.append(f"\nestimated cost: ${total:.2f}" + (" + unknown (some prices not known)"
-                                                       if unknown else "")
-                 + " (estimates: images at ~255 tokens each; cached calls cost nothing)")
+    lines.append(
+        f"\nestimated cost: ${total:.2f}"
+        + (" + unknown (some prices not known)" if unknown else "")
+        + " (estimates: images at ~255 tokens each; cached calls cost nothing)"
+    )
     if request.mode == "open":
         lines.append("plus the open-set judge: one call per sample with predictions")
     if missing_videos:

@@ -18,12 +18,19 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
-from vidbench.contracts import (DifferencePrediction, Mode, PredictionRecord, Sample, Status,
-                                sorted_keys)
+from vidbench.contracts import (
+    DifferencePrediction,
+    Mode,
+    PredictionRecord,
+    Sample,
+    Status,
+    sorted_keys,
+)
 from vidbench.errors import UserError
 
 ANSWERS = ("a", "b")
@@ -58,8 +65,9 @@ def _pairs_hook(pairs: list[tuple[str, Any]]) -> _Obj:
     return obj
 
 
-def cap_open_predictions(sample: Sample, preds: Mapping[str, DifferencePrediction]
-                         ) -> tuple[dict[str, DifferencePrediction], list[str]]:
+def cap_open_predictions(
+    sample: Sample, preds: Mapping[str, DifferencePrediction]
+) -> tuple[dict[str, DifferencePrediction], list[str]]:
     """Keep at most the sample's n_open predictions (first in key order); return (kept, dropped).
 
     The reference scorer never enforced the cap, so a method could raise recall by listing more
@@ -84,28 +92,47 @@ def _read(path_or_obj: Any) -> tuple[Any, str, list[Problem]]:
         try:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
-            return None, name, [Problem(name, f"cannot read the file: {exc.strerror or exc}",
-                                        "check the path")]
+            return (
+                None,
+                name,
+                [Problem(name, f"cannot read the file: {exc.strerror or exc}", "check the path")],
+            )
         try:
             return json.loads(text, object_pairs_hook=_pairs_hook), name, []
         except json.JSONDecodeError as exc:
-            return None, name, [Problem(f"{name} line {exc.lineno} column {exc.colno}",
-                                        f"malformed JSON: {exc.msg}",
-                                        "fix the JSON syntax at that position")]
+            return (
+                None,
+                name,
+                [
+                    Problem(
+                        f"{name} line {exc.lineno} column {exc.colno}",
+                        f"malformed JSON: {exc.msg}",
+                        "fix the JSON syntax at that position",
+                    )
+                ],
+            )
     return path_or_obj, "predictions", []
 
 
-def _list_to_keyed(data: list[Any], samples: Sequence[Sample], name: str
-                   ) -> tuple[dict[str, Any], list[Problem], list[str]]:
+def _list_to_keyed(
+    data: list[Any], samples: Sequence[Sample], name: str
+) -> tuple[dict[str, Any], list[Problem], list[str]]:
     """The reference list format: entry i belongs to samples[i]."""
     problems: list[Problem] = []
-    warnings = [f"{name}: list format aligned to the samples by position only (entry i = the i-th "
-                "sample in dataset order); a list written for another order or subset scores "
-                "wrongly. Prefer an object keyed by sample_key."]
+    warnings = [
+        f"{name}: list format aligned to the samples by position only (entry i = the i-th "
+        "sample in dataset order); a list written for another order or subset scores "
+        "wrongly. Prefer an object keyed by sample_key."
+    ]
     if len(data) != len(samples):
-        problems.append(Problem(name, f"list has {len(data)} entries but there are "
-                                f"{len(samples)} samples", "write one entry per sample, in "
-                                "dataset order, or use an object keyed by sample_key"))
+        problems.append(
+            Problem(
+                name,
+                f"list has {len(data)} entries but there are {len(samples)} samples",
+                "write one entry per sample, in "
+                "dataset order, or use an object keyed by sample_key",
+            )
+        )
     keyed: dict[str, Any] = {}
     for sample, entry in zip(samples, data):
         keyed[sample.key] = entry
@@ -121,40 +148,70 @@ def _parse_closed_value(value: Any, where: str, problems: list[Problem]) -> Diff
     else:
         answer, description = value, ""
     if answer not in ANSWERS:
-        problems.append(Problem(where, f"prediction is {answer!r}, not 'a' or 'b'",
-                                'use "a" or "b" (or leave the difference out: it counts as wrong)'))
+        problems.append(
+            Problem(
+                where,
+                f"prediction is {answer!r}, not 'a' or 'b'",
+                'use "a" or "b" (or leave the difference out: it counts as wrong)',
+            )
+        )
         answer = None
     return DifferencePrediction(description, answer)
 
 
 def _parse_open_value(value: Any, where: str, problems: list[Problem]) -> DifferencePrediction:
     if not isinstance(value, Mapping):
-        problems.append(Problem(where, f"expected an object, got {type(value).__name__}",
-                                'write {"description": "...", "prediction": "a" or "b"}'))
+        problems.append(
+            Problem(
+                where,
+                f"expected an object, got {type(value).__name__}",
+                'write {"description": "...", "prediction": "a" or "b"}',
+            )
+        )
         return DifferencePrediction("", None)
     description, answer = value.get("description"), value.get("prediction")
     if not isinstance(description, str) or not description.strip():
-        problems.append(Problem(where, "empty or missing description",
-                                "give each predicted difference a non-empty description"))
+        problems.append(
+            Problem(
+                where,
+                "empty or missing description",
+                "give each predicted difference a non-empty description",
+            )
+        )
         description = description if isinstance(description, str) else ""
     if answer not in ANSWERS:
-        problems.append(Problem(where, f"prediction is {answer!r}, not 'a' or 'b'",
-                                'use "a" or "b"'))
+        problems.append(
+            Problem(where, f"prediction is {answer!r}, not 'a' or 'b'", 'use "a" or "b"')
+        )
         answer = None
     return DifferencePrediction(description, answer)
 
 
-def _check_sample(sample: Sample, entry: Any, mode: Mode, problems: list[Problem],
-                  ) -> tuple[dict[str, DifferencePrediction], int]:
+def _check_sample(
+    sample: Sample,
+    entry: Any,
+    mode: Mode,
+    problems: list[Problem],
+) -> tuple[dict[str, DifferencePrediction], int]:
     """Parse one sample's entry; returns (predictions, number of askable differences left out)."""
     key = sample.key
     if not isinstance(entry, Mapping):
-        problems.append(Problem(_where(key), f"expected an object of differences, got "
-                                f"{type(entry).__name__}", "map difference keys to predictions"))
+        problems.append(
+            Problem(
+                _where(key),
+                f"expected an object of differences, got {type(entry).__name__}",
+                "map difference keys to predictions",
+            )
+        )
         return {}, 0
     for dup in getattr(entry, "duplicates", []):
-        problems.append(Problem(_where(key, dup), "difference key appears more than once",
-                                "keep one prediction per difference key"))
+        problems.append(
+            Problem(
+                _where(key, dup),
+                "difference key appears more than once",
+                "keep one prediction per difference key",
+            )
+        )
     out: dict[str, DifferencePrediction] = {}
     if mode == "closed":
         asked = sample.closed_statements()
@@ -162,28 +219,41 @@ def _check_sample(sample: Sample, entry: Any, mode: Mode, problems: list[Problem
             where = _where(key, dkey)
             diff = sample.differences.get(dkey)
             if diff is None:
-                problems.append(Problem(where, "unknown difference key",
-                                        f"use one of {sorted_keys(asked)}"))
+                problems.append(
+                    Problem(where, "unknown difference key", f"use one of {sorted_keys(asked)}")
+                )
                 continue
             if dkey not in asked:
-                problems.append(Problem(where, "this difference has a null label (or no "
-                                        "statement) and is not asked", "remove it"))
+                problems.append(
+                    Problem(
+                        where,
+                        "this difference has a null label (or no statement) and is not asked",
+                        "remove it",
+                    )
+                )
                 continue
             out[dkey] = _parse_closed_value(entry[dkey], where, problems)
         return out, len(set(asked) - set(out))
     for dkey in sorted_keys(str(k) for k in entry):
         out[dkey] = _parse_open_value(entry[dkey], _where(key, dkey), problems)
     if len(out) > sample.info.n_open:
-        problems.append(Problem(_where(key), f"{len(out)} differences predicted, more than this "
-                                f"pair's limit n_differences_open_prediction = "
-                                f"{sample.info.n_open}",
-                                f"keep at most {sample.info.n_open} differences"))
+        problems.append(
+            Problem(
+                _where(key),
+                f"{len(out)} differences predicted, more than this "
+                f"pair's limit n_differences_open_prediction = "
+                f"{sample.info.n_open}",
+                f"keep at most {sample.info.n_open} differences",
+            )
+        )
     return out, 0
 
 
-def load_predictions(path_or_obj: str | os.PathLike[str] | Mapping[str, Any] | list[Any],
-                     samples: Sequence[Sample], mode: Mode,
-                     ) -> tuple[Predictions, list[Problem], list[str]]:
+def load_predictions(
+    path_or_obj: str | os.PathLike[str] | Mapping[str, Any] | list[Any],
+    samples: Sequence[Sample],
+    mode: Mode,
+) -> tuple[Predictions, list[Problem], list[str]]:
     """Read and check predictions for `samples`; returns (predictions, problems, warnings).
 
     `path_or_obj` is a JSON file path or already-decoded JSON. Every problem is listed: malformed
@@ -200,25 +270,41 @@ def load_predictions(path_or_obj: str | os.PathLike[str] | Mapping[str, Any] | l
         data, more, warnings = _list_to_keyed(data, samples, name)
         problems.extend(more)
     elif not isinstance(data, Mapping):
-        problems.append(Problem(name, f"top level is a JSON {type(data).__name__}",
-                                "write an object keyed by sample_key"))
+        problems.append(
+            Problem(
+                name,
+                f"top level is a JSON {type(data).__name__}",
+                "write an object keyed by sample_key",
+            )
+        )
         return {}, problems, warnings
 
     by_key = {s.key: s for s in samples}
     for dup in getattr(data, "duplicates", []):
-        problems.append(Problem(_where(dup), "sample key appears more than once",
-                                "keep one entry per sample"))
+        problems.append(
+            Problem(_where(dup), "sample key appears more than once", "keep one entry per sample")
+        )
     unknown = sorted(k for k in data if k not in by_key)
     for key in unknown:
-        problems.append(Problem(_where(key), "unknown sample key (not in the evaluated samples)",
-                                "remove it, or check the dataset revision and split"))
+        problems.append(
+            Problem(
+                _where(key),
+                "unknown sample key (not in the evaluated samples)",
+                "remove it, or check the dataset revision and split",
+            )
+        )
 
     predictions: Predictions = {}
     left_out = 0
     for sample in samples:
         if sample.key not in data:
-            problems.append(Problem(_where(sample.key), "no predictions for this sample",
-                                    "add it (an empty object counts every difference wrong)"))
+            problems.append(
+                Problem(
+                    _where(sample.key),
+                    "no predictions for this sample",
+                    "add it (an empty object counts every difference wrong)",
+                )
+            )
             continue
         predictions[sample.key], missing = _check_sample(sample, data[sample.key], mode, problems)
         left_out += missing
@@ -227,8 +313,11 @@ def load_predictions(path_or_obj: str | os.PathLike[str] | Mapping[str, Any] | l
     return predictions, problems, warnings
 
 
-def validate_or_raise(path_or_obj: str | os.PathLike[str] | Mapping[str, Any] | list[Any],
-                      samples: Sequence[Sample], mode: Mode) -> tuple[Predictions, list[str]]:
+def validate_or_raise(
+    path_or_obj: str | os.PathLike[str] | Mapping[str, Any] | list[Any],
+    samples: Sequence[Sample],
+    mode: Mode,
+) -> tuple[Predictions, list[str]]:
     """`load_predictions`, raising one UserError that lists every problem (`vidbench score`)."""
     predictions, problems, warnings = load_predictions(path_or_obj, samples, mode)
     if problems:
@@ -236,26 +325,34 @@ def validate_or_raise(path_or_obj: str | os.PathLike[str] | Mapping[str, Any] | 
         if len(problems) > MAX_LISTED_PROBLEMS:
             shown.append(f"... and {len(problems) - MAX_LISTED_PROBLEMS} more")
         name = str(path_or_obj) if isinstance(path_or_obj, (str, os.PathLike)) else "predictions"
-        raise UserError(f"{len(problems)} problem(s) in the {mode}-set predictions:\n    "
-                        + "\n    ".join(shown), where=name,
-                        fix="fix every listed entry and run `vidbench score` again")
+        raise UserError(
+            f"{len(problems)} problem(s) in the {mode}-set predictions:\n    "
+            + "\n    ".join(shown),
+            where=name,
+            fix="fix every listed entry and run `vidbench score` again",
+        )
     return predictions, warnings
 
 
-def records_to_predictions(records: Iterable[PredictionRecord], swapped: bool = False
-                           ) -> Predictions:
+def records_to_predictions(
+    records: Iterable[PredictionRecord], swapped: bool = False
+) -> Predictions:
     """Predictions of a run folder: only records with status OK give predictions.
 
     A failed sample is simply absent, so the scorer counts its differences wrong (strict). The
     log is append-only and a retry appends, so the last record of a sample wins. `swapped`
     selects the B/A pass of --both-orders (its predictions are already mapped back to A/B).
     """
-    return {key: dict(rec.predictions) for key, rec in latest_records(records, swapped).items()
-            if rec.status == Status.OK}
+    return {
+        key: dict(rec.predictions)
+        for key, rec in latest_records(records, swapped).items()
+        if rec.status == Status.OK
+    }
 
 
-def latest_records(records: Iterable[PredictionRecord], swapped: bool = False
-                   ) -> dict[str, PredictionRecord]:
+def latest_records(
+    records: Iterable[PredictionRecord], swapped: bool = False
+) -> dict[str, PredictionRecord]:
     """The last record per sample of one order, keyed by sample (runs.latest_records's rule)."""
     from vidbench.runs import latest_records as latest_by_order
 

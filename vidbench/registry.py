@@ -8,10 +8,11 @@ import importlib
 import importlib.util
 import sys
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 from pydantic import ValidationError
@@ -32,21 +33,32 @@ class MethodEntry:
 
 def _builtin_entries() -> dict[str, MethodEntry]:
     entries = {
-        "random": MethodEntry("random", "methods.trivial:RandomMethod",
-                              "random a/b answers (sanity row, ~50%)", {}),
-        "constant-a": MethodEntry("constant-a", "methods.trivial:ConstantAMethod",
-                                  "always answers 'a' (sanity row: the class balance)", {}),
-        "lmm": MethodEntry("lmm", "methods.lmm:LMMMethod",
-                           "any litellm model given frames of A then B (-M model=... api_base=...)",
-                           {}),
-        "viddiff": MethodEntry("viddiff", "methods.viddiff.method:VidDiffMethod",
-                               "the paper's agent: LLM proposer, CLIP+Viterbi localizer, VLM "
-                               "differencer", {}),
+        "random": MethodEntry(
+            "random", "vidbench_methods.trivial:RandomMethod", "random a/b answers (sanity row, ~50%)", {}
+        ),
+        "constant-a": MethodEntry(
+            "constant-a",
+            "vidbench_methods.trivial:ConstantAMethod",
+            "always answers 'a' (sanity row: the class balance)",
+            {},
+        ),
+        "lmm": MethodEntry(
+            "lmm",
+            "vidbench_methods.lmm:LMMMethod",
+            "any litellm model given frames of A then B (-M model=... api_base=...)",
+            {},
+        ),
+        "viddiff": MethodEntry(
+            "viddiff",
+            "vidbench_methods.viddiff.method:VidDiffMethod",
+            "the paper's agent: LLM proposer, CLIP+Viterbi localizer, VLM differencer",
+            {},
+        ),
     }
-    from methods.lmm import NAMED_CONFIGS
+    from vidbench_methods.lmm import NAMED_CONFIGS
 
     for name, (summary, overrides) in NAMED_CONFIGS.items():
-        entries[name] = MethodEntry(name, "methods.lmm:LMMMethod", summary, dict(overrides))
+        entries[name] = MethodEntry(name, "vidbench_methods.lmm:LMMMethod", summary, dict(overrides))
     return entries
 
 
@@ -63,12 +75,18 @@ def _import_target(target: str, *, where: str) -> type[Method]:
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise UserError(f"cannot import method module {module_name!r}: {exc}", where=where,
-                        fix="check the name, or install the package that provides it") from None
+        raise UserError(
+            f"cannot import method module {module_name!r}: {exc}",
+            where=where,
+            fix="check the name, or install the package that provides it",
+        ) from None
     cls = getattr(module, class_name, None)
     if not (isinstance(cls, type) and issubclass(cls, Method)):
-        raise UserError(f"{target!r} is not a vidbench Method subclass", where=where,
-                        fix="point at a class that subclasses vidbench.contracts.Method")
+        raise UserError(
+            f"{target!r} is not a vidbench Method subclass",
+            where=where,
+            fix="point at a class that subclasses vidbench.contracts.Method",
+        )
     return cls
 
 
@@ -76,7 +94,9 @@ def _import_file(spec: str) -> type[Method]:
     file_part, _, class_name = spec.rpartition(":")
     path = Path(file_part).expanduser()
     if not path.is_file():
-        raise UserError(f"method file {file_part!r} not found", fix="use --method path/to/file.py:Class")
+        raise UserError(
+            f"method file {file_part!r} not found", fix="use --method path/to/file.py:Class"
+        )
     module_name = f"vidbench_user_{path.stem}"
     mod_spec = importlib.util.spec_from_file_location(module_name, path)
     assert mod_spec and mod_spec.loader
@@ -85,12 +105,16 @@ def _import_file(spec: str) -> type[Method]:
     try:
         mod_spec.loader.exec_module(module)
     except Exception as exc:  # a user's file: report, don't crash
-        raise UserError(f"importing {path} failed: {type(exc).__name__}: {exc}",
-                        fix="fix the error in that file") from None
+        raise UserError(
+            f"importing {path} failed: {type(exc).__name__}: {exc}",
+            fix="fix the error in that file",
+        ) from None
     cls = getattr(module, class_name, None)
     if not (isinstance(cls, type) and issubclass(cls, Method)):
-        raise UserError(f"{class_name!r} in {path} is not a vidbench Method subclass",
-                        fix="subclass vidbench.contracts.Method and name that class")
+        raise UserError(
+            f"{class_name!r} in {path} is not a vidbench Method subclass",
+            fix="subclass vidbench.contracts.Method and name that class",
+        )
     return cls
 
 
@@ -99,23 +123,33 @@ def build_method(spec: str, options: Mapping[str, Any] | None = None) -> Method:
     options = dict(options or {})
     if spec.endswith(".py") or ".py:" in spec:
         if ":" not in spec:
-            raise UserError(f"--method {spec} names a file but no class", fix=f"use {spec}:ClassName")
+            raise UserError(
+                f"--method {spec} names a file but no class", fix=f"use {spec}:ClassName"
+            )
         cls, defaults, name = _import_file(spec), {}, spec
     else:
         entries = available_methods()
         entry = entries.get(spec)
         if entry is None:
-            raise UserError(f"unknown method {spec!r}",
-                            fix=f"run `vidbench methods`; known: {', '.join(sorted(entries))}")
-        cls, defaults, name = _import_target(entry.target, where=f"method {spec!r}"), entry.defaults, spec
+            raise UserError(
+                f"unknown method {spec!r}",
+                fix=f"run `vidbench methods`; known: {', '.join(sorted(entries))}",
+            )
+        cls, defaults, name = (
+            _import_target(entry.target, where=f"method {spec!r}"),
+            entry.defaults,
+            spec,
+        )
     try:
         config = cls.Config(**{**defaults, **options})
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'options'}: {e['msg']}"
-                             for e in exc.errors())
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'options'}: {e['msg']}" for e in exc.errors()
+        )
         fields = ", ".join(cls.Config.model_fields) or "(none)"
-        raise UserError(f"bad options for method {name!r}: {problems}",
-                        fix=f"options of {name}: {fields}") from None
+        raise UserError(
+            f"bad options for method {name!r}: {problems}", fix=f"options of {name}: {fields}"
+        ) from None
     method = cls(config)
     method.registry_name = name  # type: ignore[attr-defined]
     return method
@@ -131,7 +165,9 @@ def parse_options(pairs: list[str] | None, config_file: str | None = None) -> di
         except FileNotFoundError:
             raise UserError(f"method config file {config_file!r} not found") from None
         except yaml.YAMLError as exc:
-            raise UserError(f"method config file {config_file!r} is not valid YAML: {exc}") from None
+            raise UserError(
+                f"method config file {config_file!r} is not valid YAML: {exc}"
+            ) from None
         if not isinstance(loaded, dict):
             raise UserError(f"method config file {config_file!r} must hold a mapping of options")
         options.update(loaded)

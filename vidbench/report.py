@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from vidbench.contracts import SPLITS
 
@@ -28,13 +29,18 @@ def split_rows(metrics: dict[str, Any]) -> list[dict[str, str]]:
     rows = []
     for name in [s for s in SPLITS if s in splits] + [s for s in splits if s not in SPLITS]:
         fig = splits[name]
-        rows.append({"split": name, "n": str(fig.get("n", "-")),
-                     f"{headline} %": _pct(fig.get(headline)),
-                     "wilson 95%": _interval(fig, "wilson"),
-                     "bootstrap 95%": _interval(fig, "bootstrap"),
-                     "p vs 0.5": _p(fig.get("p_vs_chance")),
-                     "majority %": _pct(fig.get("majority_rate")),
-                     "p vs majority": _p(fig.get("p_vs_majority"))})
+        rows.append(
+            {
+                "split": name,
+                "n": str(fig.get("n", "-")),
+                f"{headline} %": _pct(fig.get(headline)),
+                "wilson 95%": _interval(fig, "wilson"),
+                "bootstrap 95%": _interval(fig, "bootstrap"),
+                "p vs 0.5": _p(fig.get("p_vs_chance")),
+                "majority %": _pct(fig.get("majority_rate")),
+                "p vs majority": _p(fig.get("p_vs_majority")),
+            }
+        )
     return rows
 
 
@@ -50,8 +56,10 @@ def text_table(rows: Sequence[Mapping[str, Any]]) -> str:
         return "(none)"
     cols = list(rows[0])
     widths = {c: max(len(str(c)), *(len(_cell(r.get(c))) for r in rows)) for c in cols}
-    lines = ["  ".join(str(c).ljust(widths[c]) for c in cols),
-             "  ".join("-" * widths[c] for c in cols)]
+    lines = [
+        "  ".join(str(c).ljust(widths[c]) for c in cols),
+        "  ".join("-" * widths[c] for c in cols),
+    ]
     lines += ["  ".join(_cell(r.get(c)).ljust(widths[c]) for c in cols) for r in rows]
     return "\n".join(lines)
 
@@ -69,11 +77,16 @@ def markdown_table(rows: Sequence[Mapping[str, Any]], cols: Sequence[str] | None
 
 
 def summary_lines(metrics: dict[str, Any]) -> list[str]:
-    lines = [f"average over splits (paper's Average): {_pct(metrics.get('average'))}%   "
-             f"pooled over items: {_pct(metrics.get('pooled'))}%"]
+    lines = [
+        f"average over splits (paper's Average): {_pct(metrics.get('average'))}%   "
+        f"pooled over items: {_pct(metrics.get('pooled'))}%"
+    ]
     if metrics.get("mode") == "open":
-        extra = {k: metrics.get(k) for k in ("precision", "f1", "unmatched_rate",
-                                             "wrong_direction_rate") if k in metrics}
+        extra = {
+            k: metrics.get(k)
+            for k in ("precision", "f1", "unmatched_rate", "wrong_direction_rate")
+            if k in metrics
+        }
         if extra:
             lines.append("   ".join(f"{k}: {_pct(v)}%" for k, v in extra.items()))
         if "mean_predictions" in metrics:
@@ -82,17 +95,23 @@ def summary_lines(metrics: dict[str, Any]) -> list[str]:
             lines.append(f"judge failures (counted unmatched): {metrics['judge_failures']}")
     cov = metrics.get("coverage")
     if cov:
-        lines.append(f"coverage: {cov.get('ok')}/{cov.get('samples')} samples ok "
-                     f"{cov.get('failures') or ''} (failures count as wrong)")
+        lines.append(
+            f"coverage: {cov.get('ok')}/{cov.get('samples')} samples ok "
+            f"{cov.get('failures') or ''} (failures count as wrong)"
+        )
     order = metrics.get("order")
     if order:
-        lines.append(f"both orders: consistency {_pct(order.get('consistency'))}%, accuracy "
-                     f"counting only answers right in both orders {_pct(order.get('accuracy_both_orders'))}%")
+        lines.append(
+            f"both orders: consistency {_pct(order.get('consistency'))}%, accuracy "
+            f"counting only answers right in both orders {_pct(order.get('accuracy_both_orders'))}%"
+        )
     usage = metrics.get("usage")
     if usage and usage.get("calls"):
         cost = usage.get("cost_usd")
-        lines.append(f"LLM calls: {usage['calls']} ({usage.get('cached_calls', 0)} cached), "
-                     f"cost: {'unknown' if cost is None else f'${cost:.4f}'}")
+        lines.append(
+            f"LLM calls: {usage['calls']} ({usage.get('cached_calls', 0)} cached), "
+            f"cost: {'unknown' if cost is None else f'${cost:.4f}'}"
+        )
     return lines
 
 
@@ -103,8 +122,14 @@ def render_metrics(metrics: dict[str, Any]) -> str:
 def _breakdown(metrics: dict[str, Any], key: str) -> str:
     table = metrics.get(key) or {}
     headline = "accuracy" if metrics.get("mode") == "closed" else "recall"
-    rows = [{key.removeprefix("by_"): name, "n": str(fig.get("n", "-")),
-             f"{headline} %": _pct(fig.get(headline))} for name, fig in sorted(table.items())]
+    rows = [
+        {
+            key.removeprefix("by_"): name,
+            "n": str(fig.get("n", "-")),
+            f"{headline} %": _pct(fig.get(headline)),
+        }
+        for name, fig in sorted(table.items())
+    ]
     return markdown_table(rows) if rows else ""
 
 

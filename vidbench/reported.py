@@ -37,8 +37,10 @@ class ReportedRow:
 
     def counts(self) -> dict[str, tuple[int, int]]:
         """(n_correct, n) per split, reconstructed from the rounded percentage."""
-        return {s: (round(p / 100 * SCORED_ITEMS[s]), SCORED_ITEMS[s])
-                for s, p in self.split_percent().items()}
+        return {
+            s: (round(p / 100 * SCORED_ITEMS[s]), SCORED_ITEMS[s])
+            for s, p in self.split_percent().items()
+        }
 
 
 LINKS: dict[str, str] = {
@@ -68,9 +70,11 @@ _OPEN = [
 ]
 
 REPORTED_CLOSED: list[ReportedRow] = [
-    ReportedRow("closed", name, LINKS[name], e, m, h, a) for name, e, m, h, a in _CLOSED]
+    ReportedRow("closed", name, LINKS[name], e, m, h, a) for name, e, m, h, a in _CLOSED
+]
 REPORTED_OPEN: list[ReportedRow] = [
-    ReportedRow("open", name, LINKS[name], e, m, h, a) for name, e, m, h, a in _OPEN]
+    ReportedRow("open", name, LINKS[name], e, m, h, a) for name, e, m, h, a in _OPEN
+]
 
 
 def reported_rows(mode: str) -> list[ReportedRow]:

@@ -11,10 +11,11 @@ import re
 import subprocess
 import sys
 import threading
+from collections.abc import Iterable
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import vidbench
 from vidbench.contracts import PredictionRecord, Status
@@ -28,15 +29,28 @@ METRICS = "metrics.json"
 REPORT = "report.md"
 
 _SECRET_NAME = re.compile(r"(api[_-]?key|token|secret|password|authorization)", re.I)
-PACKAGES = ("numpy", "scipy", "pandas", "pyarrow", "datasets", "huggingface_hub", "litellm",
-            "av", "pydantic", "torch", "open_clip_torch")
+PACKAGES = (
+    "numpy",
+    "scipy",
+    "pandas",
+    "pyarrow",
+    "datasets",
+    "huggingface_hub",
+    "litellm",
+    "av",
+    "pydantic",
+    "torch",
+    "open_clip_torch",
+)
 
 
 def redact_secret_fields(value: Any) -> Any:
     """Drop values whose key names a secret, at any depth (manifests and configs are shared)."""
     if isinstance(value, dict):
-        return {k: "<redacted>" if _SECRET_NAME.search(str(k)) and v
-                else redact_secret_fields(v) for k, v in value.items()}
+        return {
+            k: "<redacted>" if _SECRET_NAME.search(str(k)) and v else redact_secret_fields(v)
+            for k, v in value.items()
+        }
     if isinstance(value, list):
         return [redact_secret_fields(v) for v in value]
     return value
@@ -65,16 +79,25 @@ def read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text())
     except FileNotFoundError:
-        raise UserError(f"{path.name} not found in {path.parent}",
-                        fix="pass a run folder written by `vidbench eval`") from None
+        raise UserError(
+            f"{path.name} not found in {path.parent}",
+            fix="pass a run folder written by `vidbench eval`",
+        ) from None
     except json.JSONDecodeError as exc:
-        raise UserError(f"{path} is not valid JSON (line {exc.lineno}, column {exc.colno})") from None
+        raise UserError(
+            f"{path} is not valid JSON (line {exc.lineno}, column {exc.colno})"
+        ) from None
 
 
 def git_commit() -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(vidbench.__file__).parent,
-                             capture_output=True, text=True, timeout=5)
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(vidbench.__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
         return out.stdout.strip() or None if out.returncode == 0 else None
     except (OSError, subprocess.SubprocessError):
         return None
@@ -95,18 +118,25 @@ def redacted_command() -> str:
     from vidbench.llm import redact as redact_text
 
     command = " ".join(sys.argv)
-    command = re.sub(r"((?:api[_-]?key|token|secret|password)=)\S+", r"\1<redacted>", command,
-                     flags=re.I)
+    command = re.sub(
+        r"((?:api[_-]?key|token|secret|password)=)\S+", r"\1<redacted>", command, flags=re.I
+    )
     return redact_text(command)
 
 
 def build_manifest(**parts: Any) -> dict[str, Any]:
-    return redact_secret_fields({
-        "vidbench_version": vidbench.__version__, "git_commit": git_commit(),
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "python": platform.python_version(), "platform": platform.platform(),
-        "packages": package_versions(), "command": redacted_command(), **parts,
-    })
+    return redact_secret_fields(
+        {
+            "vidbench_version": vidbench.__version__,
+            "git_commit": git_commit(),
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "packages": package_versions(),
+            "command": redacted_command(),
+            **parts,
+        }
+    )
 
 
 class RecordLog:

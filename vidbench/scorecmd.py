@@ -18,8 +18,9 @@ def _format_problem(problem: Any) -> str:
     return f"{where}: {what}" + (f" ({fix})" if fix else "") if where else str(what)
 
 
-def validate_file(path: Path, mode: str, dataset: str, revision: str | None,
-                  split: str) -> tuple[list[str], list[str], int]:
+def validate_file(
+    path: Path, mode: str, dataset: str, revision: str | None, split: str
+) -> tuple[list[str], list[str], int]:
     """Every problem of a predictions file, formatted with where it is."""
     from vidbench.predictions import load_predictions
 
@@ -30,28 +31,42 @@ def validate_file(path: Path, mode: str, dataset: str, revision: str | None,
     return [_format_problem(p) for p in problems], list(warnings), len(preds)
 
 
-def score_target(target: Path, *, mode: str | None, dataset: str | None, revision: str | None,
-                 split: str | None, judge: str | None, judge_api_base: str | None,
-                 prices: dict[str, tuple[float, float]] | None = None) -> dict[str, Any]:
+def score_target(
+    target: Path,
+    *,
+    mode: str | None,
+    dataset: str | None,
+    revision: str | None,
+    split: str | None,
+    judge: str | None,
+    judge_api_base: str | None,
+    prices: dict[str, tuple[float, float]] | None = None,
+) -> dict[str, Any]:
     from vidbench.pipeline import RunRequest, make_client, score_run
 
     if target.is_dir():
         request = RunRequest.from_json(runs.read_json(target / runs.CONFIG))
         if mode is not None and mode != request.mode:
-            raise UserError(f"{target} is a {request.mode}-set run, not {mode}",
-                            fix=f"drop --mode or use --mode {request.mode}")
+            raise UserError(
+                f"{target} is a {request.mode}-set run, not {mode}",
+                fix=f"drop --mode or use --mode {request.mode}",
+            )
         request.dataset = dataset or request.dataset
         request.revision = revision or request.revision
         if split is not None:
             request.selection = Selection(split=split)
         request.judge = judge or request.judge
         request.judge_api_base = judge_api_base or request.judge_api_base
-        bench = load_benchmark(request.dataset, request.revision, request.selection,
-                               request.video_root)
-        records = list(runs.latest_records(runs.RecordLog(target / runs.PREDICTIONS).read()).values())
+        bench = load_benchmark(
+            request.dataset, request.revision, request.selection, request.video_root
+        )
+        records = list(
+            runs.latest_records(runs.RecordLog(target / runs.PREDICTIONS).read()).values()
+        )
         if not records:
-            raise UserError(f"{target} holds no predictions yet",
-                            fix=f"run `vidbench eval --resume {target}`")
+            raise UserError(
+                f"{target} holds no predictions yet", fix=f"run `vidbench eval --resume {target}`"
+            )
         return score_run(request, bench, records, None, make_client(8, None, prices))
     if not target.is_file():
         raise UserError(f"{target} does not exist", fix="pass a run folder or a predictions file")
@@ -61,16 +76,29 @@ def score_target(target: Path, *, mode: str | None, dataset: str | None, revisio
     from vidbench.pipeline import score_open_predictions
     from vidbench.predictions import load_predictions
 
-    request = RunRequest(method="submitted", options={}, mode=mode, dataset=dataset or "demo",
-                         revision=revision, selection=Selection(split=split or "all"),
-                         video_root=None, judge=judge, judge_api_base=judge_api_base)
+    request = RunRequest(
+        method="submitted",
+        options={},
+        mode=mode,
+        dataset=dataset or "demo",
+        revision=revision,
+        selection=Selection(split=split or "all"),
+        video_root=None,
+        judge=judge,
+        judge_api_base=judge_api_base,
+    )
     bench = load_benchmark(request.dataset, request.revision, request.selection)
     preds, problems, warnings = load_predictions(target, bench.samples, mode)
     if problems:
         shown = "\n    ".join(_format_problem(p) for p in problems[:20])
         more = f"\n    ... and {len(problems) - 20} more" if len(problems) > 20 else ""
-        raise UserError(f"{len(problems)} problem(s) in {target}", where=shown + more,
-                        fix=f"run `vidbench validate {target} --mode {mode}` for the full list")
+        raise UserError(
+            f"{len(problems)} problem(s) in {target}",
+            where=shown + more,
+            fix=f"run `vidbench validate {target} --mode {mode}` for the full list",
+        )
     if mode == "closed":
         return scoring.score_closed(bench.samples, preds)
-    return score_open_predictions(bench.samples, preds, request, make_client(8, None, prices), 8, None)
+    return score_open_predictions(
+        bench.samples, preds, request, make_client(8, None, prices), 8, None
+    )

@@ -19,17 +19,24 @@ Every number is a plain float/int/None so the result is metrics.json as is.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 from vidbench.contracts import SPLITS, DifferencePrediction, PredictionRecord, Sample, Status
 from vidbench.judge import Judgement
 from vidbench.predictions import cap_open_predictions, latest_records
-from vidbench.stats import (DEFAULT_RESAMPLES, DEFAULT_SEED, binomial_p_greater,
-                            bootstrap_interval, bootstrap_mean_of_rates, majority_rate,
-                            wilson_interval)
+from vidbench.stats import (
+    DEFAULT_RESAMPLES,
+    DEFAULT_SEED,
+    binomial_p_greater,
+    bootstrap_interval,
+    bootstrap_mean_of_rates,
+    majority_rate,
+    wilson_interval,
+)
 
 Predictions = Mapping[str, Mapping[str, DifferencePrediction]]
 ALPHA = 0.05
@@ -61,12 +68,15 @@ def _cluster_counts(items: Sequence[_Item]) -> tuple[np.ndarray, np.ndarray]:
         total[it.sample_key] += 1
         correct[it.sample_key] += it.correct
     keys = list(total)
-    return (np.fromiter((correct[k] for k in keys), float, len(keys)),
-            np.fromiter((total[k] for k in keys), float, len(keys)))
+    return (
+        np.fromiter((correct[k] for k in keys), float, len(keys)),
+        np.fromiter((total[k] for k in keys), float, len(keys)),
+    )
 
 
-def _rate_block(items: Sequence[_Item], rate_name: str, n_resamples: int, seed: int
-                ) -> dict[str, Any]:
+def _rate_block(
+    items: Sequence[_Item], rate_name: str, n_resamples: int, seed: int
+) -> dict[str, Any]:
     """Rate, counts, Wilson and cluster-bootstrap intervals, tests vs chance and majority."""
     n = len(items)
     k = sum(it.correct for it in items)
@@ -74,8 +84,9 @@ def _rate_block(items: Sequence[_Item], rate_name: str, n_resamples: int, seed: 
     p_chance = binomial_p_greater(k, n, 0.5)
     # Against the majority-class rate: a/b labels are not balanced, so "always answer the
     # majority" beats 0.5 and is the honest bar. When maj is 1.0 no result can exceed it.
-    p_majority = (binomial_p_greater(k, n, maj) if maj is not None and maj < 1.0
-                  else (1.0 if n else None))
+    p_majority = (
+        binomial_p_greater(k, n, maj) if maj is not None and maj < 1.0 else (1.0 if n else None)
+    )
     return {
         rate_name: (k / n) if n else None,
         "n": n,
@@ -98,8 +109,12 @@ def _breakdown(items: Sequence[_Item], attr: str, rate_name: str) -> dict[str, d
     for name in sorted(groups):
         g = groups[name]
         k = sum(it.correct for it in g)
-        out[name] = {rate_name: k / len(g), "n": len(g), "n_correct": int(k),
-                     "wilson": _pair(wilson_interval(k, len(g)))}
+        out[name] = {
+            rate_name: k / len(g),
+            "n": len(g),
+            "n_correct": int(k),
+            "wilson": _pair(wilson_interval(k, len(g))),
+        }
     return out
 
 
@@ -108,8 +123,9 @@ def _splits_present(samples: Sequence[Sample]) -> list[str]:
     return [s for s in SPLITS if s in present] + sorted(present - set(SPLITS))
 
 
-def _summary(samples: Sequence[Sample], items: Sequence[_Item], rate_name: str,
-             n_resamples: int, seed: int) -> dict[str, Any]:
+def _summary(
+    samples: Sequence[Sample], items: Sequence[_Item], rate_name: str, n_resamples: int, seed: int
+) -> dict[str, Any]:
     """The parts closed and open metrics share: splits, average, pooled, breakdowns."""
     splits = {}
     by_split: dict[str, list[_Item]] = defaultdict(list)
@@ -133,8 +149,11 @@ def _summary(samples: Sequence[Sample], items: Sequence[_Item], rate_name: str,
     }
 
 
-def coverage(samples: Sequence[Sample], predictions: Predictions,
-             records: Iterable[PredictionRecord] | None = None) -> dict[str, Any]:
+def coverage(
+    samples: Sequence[Sample],
+    predictions: Predictions,
+    records: Iterable[PredictionRecord] | None = None,
+) -> dict[str, Any]:
     """How many samples have a usable answer. Without records (a predictions file) a sample is
     covered when the file has an entry for it."""
     n = len(samples)
@@ -151,14 +170,23 @@ def coverage(samples: Sequence[Sample], predictions: Predictions,
     else:
         ok = sum(1 for s in samples if s.key in predictions)
         failures["no_predictions"] = n - ok
-    return {"samples": n, "ok": ok, "rate": ok / n if n else None,
-            "failures": {k: v for k, v in sorted(failures.items()) if v},
-            "rule": "strict: failed or missing samples count as wrong"}
+    return {
+        "samples": n,
+        "ok": ok,
+        "rate": ok / n if n else None,
+        "failures": {k: v for k, v in sorted(failures.items()) if v},
+        "rule": "strict: failed or missing samples count as wrong",
+    }
 
 
-def score_closed(samples: Sequence[Sample], predictions: Predictions, *,
-                 records: Iterable[PredictionRecord] | None = None,
-                 n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED) -> dict[str, Any]:
+def score_closed(
+    samples: Sequence[Sample],
+    predictions: Predictions,
+    *,
+    records: Iterable[PredictionRecord] | None = None,
+    n_resamples: int = DEFAULT_RESAMPLES,
+    seed: int = DEFAULT_SEED,
+) -> dict[str, Any]:
     """Closed-set accuracy metrics (see the module docstring for the rules)."""
     items: list[_Item] = []
     missing = invalid = 0
@@ -170,27 +198,42 @@ def score_closed(samples: Sequence[Sample], predictions: Predictions, *,
             missing += pred is None
             invalid += pred is not None and answer not in ("a", "b")
             items.append(_Item(s.key, s.split, s.domain, s.action, label, answer == label))
-    return {"mode": "closed", **_summary(samples, items, "accuracy", n_resamples, seed),
-            "missing_predictions": missing, "invalid_predictions": invalid,
-            "coverage": coverage(samples, predictions, records)}
+    return {
+        "mode": "closed",
+        **_summary(samples, items, "accuracy", n_resamples, seed),
+        "missing_predictions": missing,
+        "invalid_predictions": invalid,
+        "coverage": coverage(samples, predictions, records),
+    }
 
 
-def _open_items(sample: Sample, preds: Mapping[str, DifferencePrediction],
-                judgement: Judgement | None) -> list[_Item]:
+def _open_items(
+    sample: Sample, preds: Mapping[str, DifferencePrediction], judgement: Judgement | None
+) -> list[_Item]:
     ok = judgement is not None and judgement.status == "ok"
     items = []
     for dkey, label in sample.scored_labels().items():
         pkey = judgement.matches.get(dkey) if ok else None  # type: ignore[union-attr]
         pred = preds.get(pkey) if pkey is not None else None
         if pred is None:
-            items.append(_Item(sample.key, sample.split, sample.domain, sample.action, label,
-                               False, matched=False))
+            items.append(
+                _Item(
+                    sample.key,
+                    sample.split,
+                    sample.domain,
+                    sample.action,
+                    label,
+                    False,
+                    matched=False,
+                )
+            )
             continue
         answer = pred.prediction
         if judgement.opposite.get(dkey) and answer in FLIP:  # type: ignore[union-attr]
             answer = FLIP[answer]
-        items.append(_Item(sample.key, sample.split, sample.domain, sample.action, label,
-                           answer == label))
+        items.append(
+            _Item(sample.key, sample.split, sample.domain, sample.action, label, answer == label)
+        )
     return items
 
 
@@ -201,19 +244,30 @@ def _open_extras(items: Sequence[_Item], n_predictions: int, n_samples: int) -> 
     unmatched = sum(not it.matched for it in items)
     recall = k / n if n else None
     precision = k / n_predictions if n_predictions else None
-    f1 = (2 * precision * recall / (precision + recall)
-          if precision is not None and recall is not None and precision + recall > 0 else
-          (0.0 if precision is not None and recall is not None else None))
-    return {"precision": precision, "f1": f1, "n_predictions": n_predictions,
-            "mean_predictions": n_predictions / n_samples if n_samples else None,
-            "unmatched_rate": unmatched / n if n else None,
-            "wrong_direction_rate": (n - unmatched - k) / n if n else None}
+    f1 = (
+        2 * precision * recall / (precision + recall)
+        if precision is not None and recall is not None and precision + recall > 0
+        else (0.0 if precision is not None and recall is not None else None)
+    )
+    return {
+        "precision": precision,
+        "f1": f1,
+        "n_predictions": n_predictions,
+        "mean_predictions": n_predictions / n_samples if n_samples else None,
+        "unmatched_rate": unmatched / n if n else None,
+        "wrong_direction_rate": (n - unmatched - k) / n if n else None,
+    }
 
 
-def score_open(samples: Sequence[Sample], predictions: Predictions,
-               judgements: Mapping[str, Judgement] | Iterable[Judgement], *,
-               records: Iterable[PredictionRecord] | None = None,
-               n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED) -> dict[str, Any]:
+def score_open(
+    samples: Sequence[Sample],
+    predictions: Predictions,
+    judgements: Mapping[str, Judgement] | Iterable[Judgement],
+    *,
+    records: Iterable[PredictionRecord] | None = None,
+    n_resamples: int = DEFAULT_RESAMPLES,
+    seed: int = DEFAULT_SEED,
+) -> dict[str, Any]:
     """Open-set recall@N metrics from the judge's judgements (see the module docstring).
 
     Precision = correct a/b items / predictions made (capped at each pair's n_open, judge
@@ -235,11 +289,16 @@ def score_open(samples: Sequence[Sample], predictions: Predictions,
         items.extend(_open_items(s, preds, j))
         n_preds[s.split] += len(preds)
         n_samples[s.split] += 1
-    metrics: dict[str, Any] = {"mode": "open",
-                               **_summary(samples, items, "recall", n_resamples, seed)}
+    metrics: dict[str, Any] = {
+        "mode": "open",
+        **_summary(samples, items, "recall", n_resamples, seed),
+    }
     for split, block in metrics["splits"].items():
-        block.update(_open_extras([it for it in items if it.split == split], n_preds[split],
-                                  n_samples[split]))
+        block.update(
+            _open_extras(
+                [it for it in items if it.split == split], n_preds[split], n_samples[split]
+            )
+        )
     metrics.update(_open_extras(items, sum(n_preds.values()), len(samples)))
     metrics["judge_failures"] = len(failed)
     metrics["judge_failure_samples"] = failed
@@ -256,16 +315,27 @@ WITHIN_S = (0.5, 1.0)
 def _distance_block(distances: Sequence[float], n_frames: Sequence[int]) -> dict[str, Any]:
     d = np.asarray(distances, dtype=float)
     if d.size == 0:
-        return {"n": 0, "mean_abs_s": None, "median_abs_s": None, "within_0.5s": None,
-                "within_1s": None, "mean_predicted_frames": None}
-    return {"n": int(d.size), "mean_abs_s": float(d.mean()), "median_abs_s": float(np.median(d)),
-            "within_0.5s": float((d <= WITHIN_S[0]).mean()),
-            "within_1s": float((d <= WITHIN_S[1]).mean()),
-            "mean_predicted_frames": float(np.mean(n_frames))}
+        return {
+            "n": 0,
+            "mean_abs_s": None,
+            "median_abs_s": None,
+            "within_0.5s": None,
+            "within_1s": None,
+            "mean_predicted_frames": None,
+        }
+    return {
+        "n": int(d.size),
+        "mean_abs_s": float(d.mean()),
+        "median_abs_s": float(np.median(d)),
+        "within_0.5s": float((d <= WITHIN_S[0]).mean()),
+        "within_1s": float((d <= WITHIN_S[1]).mean()),
+        "mean_predicted_frames": float(np.mean(n_frames)),
+    }
 
 
-def score_localization(samples: Sequence[Sample], records: Iterable[PredictionRecord]
-                       ) -> dict[str, Any] | None:
+def score_localization(
+    samples: Sequence[Sample], records: Iterable[PredictionRecord]
+) -> dict[str, Any] | None:
     """How close a method's chosen frames are to the ground-truth key frames; None if no record
     has localisation.
 
@@ -284,8 +354,12 @@ def score_localization(samples: Sequence[Sample], records: Iterable[PredictionRe
     seen_any = False
     for key, rec in latest_records(records).items():
         sample = by_key.get(key)
-        if (sample is None or rec.status != Status.OK or rec.localization is None
-                or rec.mode != "closed"):
+        if (
+            sample is None
+            or rec.status != Status.OK
+            or rec.localization is None
+            or rec.mode != "closed"
+        ):
             continue
         seen_any = True
         for dkey, per_video in rec.localization.items():
@@ -305,8 +379,13 @@ def score_localization(samples: Sequence[Sample], records: Iterable[PredictionRe
     buckets = [s for s in _splits_present(samples) if s in dist] + ["overall"]
     return {
         "rule": "nearest predicted frame to the first ground-truth frame, seconds at fps_original",
-        "splits": {b: {vid: _distance_block(dist[b][vid], frames[b][vid])
-                       for vid in ("a", "b", "both")} for b in buckets if b != "overall"},
-        "overall": {vid: _distance_block(dist["overall"][vid], frames["overall"][vid])
-                    for vid in ("a", "b", "both")},
+        "splits": {
+            b: {vid: _distance_block(dist[b][vid], frames[b][vid]) for vid in ("a", "b", "both")}
+            for b in buckets
+            if b != "overall"
+        },
+        "overall": {
+            vid: _distance_block(dist["overall"][vid], frames["overall"][vid])
+            for vid in ("a", "b", "both")
+        },
     }

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 from scipy.stats import binomtest
@@ -61,9 +61,13 @@ def _percentiles(values: np.ndarray, level: float) -> tuple[float, float]:
     return (float(lo), float(hi))
 
 
-def bootstrap_interval(correct: Sequence[float] | np.ndarray, total: Sequence[float] | np.ndarray,
-                       n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED,
-                       level: float = 0.95) -> tuple[float, float] | None:
+def bootstrap_interval(
+    correct: Sequence[float] | np.ndarray,
+    total: Sequence[float] | np.ndarray,
+    n_resamples: int = DEFAULT_RESAMPLES,
+    seed: int = DEFAULT_SEED,
+    level: float = 0.95,
+) -> tuple[float, float] | None:
     """Percentile bootstrap interval of sum(correct)/sum(total), resampling whole clusters.
 
     One cluster is one video pair: its differences share videos and a method's view of them, so
@@ -83,9 +87,12 @@ def bootstrap_interval(correct: Sequence[float] | np.ndarray, total: Sequence[fl
     return _percentiles(num / den, level)
 
 
-def bootstrap_mean_of_rates(groups: Sequence[tuple[Sequence[float], Sequence[float]]],
-                            n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED,
-                            level: float = 0.95) -> tuple[float, float] | None:
+def bootstrap_mean_of_rates(
+    groups: Sequence[tuple[Sequence[float], Sequence[float]]],
+    n_resamples: int = DEFAULT_RESAMPLES,
+    seed: int = DEFAULT_SEED,
+    level: float = 0.95,
+) -> tuple[float, float] | None:
     """Interval of the unweighted mean of several group rates (the paper's split "Average").
 
     Stratified: clusters are resampled within each group independently (a pair belongs to exactly

@@ -21,9 +21,10 @@ import io
 import math
 import os
 import threading
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -65,8 +66,9 @@ def frame_indices(n_frames: int, fps_original: float, spec: FrameSpec) -> list[i
         return []
     if spec.fps is not None:
         if not fps_original > 0:
-            raise ValueError(f"fps_original must be positive to sample at {spec.fps} fps, "
-                             f"got {fps_original}")
+            raise ValueError(
+                f"fps_original must be positive to sample at {spec.fps} fps, got {fps_original}"
+            )
         if spec.fps >= fps_original:
             indices = list(range(n_frames))
         else:
@@ -107,7 +109,7 @@ def _trim_range(n_total: int, trim: tuple[int | None, int | None]) -> range:
 
 _memo_lock = threading.Lock()
 _hash_memo: dict[tuple[Any, ...], str] = {}
-_probe_memo: dict[tuple[Any, ...], "_Layout"] = {}
+_probe_memo: dict[tuple[Any, ...], _Layout] = {}
 
 
 def _stat_key(path: Path) -> tuple[str, int, int]:
@@ -116,16 +118,16 @@ def _stat_key(path: Path) -> tuple[str, int, int]:
 
 
 def _image_files(folder: Path) -> list[Path]:
-    return sorted((p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES),
-                  key=lambda p: p.name)
+    return sorted(
+        (p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES), key=lambda p: p.name
+    )
 
 
 def content_hash(path: Path) -> str:
     """blake2b of a video file's bytes, or of an image folder's sorted names and bytes."""
     if path.is_dir():
         files = _image_files(path)
-        memo_key: tuple[Any, ...] = ("dir", str(path.resolve()),
-                                     tuple(_stat_key(f) for f in files))
+        memo_key: tuple[Any, ...] = ("dir", str(path.resolve()), tuple(_stat_key(f) for f in files))
     else:
         memo_key = ("file", *_stat_key(path))
     with _memo_lock:
@@ -133,7 +135,7 @@ def content_hash(path: Path) -> str:
     if cached is not None:
         return cached
     h = hashlib.blake2b(digest_size=20)
-    for f in (_image_files(path) if path.is_dir() else [path]):
+    for f in _image_files(path) if path.is_dir() else [path]:
         if path.is_dir():
             h.update(f.name.encode() + b"\x00")
         with open(f, "rb") as fh:
@@ -147,6 +149,7 @@ def content_hash(path: Path) -> str:
 
 # --------------------------------------------------------------------------------------------
 # Layouts: what a video holds, learned without decoding every frame.
+
 
 @dataclass(frozen=True)
 class _Layout:
@@ -217,21 +220,26 @@ def _scan_folder(path: Path) -> _Layout:
 
     files = _image_files(path)
     if not files:
-        raise VideoError(f"image folder {path} has zero frames (no {'/'.join(IMAGE_SUFFIXES)} "
-                         "files)")
+        raise VideoError(
+            f"image folder {path} has zero frames (no {'/'.join(IMAGE_SUFFIXES)} files)"
+        )
     try:
         with Image.open(files[0]) as img:
             width, height = img.size
     except OSError as exc:
-        raise VideoError(f"cannot read frame image {files[0]}: corrupt or undecodable "
-                         f"({exc})") from None
+        raise VideoError(
+            f"cannot read frame image {files[0]}: corrupt or undecodable ({exc})"
+        ) from None
     return _Layout(len(files), width, height, files=tuple(files))
 
 
 def _layout(path: Path) -> _Layout:
     if path.is_dir():
-        memo_key: tuple[Any, ...] = ("dir", str(path.resolve()),
-                                     tuple(_stat_key(f) for f in _image_files(path)))
+        memo_key: tuple[Any, ...] = (
+            "dir",
+            str(path.resolve()),
+            tuple(_stat_key(f) for f in _image_files(path)),
+        )
     else:
         memo_key = ("file", *_stat_key(path))
     with _memo_lock:
@@ -245,6 +253,7 @@ def _layout(path: Path) -> _Layout:
 
 # --------------------------------------------------------------------------------------------
 # Decoding.
+
 
 @dataclass
 class DecodeStats:
@@ -287,8 +296,9 @@ def _plan_runs(targets: Sequence[int], keyframes: Sequence[int]) -> list[tuple[i
     return runs
 
 
-def _decode_file(path: Path, layout: _Layout, targets: Sequence[int], size: tuple[int, int],
-                 stats: DecodeStats) -> np.ndarray:
+def _decode_file(
+    path: Path, layout: _Layout, targets: Sequence[int], size: tuple[int, int], stats: DecodeStats
+) -> np.ndarray:
     """(T, H, W, 3) RGB frames of the sorted, unique frame indices `targets` (display order)."""
     av = _av()
     out = _FrameSink(targets, size)
@@ -308,14 +318,25 @@ def _decode_file(path: Path, layout: _Layout, targets: Sequence[int], size: tupl
         raise VideoError(f"cannot decode video {path}: corrupt or undecodable ({exc})") from None
     missing = [t for t in targets if t not in out]
     if missing:
-        raise VideoError(f"video {path}: frames {missing[:5]} could not be decoded "
-                         f"(of {layout.n_frames} frames); the file may be truncated")
+        raise VideoError(
+            f"video {path}: frames {missing[:5]} could not be decoded "
+            f"(of {layout.n_frames} frames); the file may be truncated"
+        )
     return out.stack
 
 
-def _decode_run(container: Any, stream: Any, layout: _Layout, run: Sequence[int],
-                out: _FrameSink, size: tuple[int, int], stats: DecodeStats,
-                start: int | None, *, skip: bool) -> None:
+def _decode_run(
+    container: Any,
+    stream: Any,
+    layout: _Layout,
+    run: Sequence[int],
+    out: _FrameSink,
+    size: tuple[int, int],
+    stats: DecodeStats,
+    start: int | None,
+    *,
+    skip: bool,
+) -> None:
     """Decode forward (after seeking to frame `start`, a keyframe, unless None) until the last
     frame of `run`; convert only the frames of `run`."""
     ctx = stream.codec_context
@@ -335,17 +356,24 @@ def _decode_run(container: Any, stream: Any, layout: _Layout, run: Sequence[int]
                 stats.frames_decoded += 1
                 pts = frame.pts
                 if pts in wanted and wanted[pts] not in out:
-                    out.put(wanted[pts], frame.to_ndarray(
-                        format="rgb24", width=size[0], height=size[1],
-                        interpolation="AREA" if resize else None))
+                    out.put(
+                        wanted[pts],
+                        frame.to_ndarray(
+                            format="rgb24",
+                            width=size[0],
+                            height=size[1],
+                            interpolation="AREA" if resize else None,
+                        ),
+                    )
                 if pts is not None and pts >= last_pts:
                     return
     finally:
         ctx.skip_frame = "DEFAULT"
 
 
-def _decode_folder(layout: _Layout, targets: Sequence[int], size: tuple[int, int],
-                   stats: DecodeStats) -> np.ndarray:
+def _decode_folder(
+    layout: _Layout, targets: Sequence[int], size: tuple[int, int], stats: DecodeStats
+) -> np.ndarray:
     from PIL import Image
 
     out = _FrameSink(targets, size)
@@ -358,8 +386,9 @@ def _decode_folder(layout: _Layout, targets: Sequence[int], size: tuple[int, int
                     rgb = rgb.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
                 out.put(t, np.asarray(rgb, dtype=np.uint8))
         except OSError as exc:
-            raise VideoError(f"cannot read frame image {file}: corrupt or undecodable "
-                             f"({exc})") from None
+            raise VideoError(
+                f"cannot read frame image {file}: corrupt or undecodable ({exc})"
+            ) from None
         stats.frames_decoded += 1
     return out.stack
 
@@ -380,6 +409,7 @@ def _from_bytes(raw: bytes) -> np.ndarray | None:
 # --------------------------------------------------------------------------------------------
 # The public video object.
 
+
 def video_path(ref: VideoRef, root: Path | None) -> Path:
     """Where a dataset video lives: its path under the video root (as given when no root)."""
     return (Path(root) / ref.path) if root is not None else Path(ref.path)
@@ -387,8 +417,10 @@ def video_path(ref: VideoRef, root: Path | None) -> Path:
 
 def _missing_message(path: Path, root: Path | None, sample_key: str | None) -> str:
     who = f"sample {sample_key!r}: " if sample_key else ""
-    return (f"{who}video not found: {path} (video root: {root if root is not None else 'not set'})"
-            f"; {_DOWNLOAD_HINT}")
+    return (
+        f"{who}video not found: {path} (video root: {root if root is not None else 'not set'})"
+        f"; {_DOWNLOAD_HINT}"
+    )
 
 
 @dataclass
@@ -411,7 +443,7 @@ class Video:
     def content_id(self) -> str:
         return content_hash(self.path)
 
-    def without_cache(self) -> "Video":
+    def without_cache(self) -> Video:
         return dataclasses.replace(self, cache=None, stats=DecodeStats())
 
     @property
@@ -425,8 +457,9 @@ class Video:
             return float(self.ref.fps_original)
         if self.layout.fps:
             return self.layout.fps
-        raise VideoError(f"{self._who()}video {self.path} has no fps_original and no container "
-                         "frame rate")
+        raise VideoError(
+            f"{self._who()}video {self.path} has no fps_original and no container frame rate"
+        )
 
     def sample(self, spec: FrameSpec) -> VideoFrames:
         """Frames chosen by `spec` (the same rule for both videos of a pair)."""
@@ -437,9 +470,11 @@ class Video:
         indices = [int(i) for i in indices]
         bad = [i for i in indices if not 0 <= i < self.num_frames]
         if bad:
-            raise VideoError(f"{self._who()}frame indices {bad[:5]} are out of range for "
-                             f"{self.path}: the trimmed video has {self.num_frames} frames "
-                             f"(trim {list(self.ref.trim)} of {self.n_frames_total})")
+            raise VideoError(
+                f"{self._who()}frame indices {bad[:5]} are out of range for "
+                f"{self.path}: the trimmed video has {self.num_frames} frames "
+                f"(trim {list(self.ref.trim)} of {self.n_frames_total})"
+            )
         size = _fit(self.layout.width, self.layout.height, max_side)
         absolute = sorted({self.span[i] for i in indices})
         stack = self._load(absolute, size, max_side)
@@ -448,18 +483,22 @@ class Video:
         # Sorted unique indices (what `sample` asks for) use the stack as is: no second copy.
         arrays = stack if order == list(range(len(absolute))) else stack[order]
         fps = self.fps_original
-        return VideoFrames(indices=tuple(indices), timestamps=tuple(i / fps for i in indices),
-                           fps_original=fps, arrays=arrays)
+        return VideoFrames(
+            indices=tuple(indices),
+            timestamps=tuple(i / fps for i in indices),
+            fps_original=fps,
+            arrays=arrays,
+        )
 
-    def _load(self, absolute: list[int], size: tuple[int, int],
-              max_side: int | None) -> np.ndarray:
+    def _load(self, absolute: list[int], size: tuple[int, int], max_side: int | None) -> np.ndarray:
         """(len(absolute), H, W, 3) for sorted unique whole-video indices, via the cache."""
         if not absolute:
             return np.zeros((0, size[1], size[0], 3), dtype=np.uint8)
         key = None
         if self.cache is not None:
-            key = content_key(FRAMES_NS, _FRAMES_FORMAT, content_hash(self.path), absolute,
-                              max_side)
+            key = content_key(
+                FRAMES_NS, _FRAMES_FORMAT, content_hash(self.path), absolute, max_side
+            )
             raw = self.cache.get(FRAMES_NS, key)
             stack = _from_bytes(raw) if raw is not None else None
             if stack is not None and stack.shape == (len(absolute), size[1], size[0], 3):
@@ -478,8 +517,14 @@ class Video:
         return f"sample {self.sample_key!r}: " if self.sample_key else ""
 
 
-def open_video(ref: VideoRef, root: Path | None, *, sample_key: str | None = None,
-               cache: Cache | None = None, use_cache: bool = True) -> Video:
+def open_video(
+    ref: VideoRef,
+    root: Path | None,
+    *,
+    sample_key: str | None = None,
+    cache: Cache | None = None,
+    use_cache: bool = True,
+) -> Video:
     """Open (and probe) one dataset video. `cache` defaults to the process-wide cache;
     `use_cache=False` decodes every time (benchmarks). Raises VideoError naming the sample,
     the path and the remedy when the video is missing, undecodable, empty or mis-trimmed."""
@@ -494,12 +539,20 @@ def open_video(ref: VideoRef, root: Path | None, *, sample_key: str | None = Non
     span = _trim_range(layout.n_frames, ref.trim)
     start = ref.trim[0]
     if (start is not None and start >= layout.n_frames) or len(span) == 0:
-        raise VideoError(f"{who}trim {list(ref.trim)} is outside video {path}: it has "
-                         f"{layout.n_frames} frames, the trim leaves {len(span)}")
+        raise VideoError(
+            f"{who}trim {list(ref.trim)} is outside video {path}: it has "
+            f"{layout.n_frames} frames, the trim leaves {len(span)}"
+        )
     if use_cache and cache is None:
         cache = get_cache()
-    return Video(ref=ref, path=path, sample_key=sample_key, cache=cache if use_cache else None,
-                 layout=layout, span=span)
+    return Video(
+        ref=ref,
+        path=path,
+        sample_key=sample_key,
+        cache=cache if use_cache else None,
+        layout=layout,
+        span=span,
+    )
 
 
 @dataclass(frozen=True)
@@ -521,8 +574,9 @@ def probe(ref: VideoRef, root: Path | None) -> VideoProbe:
     """Check one video: found, decodes its first frame, frame count before and after the trim."""
     path = video_path(ref, root)
     if not path.exists():
-        return VideoProbe(path, False, False, None, None, None, None, None,
-                          _missing_message(path, root, None))
+        return VideoProbe(
+            path, False, False, None, None, None, None, None, _missing_message(path, root, None)
+        )
     try:
         layout = _layout(path)
         size = (layout.width, layout.height)
@@ -533,12 +587,14 @@ def probe(ref: VideoRef, root: Path | None) -> VideoProbe:
     except VideoError as exc:
         return VideoProbe(path, True, False, None, None, None, None, None, str(exc))
     trimmed = len(_trim_range(layout.n_frames, ref.trim))
-    return VideoProbe(path, True, True, layout.n_frames, trimmed, layout.fps, layout.width,
-                      layout.height)
+    return VideoProbe(
+        path, True, True, layout.n_frames, trimmed, layout.fps, layout.width, layout.height
+    )
 
 
-def iter_frames(video: Video, indices: Iterable[int], batch: int = 64,
-                max_side: int | None = None) -> Iterable[VideoFrames]:
+def iter_frames(
+    video: Video, indices: Iterable[int], batch: int = 64, max_side: int | None = None
+) -> Iterable[VideoFrames]:
     """Read many frames in batches so memory stays bounded (e.g. a localizer over every frame)."""
     chunk: list[int] = []
     for i in indices:

@@ -1,5 +1,5 @@
 """VidDiff: the paper's three-stage agent (proposer, CLIP+Viterbi localizer, VLM differencer).
 
-Import `methods.viddiff.method.VidDiffMethod`; torch and open_clip load only when the CLIP
+Import `vidbench_methods.viddiff.method.VidDiffMethod`; torch and open_clip load only when the CLIP
 localizer runs.
 """

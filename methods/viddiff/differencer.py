@@ -6,12 +6,13 @@ the sample is recorded as a parse error (the reference code silently answered "a
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
+from vidbench_methods.viddiff import prompts
 from vidbench.contracts import Answer, LLMSession, VideoFrames, VideoSource
 from vidbench.llm import image_part, text_part
-from methods.viddiff import prompts
 
 
 @dataclass(frozen=True)
@@ -32,10 +33,13 @@ def parse_answer(payload: Any) -> Verdict:
     return Verdict(answer, str(payload.get("reasoning", "")))  # type: ignore[arg-type]
 
 
-def build_messages(action: str, statement: str, frames: Sequence[VideoFrames]) -> list[dict[str, Any]]:
+def build_messages(
+    action: str, statement: str, frames: Sequence[VideoFrames]
+) -> list[dict[str, Any]]:
     """One user message: the question, then each frame of A and of B after its text label."""
-    content: list[dict[str, Any]] = [text_part(prompts.DIFFERENCER.format(
-        action=action, statement=statement))]
+    content: list[dict[str, Any]] = [
+        text_part(prompts.DIFFERENCER.format(action=action, statement=statement))
+    ]
     for video, clip in zip("AB", frames):
         for array, seconds in zip(clip.arrays, clip.timestamps):
             content.append(text_part(prompts.frame_label(video, seconds)))
@@ -44,9 +48,16 @@ def build_messages(action: str, statement: str, frames: Sequence[VideoFrames]) -
     return [{"role": "user", "content": content}]
 
 
-def compare(llm: LLMSession, model: str, action: str, statement: str,
-            videos: Sequence[VideoSource], frames_ab: tuple[list[int], list[int]],
-            max_side: int | None, **params: Any) -> Verdict:
+def compare(
+    llm: LLMSession,
+    model: str,
+    action: str,
+    statement: str,
+    videos: Sequence[VideoSource],
+    frames_ab: tuple[list[int], list[int]],
+    max_side: int | None,
+    **params: Any,
+) -> Verdict:
     """Read the localised frames of both videos and ask which one the statement fits more."""
     frames = [videos[v].read(list(frames_ab[v]), max_side=max_side) for v in range(2)]
     messages = build_messages(action, statement, frames)

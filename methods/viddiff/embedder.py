@@ -23,9 +23,10 @@ import os
 import pickle
 import threading
 from collections import deque
+from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -118,7 +119,8 @@ def load_clip(name: str, pretrained: str | None, device: str | None = None) -> L
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(_RANDOM_INIT_SEED)
             model, _, _ = open_clip.create_model_and_transforms(
-                name, pretrained=pretrained, device=dev, precision="bf16" if cuda else "fp32")
+                name, pretrained=pretrained, device=dev, precision="bf16" if cuda else "fp32"
+            )
         model.eval()
         cfg = getattr(model.visual, "preprocess_cfg", {}) or {}
         size = cfg.get("size", getattr(model.visual, "image_size", 224))
@@ -127,10 +129,16 @@ def load_clip(name: str, pretrained: str | None, device: str | None = None) -> L
         std = cfg.get("std", open_clip.OPENAI_DATASET_STD)
         dtype = torch.bfloat16 if cuda else torch.float32
         loaded = LoadedClip(
-            name=name, pretrained=pretrained, device=torch.device(dev), model=model,
-            tokenizer=open_clip.get_tokenizer(name), image_size=size,
+            name=name,
+            pretrained=pretrained,
+            device=torch.device(dev),
+            model=model,
+            tokenizer=open_clip.get_tokenizer(name),
+            image_size=size,
             mean=torch.tensor(mean, device=dev).view(1, 3, 1, 1),
-            std=torch.tensor(std, device=dev).view(1, 3, 1, 1), dtype=dtype)
+            std=torch.tensor(std, device=dev).view(1, 3, 1, 1),
+            dtype=dtype,
+        )
         _models[key] = loaded
         return loaded
 
@@ -145,10 +153,11 @@ def preprocess(frames: Any, clip: LoadedClip) -> Any:
     new_h = max(clip.image_size, round(height * scale))
     new_w = max(clip.image_size, round(width * scale))
     if (new_h, new_w) != (height, width):
-        x = F.interpolate(x, size=(new_h, new_w), mode="bicubic", antialias=True,
-                          align_corners=False).clamp_(0.0, 1.0)
+        x = F.interpolate(
+            x, size=(new_h, new_w), mode="bicubic", antialias=True, align_corners=False
+        ).clamp_(0.0, 1.0)
     top, left = (new_h - clip.image_size) // 2, (new_w - clip.image_size) // 2
-    x = x[..., top:top + clip.image_size, left:left + clip.image_size]
+    x = x[..., top : top + clip.image_size, left : left + clip.image_size]
     x = (x - clip.mean.to(x.device)) / clip.std.to(x.device)
     return x.contiguous()
 
@@ -199,8 +208,9 @@ def decode_chunk(source: VideoSource, indices: Sequence[int], max_side: int | No
     return np.ascontiguousarray(source.read(list(indices), max_side=max_side).arrays)
 
 
-def _decode_and_preprocess(source: VideoSource, indices: Sequence[int], max_side: int | None,
-                           clip: LoadedClip) -> Any:
+def _decode_and_preprocess(
+    source: VideoSource, indices: Sequence[int], max_side: int | None, clip: LoadedClip
+) -> Any:
     """Thread worker without an accelerator: preprocessing in the worker runs in parallel with
     the model in the main thread (torch releases the GIL)."""
     import torch
@@ -223,7 +233,7 @@ def _process_pool(workers: int) -> ProcessPoolExecutor:
 
 
 def choose_backend(backend: str, clip: LoadedClip, source: VideoSource, workers: int) -> str:
-    """"auto": decode processes when feeding a GPU with several workers and the source can be
+    """ "auto": decode processes when feeding a GPU with several workers and the source can be
     sent to a process (vidbench.video sources can), threads otherwise."""
     if backend != "auto":
         return backend
@@ -236,10 +246,18 @@ def choose_backend(backend: str, clip: LoadedClip, source: VideoSource, workers:
     return "process"
 
 
-def embed_video(clip: LoadedClip, source: VideoSource, indices: Sequence[int], *,
-                batch_size: int = 128, workers: int = 4, max_side: int | None = None,
-                backend: str = "auto", chunk: int | None = None,
-                prefetch: int | None = None) -> np.ndarray:
+def embed_video(
+    clip: LoadedClip,
+    source: VideoSource,
+    indices: Sequence[int],
+    *,
+    batch_size: int = 128,
+    workers: int = 4,
+    max_side: int | None = None,
+    backend: str = "auto",
+    chunk: int | None = None,
+    prefetch: int | None = None,
+) -> np.ndarray:
     """Embed the given trimmed-video frames: (len(indices), D) float32, L2-normalised.
 
     Decode tasks of `chunk` frames run in `workers` threads or processes (`backend`: "thread",
@@ -258,7 +276,7 @@ def embed_video(clip: LoadedClip, source: VideoSource, indices: Sequence[int], *
     backend = choose_backend(backend, clip, source, workers)
     chunk = chunk or max(1, batch_size // 4)
     prefetch = prefetch or 2 * workers
-    tasks = [indices[i:i + chunk] for i in range(0, len(indices), chunk)]
+    tasks = [indices[i : i + chunk] for i in range(0, len(indices), chunk)]
     on_gpu = clip.device.type == "cuda"
 
     if backend == "process":
@@ -271,7 +289,8 @@ def embed_video(clip: LoadedClip, source: VideoSource, indices: Sequence[int], *
             submit = lambda ids: pool.submit(decode_chunk, source, ids, max_side)  # noqa: E731
         else:
             submit = lambda ids: pool.submit(  # noqa: E731
-                _decode_and_preprocess, source, ids, max_side, clip)
+                _decode_and_preprocess, source, ids, max_side, clip
+            )
     else:
         raise ValueError(f"unknown decode backend {backend!r} (thread, process or auto)")
 
@@ -318,11 +337,21 @@ def video_identity(source: VideoSource) -> Any:
     return [source.content_id, ref.fps_original, list(ref.trim), source.num_frames]
 
 
-def cached_video_embeddings(clip: LoadedClip, source: VideoSource, indices: Sequence[int],
-                            cache: Cache | None, **kwargs: Any) -> tuple[np.ndarray, bool]:
+def cached_video_embeddings(
+    clip: LoadedClip,
+    source: VideoSource,
+    indices: Sequence[int],
+    cache: Cache | None,
+    **kwargs: Any,
+) -> tuple[np.ndarray, bool]:
     """`embed_video` behind the on-disk cache; returns (embeddings, was_cached)."""
-    key = content_key("image", video_identity(source), [int(i) for i in indices], clip.identity,
-                      kwargs.get("max_side"))
+    key = content_key(
+        "image",
+        video_identity(source),
+        [int(i) for i in indices],
+        clip.identity,
+        kwargs.get("max_side"),
+    )
     if cache is not None:
         raw = cache.get(CLIP_NAMESPACE, key)
         if raw is not None:

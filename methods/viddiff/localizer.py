@@ -16,14 +16,15 @@ difference, no CLIP), "oracle" (the dataset's ground-truth retrieval frames, no 
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Mapping, Sequence
+from typing import Any, Literal
 
 import numpy as np
 
+from vidbench_methods.viddiff.viterbi import viterbi
 from vidbench.cache import Cache, content_key
 from vidbench.contracts import FrameSpec, VideoSource
-from methods.viddiff.viterbi import viterbi
 
 LocalizerMode = Literal["viterbi", "independent", "uniform", "random", "oracle"]
 EmissionMode = Literal["paper", "zscore", "raw"]
@@ -62,16 +63,20 @@ class VideoStages:
     embeddings_cached: bool | None = None
 
     def record(self) -> dict[str, Any]:
-        return {"spans": [s.as_list() for s in self.spans], "n_scored_frames": len(self.sampled),
-                "empty_stages": [i for i, s in enumerate(self.spans) if s.empty],
-                "embeddings_cached": self.embeddings_cached}
+        return {
+            "spans": [s.as_list() for s in self.spans],
+            "n_scored_frames": len(self.sampled),
+            "empty_stages": [i for i, s in enumerate(self.spans) if s.empty],
+            "embeddings_cached": self.embeddings_cached,
+        }
 
 
 # ---------------------------------------------------------------- scores and segmentations
 
 
-def stage_scores(frame_emb: np.ndarray, caption_emb: np.ndarray,
-                 caption_counts: Sequence[int]) -> np.ndarray:
+def stage_scores(
+    frame_emb: np.ndarray, caption_emb: np.ndarray, caption_counts: Sequence[int]
+) -> np.ndarray:
     """(T, S): per stage, the mean cosine similarity of each frame with the stage's captions.
     Both embedding sets are L2-normalised, so the dot product is the cosine."""
     sims = frame_emb.astype(np.float64) @ caption_emb.astype(np.float64).T  # (T, total captions)
@@ -97,7 +102,7 @@ def normalise_scores(scores: np.ndarray, mode: EmissionMode) -> np.ndarray:
         return (scores - lo) / np.where(hi > lo, hi - lo, 1.0)
     if mode == "zscore":
         centred = scores - scores.mean(axis=0)
-        pooled = float(np.sqrt(np.mean(centred ** 2)))
+        pooled = float(np.sqrt(np.mean(centred**2)))
         return centred / pooled if pooled > 0 else centred
     raise ValueError(f"unknown emission normalisation {mode!r}")
 
@@ -135,8 +140,11 @@ def uniform_spans(n_frames: int, n_stages: int) -> list[Span]:
     spans = []
     for s in range(n_stages):
         lo, hi = (s * n_frames) // n_stages, ((s + 1) * n_frames) // n_stages - 1
-        spans.append(Span(lo, hi) if hi >= lo else Span(min(lo, n_frames - 1), min(lo, n_frames - 1),
-                                                         empty=True))
+        spans.append(
+            Span(lo, hi)
+            if hi >= lo
+            else Span(min(lo, n_frames - 1), min(lo, n_frames - 1), empty=True)
+        )
     return spans
 
 
@@ -148,8 +156,9 @@ def center_of(spans: Sequence[Span], stages: Sequence[int]) -> int:
     return (lo + hi) // 2
 
 
-def frames_around(center: int, num_frames: str, fps_original: float, n_frames: int,
-                  spacing_s: float = 0.35) -> list[int]:
+def frames_around(
+    center: int, num_frames: str, fps_original: float, n_frames: int, spacing_s: float = 0.35
+) -> list[int]:
     """The frames shown for one difference: the centre frame, or for "gt_1" three frames
     `spacing_s` apart at the original rate. The step is at least one frame, so the frames are
     never duplicates (the reference code's 1-fps sampling made them identical); near the ends the
@@ -206,44 +215,62 @@ class Localizer:
     seed: int = 0
     cache: Cache | None = None
 
-    def stage_spans(self, source: VideoSource, captions: Sequence[Sequence[str]],
-                    fps: float) -> VideoStages:
+    def stage_spans(
+        self, source: VideoSource, captions: Sequence[Sequence[str]], fps: float
+    ) -> VideoStages:
         """Per-stage spans in one video, by CLIP + Viterbi / independent windows / uniform."""
         n_stages = len(captions)
         if self.mode not in CLIP_MODES:
             return VideoStages(uniform_spans(source.num_frames, n_stages))
-        from methods.viddiff import embedder
+        from vidbench_methods.viddiff import embedder
 
         clip = embedder.load_clip(self.clip_model, self.clip_pretrained, self.clip_device)
         sampled = plan_indices(source, fps)
         if not sampled:
             return VideoStages(uniform_spans(source.num_frames, n_stages))
         frame_emb, cached = embedder.cached_video_embeddings(
-            clip, source, sampled, self.cache, batch_size=self.batch_size, workers=self.workers,
-            max_side=self.max_side, backend=self.decode_backend)
+            clip,
+            source,
+            sampled,
+            self.cache,
+            batch_size=self.batch_size,
+            workers=self.workers,
+            max_side=self.max_side,
+            backend=self.decode_backend,
+        )
         flat = [c for stage in captions for c in stage]
         text_emb = embedder.embed_texts(clip, flat, self.cache)
-        scores = normalise_scores(stage_scores(frame_emb, text_emb, [len(c) for c in captions]),
-                                  self.emission)
+        scores = normalise_scores(
+            stage_scores(frame_emb, text_emb, [len(c) for c in captions]), self.emission
+        )
         if self.mode == "viterbi":
             segments = viterbi(scores).segments
         else:
             segments = independent_segments(scores)
         return VideoStages(spans_from_segments(segments, sampled), sampled, scores, cached)
 
-    def localize(self, *, sample_key: str, videos: Sequence[VideoSource],
-                 captions: Sequence[Sequence[str]], targets: Sequence[DifferenceTarget],
-                 fps: float,
-                 oracle: Sequence[Mapping[str, list[int] | None]] | None = None,
-                 ) -> tuple[dict[str, tuple[list[int], list[int]]], dict[str, Any]]:
+    def localize(
+        self,
+        *,
+        sample_key: str,
+        videos: Sequence[VideoSource],
+        captions: Sequence[Sequence[str]],
+        targets: Sequence[DifferenceTarget],
+        fps: float,
+        oracle: Sequence[Mapping[str, list[int] | None]] | None = None,
+    ) -> tuple[dict[str, tuple[list[int], list[int]]], dict[str, Any]]:
         """Frames of A and of B for every difference, plus what to record in details."""
         details: dict[str, Any] = {"mode": self.mode, "emission": self.emission, "fps": fps}
         stages: list[VideoStages | None] = []
         if self.mode == "oracle" and oracle is None:
-            raise ValueError("the oracle localizer needs the task's oracle_frames "
-                             "(the harness gives them to methods with uses_ground_truth)")
-        need_stages = self.mode != "random" and (self.mode != "oracle" or any(
-            not (oracle[v].get(t.key) or []) for v in range(2) for t in targets))  # type: ignore[index]
+            raise ValueError(
+                "the oracle localizer needs the task's oracle_frames "
+                "(the harness gives them to methods with uses_ground_truth)"
+            )
+        need_stages = self.mode != "random" and (
+            self.mode != "oracle"
+            or any(not (oracle[v].get(t.key) or []) for v in range(2) for t in targets)
+        )  # type: ignore[index]
         for source in videos:
             stages.append(self.stage_spans(source, captions, fps) if need_stages else None)
         details["videos"] = [s.record() if s is not None else None for s in stages]
@@ -266,8 +293,9 @@ class Localizer:
                         center = random_center(self.seed, sample_key, target.key, v, n)
                     else:
                         center = center_of(stages[v].spans, target.stages)  # type: ignore[union-attr]
-                    frames = frames_around(center, target.num_frames, _fps_of(source), n,
-                                           self.gt1_spacing_s)
+                    frames = frames_around(
+                        center, target.num_frames, _fps_of(source), n, self.gt1_spacing_s
+                    )
                 frames_ab.append(frames)
             localization[target.key] = (frames_ab[0], frames_ab[1])
         if fallbacks:

@@ -8,18 +8,29 @@ difference). See docs/viddiff.md for the options and what differs from the refer
 from __future__ import annotations
 
 import importlib.util
-from typing import Any, Literal, Mapping
+from collections.abc import Mapping
+from typing import Any, Literal
 
 from pydantic import Field
 
+from vidbench_methods.viddiff import differencer, proposer
+from vidbench_methods.viddiff.localizer import DifferenceTarget, Localizer
 from vidbench.cache import get_cache
-from vidbench.errors import UserError
 from vidbench.contracts import (
-    DOMAIN_FPS, ClosedTask, DifferencePrediction, FrameSpec, LLMSession, Method, MethodConfig,
-    MethodOutput, OpenTask, PlannedCall, SampleInfo, VideoSource,
+    DOMAIN_FPS,
+    ClosedTask,
+    DifferencePrediction,
+    FrameSpec,
+    LLMSession,
+    Method,
+    MethodConfig,
+    MethodOutput,
+    OpenTask,
+    PlannedCall,
+    SampleInfo,
+    VideoSource,
 )
-from methods.viddiff import differencer, proposer
-from methods.viddiff.localizer import DifferenceTarget, Localizer
+from vidbench.errors import UserError
 
 
 class VidDiffConfig(MethodConfig):
@@ -36,13 +47,15 @@ class VidDiffConfig(MethodConfig):
     emission: Literal["paper", "zscore", "raw"] = "paper"
     clip_model: str = "ViT-bigG-14"
     clip_pretrained: str | None = Field(
-        "laion2b_s39b_b160k", description="open_clip tag, a local checkpoint path, or null "
-        "for (seeded) random weights")
+        "laion2b_s39b_b160k",
+        description="open_clip tag, a local checkpoint path, or null for (seeded) random weights",
+    )
     clip_device: str | None = Field(None, description="default: cuda when available, else cpu")
     clip_batch_size: int = Field(128, ge=1)
     clip_workers: int = Field(4, ge=1, description="decode workers feeding the CLIP model")
     clip_decode_backend: Literal["auto", "thread", "process"] = Field(
-        "auto", description="auto: worker processes when feeding a GPU, threads otherwise")
+        "auto", description="auto: worker processes when feeding a GPU, threads otherwise"
+    )
     clip_max_side: int | None = Field(448, ge=1, description="decode frames no larger than this")
     clip_cache: bool = True
     fps: float | None = Field(None, gt=0, description="CLIP frame rate; default: per domain")
@@ -65,10 +78,11 @@ class VidDiffMethod(Method):
         if self.cfg.localizer in ("viterbi", "independent"):
             missing = [m for m in ("torch", "open_clip") if importlib.util.find_spec(m) is None]
             if missing:
-                raise UserError(f"the CLIP localizer needs {' and '.join(missing)}, not installed",
-                                where=f"method option localizer={self.cfg.localizer}",
-                                fix='pip install -e ".[clip]" (or -M localizer=uniform to run '
-                                    "without CLIP)")
+                raise UserError(
+                    f"the CLIP localizer needs {' and '.join(missing)}, not installed",
+                    where=f"method option localizer={self.cfg.localizer}",
+                    fix='pip install -e ".[clip]" (or -M localizer=uniform to run without CLIP)',
+                )
         if self.cfg.localizer == "oracle":
             # Instance attributes: the harness reads them after construction. The oracle needs
             # ground-truth keys, which open-mode candidates do not have.
@@ -79,18 +93,38 @@ class VidDiffMethod(Method):
         # VidDiff reads its own frames through task.videos; the harness's copy only needs to exist.
         return FrameSpec(num_frames=1, max_side=64)
 
-    def plan(self, info: SampleInfo, mode: str, n_statements: int,
-             n_frames: tuple[int, int]) -> list[PlannedCall]:
+    def plan(
+        self, info: SampleInfo, mode: str, n_statements: int, n_frames: tuple[int, int]
+    ) -> list[PlannedCall]:
         """Proposer calls (one for stages, plus one for candidates in open mode), then one
         differencer call per difference with 1-3 frames of each video (3 assumed: an upper
         bound)."""
-        calls = [PlannedCall("proposer", self.cfg.proposer_model, text_tokens=400 + 40 * n_statements,
-                             completion_tokens=600 + 60 * n_statements)]
+        calls = [
+            PlannedCall(
+                "proposer",
+                self.cfg.proposer_model,
+                text_tokens=400 + 40 * n_statements,
+                completion_tokens=600 + 60 * n_statements,
+            )
+        ]
         if mode == "open":
-            calls.append(PlannedCall("proposer", self.cfg.proposer_model, text_tokens=300,
-                                     completion_tokens=80 * n_statements))
-        calls += [PlannedCall("differencer", self.cfg.differencer_model, images=6,
-                              text_tokens=200, completion_tokens=120)] * n_statements
+            calls.append(
+                PlannedCall(
+                    "proposer",
+                    self.cfg.proposer_model,
+                    text_tokens=300,
+                    completion_tokens=80 * n_statements,
+                )
+            )
+        calls += [
+            PlannedCall(
+                "differencer",
+                self.cfg.differencer_model,
+                images=6,
+                text_tokens=200,
+                completion_tokens=120,
+            )
+        ] * n_statements
         return calls
 
     # ------------------------------------------------------------ helpers
@@ -100,46 +134,83 @@ class VidDiffMethod(Method):
         if self.cfg.api_base:
             params["api_base"] = self.cfg.api_base
         if self.cfg.llm_seed is not None:
-            params["seed"] = self.cfg.llm_seed + int(info.sample_hash) % (2 ** 31)
+            params["seed"] = self.cfg.llm_seed + int(info.sample_hash) % (2**31)
         return params
 
     def _localizer(self) -> Localizer:
         c = self.cfg
         return Localizer(
-            mode=c.localizer, emission=c.emission, clip_model=c.clip_model,
-            clip_pretrained=c.clip_pretrained, clip_device=c.clip_device,
-            batch_size=c.clip_batch_size, workers=c.clip_workers,
-            decode_backend=c.clip_decode_backend, max_side=c.clip_max_side,
-            gt1_spacing_s=c.gt1_spacing_s, seed=c.seed,
-            cache=get_cache() if c.clip_cache else None)
+            mode=c.localizer,
+            emission=c.emission,
+            clip_model=c.clip_model,
+            clip_pretrained=c.clip_pretrained,
+            clip_device=c.clip_device,
+            batch_size=c.clip_batch_size,
+            workers=c.clip_workers,
+            decode_backend=c.clip_decode_backend,
+            max_side=c.clip_max_side,
+            gt1_spacing_s=c.gt1_spacing_s,
+            seed=c.seed,
+            cache=get_cache() if c.clip_cache else None,
+        )
 
-    def _run(self, info: SampleInfo, videos: tuple[VideoSource, VideoSource],
-             statements: Mapping[str, str], num_frames: Mapping[str, str], llm: LLMSession,
-             oracle: Any, details: dict[str, Any]) -> tuple[dict[str, str], dict[str, Any]]:
+    def _run(
+        self,
+        info: SampleInfo,
+        videos: tuple[VideoSource, VideoSource],
+        statements: Mapping[str, str],
+        num_frames: Mapping[str, str],
+        llm: LLMSession,
+        oracle: Any,
+        details: dict[str, Any],
+    ) -> tuple[dict[str, str], dict[str, Any]]:
         """Stages -> localisation -> one differencer call per statement; returns answers."""
         params = self._params(info)
         repairs: list[str] = details.setdefault("repairs", [])
-        plan = proposer.plan_stages(llm, self.cfg.proposer_model, info.action_description,
-                                    statements, max_stages=self.cfg.max_stages,
-                                    min_captions=self.cfg.min_captions, repairs=repairs, **params)
+        plan = proposer.plan_stages(
+            llm,
+            self.cfg.proposer_model,
+            info.action_description,
+            statements,
+            max_stages=self.cfg.max_stages,
+            min_captions=self.cfg.min_captions,
+            repairs=repairs,
+            **params,
+        )
         details["transcript"] = plan.record()
-        targets = [DifferenceTarget(k, tuple(plan.links[k]), num_frames.get(k, plan.num_frames[k]))
-                   for k in statements]
+        targets = [
+            DifferenceTarget(k, tuple(plan.links[k]), num_frames.get(k, plan.num_frames[k]))
+            for k in statements
+        ]
         fps = self.cfg.fps or DOMAIN_FPS.get(info.domain, 2.0)
         localization, loc_details = self._localizer().localize(
-            sample_key=info.key, videos=videos, captions=[s.captions for s in plan.stages],
-            targets=targets, fps=fps, oracle=oracle)
+            sample_key=info.key,
+            videos=videos,
+            captions=[s.captions for s in plan.stages],
+            targets=targets,
+            fps=fps,
+            oracle=oracle,
+        )
         details["localizer"] = loc_details
         answers: dict[str, str] = {}
         reasoning: dict[str, Any] = {}
         for key, statement in statements.items():
-            verdict = differencer.compare(llm, self.cfg.differencer_model,
-                                          info.action_description, statement, videos,
-                                          localization[key], self.cfg.differencer_max_side,
-                                          **params)
+            verdict = differencer.compare(
+                llm,
+                self.cfg.differencer_model,
+                info.action_description,
+                statement,
+                videos,
+                localization[key],
+                self.cfg.differencer_max_side,
+                **params,
+            )
             answers[key] = verdict.answer
-            reasoning[key] = {"answer": verdict.answer, "reasoning": verdict.reasoning,
-                              "frames": [list(localization[key][0]), list(localization[key][1])]}
+            reasoning[key] = {
+                "answer": verdict.answer,
+                "reasoning": verdict.reasoning,
+                "frames": [list(localization[key][0]), list(localization[key][1])],
+            }
         details["answers"] = reasoning
         return answers, localization
 
@@ -150,28 +221,48 @@ class VidDiffMethod(Method):
         details: dict[str, Any] = {}
         # Closed statements come without num_frames (that is annotation): the proposer decides
         # per statement whether it needs one frame or motion, along with its stages.
-        answers, localization = self._run(task.info, task.videos, statements, {}, llm,
-                                          task.oracle_frames, details)
-        predictions = {k: DifferencePrediction(statements[k], answers[k])  # type: ignore[arg-type]
-                       for k in statements}
+        answers, localization = self._run(
+            task.info, task.videos, statements, {}, llm, task.oracle_frames, details
+        )
+        predictions = {
+            k: DifferencePrediction(statements[k], answers[k])  # type: ignore[arg-type]
+            for k in statements
+        }
         return MethodOutput(predictions, localization, details)
 
     def open(self, task: OpenTask, llm: LLMSession) -> MethodOutput:
         if self.cfg.localizer == "oracle":
-            raise NotImplementedError("the oracle localizer needs ground-truth difference keys; "
-                                      "it runs in closed mode only")
+            raise NotImplementedError(
+                "the oracle localizer needs ground-truth difference keys; "
+                "it runs in closed mode only"
+            )
         details: dict[str, Any] = {"repairs": []}
         if task.max_differences < 1:
             return MethodOutput({}, {}, details)
         candidates = proposer.propose_differences(
-            llm, self.cfg.proposer_model, task.info.action_description, task.max_differences,
-            details["repairs"], **self._params(task.info))
-        details["candidates"] = [{"key": d.key, "name": d.name, "description": d.description,
-                                  "num_frames": d.num_frames} for d in candidates]
+            llm,
+            self.cfg.proposer_model,
+            task.info.action_description,
+            task.max_differences,
+            details["repairs"],
+            **self._params(task.info),
+        )
+        details["candidates"] = [
+            {"key": d.key, "name": d.name, "description": d.description, "num_frames": d.num_frames}
+            for d in candidates
+        ]
         statements = {d.key: d.description for d in candidates}
-        answers, localization = self._run(task.info, task.videos, statements,
-                                          {d.key: d.num_frames for d in candidates}, llm, None,
-                                          details)
-        predictions = {k: DifferencePrediction(statements[k], answers[k])  # type: ignore[arg-type]
-                       for k in statements}
+        answers, localization = self._run(
+            task.info,
+            task.videos,
+            statements,
+            {d.key: d.num_frames for d in candidates},
+            llm,
+            None,
+            details,
+        )
+        predictions = {
+            k: DifferencePrediction(statements[k], answers[k])  # type: ignore[arg-type]
+            for k in statements
+        }
         return MethodOutput(predictions, localization, details)

@@ -8,7 +8,8 @@ the response_format name, which also tells a scripted test server which call it 
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 PROPOSE_DIFFERENCES = """\
 You are an expert coach and analyst of human actions.
@@ -70,26 +71,32 @@ PLAN_SCHEMA: dict[str, Any] = {
     "title": "viddiff_plan",
     "type": "object",
     "properties": {
-        "stages": {"type": "array", "items": {
-            "type": "object",
-            "properties": {
-                "name": {"type": "string"},
-                "description": {"type": "string"},
-                "captions": {"type": "array", "items": {"type": "string"}},
+        "stages": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "name": {"type": "string"},
+                    "description": {"type": "string"},
+                    "captions": {"type": "array", "items": {"type": "string"}},
+                },
+                "required": ["name", "description", "captions"],
+                "additionalProperties": False,
             },
-            "required": ["name", "description", "captions"],
-            "additionalProperties": False,
-        }},
-        "links": {"type": "array", "items": {
-            "type": "object",
-            "properties": {
-                "difference": {"type": "string"},
-                "stages": {"type": "array", "items": {"type": "string"}},
-                "num_frames": {"type": "string", "enum": ["1", "gt_1"]},
+        },
+        "links": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "difference": {"type": "string"},
+                    "stages": {"type": "array", "items": {"type": "string"}},
+                    "num_frames": {"type": "string", "enum": ["1", "gt_1"]},
+                },
+                "required": ["difference", "stages", "num_frames"],
+                "additionalProperties": False,
             },
-            "required": ["difference", "stages", "num_frames"],
-            "additionalProperties": False,
-        }},
+        },
     },
     "required": ["stages", "links"],
     "additionalProperties": False,

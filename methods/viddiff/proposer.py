@@ -13,12 +13,13 @@ each repair is recorded; only a reply with nothing usable (no stages, no differe
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, TypeVar
+from typing import Any, TypeVar
 
+from vidbench_methods.viddiff import prompts
 from vidbench.contracts import LLMSession
 from vidbench.errors import ParseError
-from methods.viddiff import prompts
 
 T = TypeVar("T")
 
@@ -53,17 +54,26 @@ class Plan:
 
     def record(self) -> dict[str, Any]:
         return {
-            "stages": [{"name": s.name, "description": s.description, "captions": list(s.captions)}
-                       for s in self.stages],
+            "stages": [
+                {"name": s.name, "description": s.description, "captions": list(s.captions)}
+                for s in self.stages
+            ],
             "links": {k: [self.stages[i].name for i in v] for k, v in self.links.items()},
             "num_frames": dict(self.num_frames),
             "repairs": list(self.repairs),
         }
 
 
-def _ask_with_repair(llm: LLMSession, model: str, prompt: str, schema: dict[str, Any],
-                     strict: Callable[[Any], T], repair: Callable[[Any, list[str]], T],
-                     repairs: list[str], **params: Any) -> T:
+def _ask_with_repair(
+    llm: LLMSession,
+    model: str,
+    prompt: str,
+    schema: dict[str, Any],
+    strict: Callable[[Any], T],
+    repair: Callable[[Any, list[str]], T],
+    repairs: list[str],
+    **params: Any,
+) -> T:
     """complete_json with `strict`; if the client gives up, repair its last decoded reply."""
     last: dict[str, Any] = {}
 
@@ -99,13 +109,21 @@ def _parse_difference(item: Any, index: int) -> ProposedDifference:
         raise ValueError(f"difference {index} has no description")
     num_frames = str(item.get("num_frames", "")).strip()
     if num_frames not in ("1", "gt_1"):
-        raise ValueError(f'difference {index}: num_frames must be "1" or "gt_1", got {num_frames!r}')
+        raise ValueError(
+            f'difference {index}: num_frames must be "1" or "gt_1", got {num_frames!r}'
+        )
     name = str(item.get("name") or "").strip() or description[:60]
     return ProposedDifference(str(index), name, description, num_frames)
 
 
-def propose_differences(llm: LLMSession, model: str, action: str, max_differences: int,
-                        repairs: list[str], **params: Any) -> list[ProposedDifference]:
+def propose_differences(
+    llm: LLMSession,
+    model: str,
+    action: str,
+    max_differences: int,
+    repairs: list[str],
+    **params: Any,
+) -> list[ProposedDifference]:
     """Up to `max_differences` candidates, keyed "0".."n-1" (the cap is always enforced)."""
 
     def strict(payload: Any) -> list[ProposedDifference]:
@@ -130,12 +148,15 @@ def propose_differences(llm: LLMSession, model: str, action: str, max_difference
         kept = kept[:max_differences]
         if not kept:
             raise ValueError("no usable difference")
-        return [ProposedDifference(str(i), d.name, d.description, d.num_frames)
-                for i, d in enumerate(kept)]
+        return [
+            ProposedDifference(str(i), d.name, d.description, d.num_frames)
+            for i, d in enumerate(kept)
+        ]
 
     prompt = prompts.PROPOSE_DIFFERENCES.format(action=action, n=max_differences)
-    return _ask_with_repair(llm, model, prompt, prompts.DIFFERENCES_SCHEMA, strict, repair,
-                            repairs, **params)
+    return _ask_with_repair(
+        llm, model, prompt, prompts.DIFFERENCES_SCHEMA, strict, repair, repairs, **params
+    )
 
 
 # ---------------------------------------------------------------- stages and links
@@ -148,9 +169,11 @@ def _stage_items(payload: Any) -> tuple[list[Any], list[Any]]:
     return payload["stages"], links if isinstance(links, list) else []
 
 
-def _parse_stages(items: list[Any], max_stages: int, min_captions: int,
-                  notes: list[str] | None) -> list[Stage]:
+def _parse_stages(
+    items: list[Any], max_stages: int, min_captions: int, notes: list[str] | None
+) -> list[Stage]:
     """Strict when `notes` is None (raise ValueError); otherwise repair and note each repair."""
+
     def problem(msg: str) -> None:
         if notes is None:
             raise ValueError(msg)
@@ -187,9 +210,11 @@ def _closest_stage(name: str, stages: list[Stage]) -> int:
     return max(range(len(stages)), key=lambda i: (ratios[i], -i))  # ties: the earlier stage
 
 
-def _parse_links(items: list[Any], stages: list[Stage], keys: list[str],
-                 notes: list[str] | None) -> tuple[dict[str, list[int]], dict[str, str]]:
+def _parse_links(
+    items: list[Any], stages: list[Stage], keys: list[str], notes: list[str] | None
+) -> tuple[dict[str, list[int]], dict[str, str]]:
     """Stage indices and num_frames per difference key (strict, or repaired into `notes`)."""
+
     def problem(msg: str) -> None:
         if notes is None:
             raise ValueError(msg)
@@ -229,13 +254,23 @@ def _parse_links(items: list[Any], stages: list[Stage], keys: list[str],
             links[key] = [len(stages) // 2]
             if notes is not None:
                 notes[-1] += f" -> linked to the middle stage {stages[len(stages) // 2].name!r}"
-    return ({key: sorted(links[key]) for key in keys},
-            {key: num_frames.get(key, "1") for key in keys})
+    return (
+        {key: sorted(links[key]) for key in keys},
+        {key: num_frames.get(key, "1") for key in keys},
+    )
 
 
-def plan_stages(llm: LLMSession, model: str, action: str, statements: Mapping[str, str], *,
-                max_stages: int = 5, min_captions: int = 5, repairs: list[str] | None = None,
-                **params: Any) -> Plan:
+def plan_stages(
+    llm: LLMSession,
+    model: str,
+    action: str,
+    statements: Mapping[str, str],
+    *,
+    max_stages: int = 5,
+    min_captions: int = 5,
+    repairs: list[str] | None = None,
+    **params: Any,
+) -> Plan:
     """Stages with retrieval captions, and each statement's stages (keys of `statements`)."""
     notes = repairs if repairs is not None else []
     keys = list(statements)
@@ -250,10 +285,14 @@ def plan_stages(llm: LLMSession, model: str, action: str, statements: Mapping[st
         stages = _parse_stages(stage_items, max_stages, min_captions, sink)
         return Plan(stages, *_parse_links(link_items, stages, keys, sink))
 
-    prompt = prompts.PLAN_STAGES.format(action=action, max_stages=max_stages,
-                                        min_captions=min_captions,
-                                        differences=prompts.format_differences(statements))
-    plan = _ask_with_repair(llm, model, prompt, prompts.PLAN_SCHEMA, strict, repair, notes,
-                            **params)
+    prompt = prompts.PLAN_STAGES.format(
+        action=action,
+        max_stages=max_stages,
+        min_captions=min_captions,
+        differences=prompts.format_differences(statements),
+    )
+    plan = _ask_with_repair(
+        llm, model, prompt, prompts.PLAN_SCHEMA, strict, repair, notes, **params
+    )
     plan.repairs = list(notes)
     return plan
