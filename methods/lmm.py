@@ -39,7 +39,7 @@ from vidbench.contracts import (
     sorted_keys,
 )
 from vidbench.errors import UserError
-from vidbench.llm import PROVIDER_MAX_IMAGES, image_part, provider_of, text_part
+from vidbench.messages import PROVIDER_MAX_IMAGES, image_part, provider_of, text_part
 
 
 # Hard per-request image limits of providers (documented), checked when a config is built.

@@ -31,6 +31,7 @@ from typing import Any, Literal
 from vidbench.contracts import DifferencePrediction, LLMSession, Sample, sorted_keys
 from vidbench.errors import SampleFailure
 from vidbench.predictions import cap_open_predictions
+from vidbench.secrets import redact
 
 DEFAULT_JUDGE_MODEL = "gpt-4o-2024-08-06"
 JudgeStatus = Literal["ok", "judge_failure"]
@@ -322,7 +323,7 @@ def write_judgements(path: Any, judgements: Iterable[Judgement]) -> None:
     """judgements.jsonl: one Judgement per line."""
     with open(path, "w", encoding="utf-8") as fh:
         for j in judgements:
-            fh.write(json.dumps(j.to_json(), ensure_ascii=False) + "\n")
+            fh.write(json.dumps(redact(j.to_json()), ensure_ascii=False) + "\n")
 
 
 def read_judgements(path: Any) -> dict[str, Judgement]:

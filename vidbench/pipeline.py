@@ -20,6 +20,7 @@ from vidbench.evaluate import (
     order_consistency,
 )
 from vidbench.registry import build_method
+from vidbench.secrets import redact
 
 
 @dataclass
@@ -38,7 +39,7 @@ class RunRequest:
     judge_api_base: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return runs.redact_secret_fields(
+        return redact(
             {
                 "method": self.method,
                 "options": self.options,

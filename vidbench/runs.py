@@ -20,6 +20,7 @@ from typing import Any
 import vidbench
 from vidbench.contracts import PredictionRecord, Status
 from vidbench.errors import UserError
+from vidbench.secrets import REDACTED, is_credential_name, redact, redact_text, register_secret
 
 PREDICTIONS = "predictions.jsonl"
 JUDGEMENTS = "judgements.jsonl"
@@ -28,7 +29,6 @@ CONFIG = "config.json"
 METRICS = "metrics.json"
 REPORT = "report.md"
 
-_SECRET_NAME = re.compile(r"(api[_-]?key|token|secret|password|authorization)", re.I)
 PACKAGES = (
     "numpy",
     "scipy",
@@ -42,18 +42,6 @@ PACKAGES = (
     "torch",
     "open_clip_torch",
 )
-
-
-def redact_secret_fields(value: Any) -> Any:
-    """Drop values whose key names a secret, at any depth (manifests and configs are shared)."""
-    if isinstance(value, dict):
-        return {
-            k: "<redacted>" if _SECRET_NAME.search(str(k)) and v else redact_secret_fields(v)
-            for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [redact_secret_fields(v) for v in value]
-    return value
 
 
 def new_run_dir(parent: Path, method: str, mode: str) -> Path:
@@ -71,7 +59,7 @@ def new_run_dir(parent: Path, method: str, mode: str) -> Path:
 def write_json(path: Path, data: Any) -> None:
     """Atomic: a reader never sees half a file, and an old file is not lost on a crash."""
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+    tmp.write_text(json.dumps(redact(data), indent=2, sort_keys=False, default=str) + "\n")
     os.replace(tmp, path)
 
 
@@ -114,18 +102,20 @@ def package_versions() -> dict[str, str | None]:
 
 
 def redacted_command() -> str:
-    """The command line as typed, with anything that looks like a credential removed."""
-    from vidbench.llm import redact as redact_text
-
-    command = " ".join(sys.argv)
-    command = re.sub(
-        r"((?:api[_-]?key|token|secret|password)=)\S+", r"\1<redacted>", command, flags=re.I
-    )
-    return redact_text(command)
+    """The command line as typed, without credentials (`-M api_key=...` values, URL user-info,
+    known key values)."""
+    args = []
+    for arg in sys.argv:
+        name, sep, value = arg.partition("=")
+        if sep and is_credential_name(name.lstrip("-")):
+            register_secret(value)
+            arg = f"{name}={REDACTED}"
+        args.append(arg)
+    return redact_text(" ".join(args))
 
 
 def build_manifest(**parts: Any) -> dict[str, Any]:
-    return redact_secret_fields(
+    return redact(
         {
             "vidbench_version": vidbench.__version__,
             "git_commit": git_commit(),
@@ -164,11 +154,11 @@ class RecordLog:
         tmp = self.path.with_name(f".{self.path.name}.tmp")
         with open(tmp, "w") as fh:
             for record in records:
-                fh.write(json.dumps(record.to_json(), default=str) + "\n")
+                fh.write(json.dumps(redact(record.to_json()), default=str) + "\n")
         os.replace(tmp, self.path)
 
     def append(self, record: PredictionRecord) -> None:
-        line = json.dumps(record.to_json(), default=str) + "\n"
+        line = json.dumps(redact(record.to_json()), default=str) + "\n"
         with self._lock, open(self.path, "a") as fh:
             fh.write(line)
             fh.flush()
