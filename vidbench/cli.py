@@ -4,14 +4,15 @@ the work; expected failures (UserError) print a message and exit 2, never a trac
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
 from vidbench import cli_options as opt
-from vidbench.errors import UserError
+from vidbench.errors import RunInterrupted, UserError
 
 app = typer.Typer(
     add_completion=False,
@@ -21,6 +22,8 @@ app = typer.Typer(
 )
 data_app = typer.Typer(no_args_is_help=True, help="Inspect, download and check the benchmark.")
 app.add_typer(data_app, name="data")
+cache_app = typer.Typer(no_args_is_help=True, help="Inspect or clear the on-disk cache.")
+app.add_typer(cache_app, name="cache")
 
 
 def _echo_err(text: str) -> None:
@@ -81,9 +84,21 @@ def eval_command(
     judge_api_base: Optional[str] = opt.JudgeApiBase,
     runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="Where new run folders go."),
     price: Optional[list[str]] = opt.Price,
+    cache: str = opt.CacheMode,
+    timeout: float = opt.Timeout,
+    allow_failures: Optional[float] = typer.Option(
+        None,
+        "--allow-failures",
+        min=0,
+        max=1,
+        help="Exit 0 instead of 3 when fewer than this fraction of samples failed.",
+    ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Live progress bar."),
 ) -> None:
-    """Run a method over the benchmark into a run folder, then score it."""
+    """Run a method over the benchmark into a run folder, then score it.
+
+    Exit codes: 0 every selected sample ok; 2 bad input; 3 finished with failed samples;
+    4 stopped by --max-cost; 130 interrupted. Codes 3, 4 and 130 print the resume command."""
     from vidbench import pipeline
     from vidbench.evaluate import EvalOptions
     from vidbench.registry import parse_options
@@ -117,15 +132,42 @@ def eval_command(
         max_cost=max_cost,
         progress=progress,
         prices=opt.parse_prices(price),
+        timeout_s=timeout,
+        cache_mode=opt.check_cache_mode(cache),
     )
     outcome = pipeline.run_eval(request, options, runs_dir, resume)
     typer.echo(render_metrics(outcome.metrics))
     typer.echo(f"\nrun folder: {outcome.run_dir}")
+    code = eval_exit_code(outcome, allow_failures)
+    if code:
+        raise typer.Exit(code)
+
+
+def eval_exit_code(outcome: Any, allow_failures: float | None) -> int:
+    """4 when the budget stopped the run, 3 when samples failed (0 below --allow-failures);
+    either way the counts by status and the exact command that finishes the run go to stderr."""
+    from collections import Counter
+
+    counts = Counter(r.status.value for r in outcome.records)
+    not_run = max(0, outcome.n_jobs - len(outcome.records))
+    failed = sum(n for status, n in counts.items() if status != "ok") + not_run
+    if not_run:
+        counts["not run"] = not_run
+    summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+    resume = f"vidbench eval --resume {outcome.run_dir}"
     if outcome.stopped_for_budget:
-        typer.echo(
-            f"stopped: --max-cost {max_cost} reached; finish with "
-            f"`vidbench eval --resume {outcome.run_dir} --max-cost MORE`"
+        _echo_err(
+            f"stopped by the budget (--max-cost): {summary}; finish with `{resume} --max-cost MORE`"
         )
+        return 4
+    if not failed:
+        return 0
+    fraction = failed / max(1, outcome.n_jobs)
+    if allow_failures is not None and fraction < allow_failures:
+        _echo_err(f"{summary} ({fraction:.1%} failed, below --allow-failures {allow_failures})")
+        return 0
+    _echo_err(f"finished with failed samples: {summary}; retry them with `{resume}`")
+    return 3
 
 
 @app.command("score")
@@ -148,6 +190,8 @@ def score_command(
     judge_api_base: Optional[str] = opt.JudgeApiBase,
     cache_dir: Optional[Path] = opt.CacheDir,
     price: Optional[list[str]] = opt.Price,
+    cache: str = opt.CacheMode,
+    timeout: float = opt.Timeout,
     out: Optional[Path] = typer.Option(None, "--out", help="Write metrics JSON here."),
 ) -> None:
     """Score saved predictions without calling any method; prints a table."""
@@ -164,6 +208,8 @@ def score_command(
         judge=judge,
         judge_api_base=judge_api_base,
         prices=opt.parse_prices(price),
+        timeout_s=timeout,
+        cache_mode=opt.check_cache_mode(cache),
     )
     typer.echo(render_metrics(metrics))
     if out is not None:
@@ -334,12 +380,61 @@ def data_doctor(
         raise typer.Exit(1)
 
 
+@cache_app.command("info")
+def cache_info(cache_dir: Optional[Path] = opt.CacheDir) -> None:
+    """Where the cache is, its entries and size by kind, and LLM answers per model."""
+    from vidbench.cache import get_cache
+    from vidbench.report import text_table
+
+    opt.use_cache(cache_dir)
+    info = get_cache().info()
+    on_disk = sum(p.stat().st_size for p in info.root.rglob("*") if p.is_file())
+    typer.echo(f"cache: {info.root}")
+    typer.echo(f"{info.entries} entries, {_mib(info.size)} of values, {_mib(on_disk)} on disk\n")
+    kinds = [{"kind": ns, "entries": n, "size": _mib(b)} for ns, (n, b) in info.namespaces.items()]
+    models = [{"model": m, "answers": n, "size": _mib(b)} for m, (n, b) in info.models.items()]
+    if kinds:
+        typer.echo(text_table(sorted(kinds, key=lambda r: str(r["kind"]))))
+    if models:
+        typer.echo("\n" + text_table(sorted(models, key=lambda r: str(r["model"]))))
+
+
+@cache_app.command("clear")
+def cache_clear(
+    model: Optional[str] = typer.Option(
+        None, "--model", help="Only LLM answers of this model (as passed to litellm)."
+    ),
+    older_than: Optional[str] = typer.Option(
+        None, "--older-than", help="Only entries older than this: 30d, 12h, 15m, 90s."
+    ),
+    cache_dir: Optional[Path] = opt.CacheDir,
+) -> None:
+    """Remove cache entries: all of them, or those of one model and/or older than an age."""
+    from vidbench.cache import get_cache
+
+    opt.use_cache(cache_dir)
+    age = opt.parse_age(older_than) if older_than is not None else None
+    removed, size = get_cache().clear(model=model, older_than_s=age)
+    typer.echo(f"removed {removed} entries ({_mib(size)}) from {get_cache().root}")
+
+
+def _mib(size: int) -> str:
+    return f"{size / 2**20:.2f} MiB"
+
+
 def main() -> None:
     try:
         app()
     except UserError as exc:
         _echo_err(exc.render())
         sys.exit(exc.exit_code)
+    except RunInterrupted as exc:
+        _echo_err(exc.render())
+        sys.stdout.flush()
+        sys.stderr.flush()
+        # Calls still in flight would hold the exit for up to a whole timeout; what was saved is
+        # on disk (fsynced records, committed cache rows), so nothing is lost by not waiting.
+        os._exit(exc.exit_code)
     except KeyboardInterrupt:
         _echo_err(
             "interrupted: finished samples are saved; continue with "

@@ -48,6 +48,41 @@ Price = typer.Option(
     help="MODEL=IN,OUT: USD per million input/output tokens "
     "for a model litellm has no price for (repeatable).",
 )
+CacheMode = typer.Option(
+    "use",
+    "--cache",
+    help="LLM answer cache: use (read and write), refresh (call again and overwrite) or off.",
+)
+Timeout = typer.Option(
+    120.0, "--timeout", min=0.001, help="Seconds one LLM call may take before it is retried."
+)
+
+
+def check_cache_mode(mode: str) -> str:
+    from vidbench.errors import UserError
+
+    if mode not in ("use", "refresh", "off"):
+        raise UserError(f"unknown --cache {mode!r}", fix="use --cache use, refresh or off")
+    return mode
+
+
+def parse_age(value: str) -> float:
+    """'30d', '12h', '15m', '90s' or a number of days -> seconds."""
+    from vidbench.errors import UserError
+
+    units = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
+    text = value.strip().lower()
+    unit = units.get(text[-1:], None)
+    number = text[:-1] if unit is not None else text
+    try:
+        amount = float(number)
+    except ValueError:
+        amount = -1.0
+    if amount < 0:
+        raise UserError(
+            f"--older-than {value!r} is not an age", fix="e.g. --older-than 30d (or 12h, 15m, 90s)"
+        )
+    return amount * (unit or units["d"])
 
 
 def parse_prices(values: Optional[list[str]]) -> dict[str, tuple[float, float]]:

@@ -320,6 +320,8 @@ class PredictionRecord:
     swapped: bool = (
         False  # True for the B/A pass of --both-orders (predictions already mapped back)
     )
+    # Raw evidence: per LLM call, {"model", "cache_key", "cached", "text"} (the reply as received).
+    llm_calls: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -340,6 +342,7 @@ class PredictionRecord:
             ),
             "usage": self.usage.as_dict(),
             "details": self.details,
+            "llm_calls": self.llm_calls,
         }
 
     @classmethod
@@ -363,6 +366,7 @@ class PredictionRecord:
             usage=Usage(**(data.get("usage") or {})),
             details=data.get("details") or {},
             swapped=bool(data.get("swapped", False)),
+            llm_calls=list(data.get("llm_calls") or []),
         )
 
 

@@ -36,6 +36,8 @@ class EvalOptions:
     max_cost: float | None = None
     progress: bool = True
     prices: dict[str, tuple[float, float]] = field(default_factory=dict)
+    timeout_s: float = 120.0  # per LLM call
+    cache_mode: str = "use"  # LLM answers: use, refresh or off (vidbench.llm.CACHE_MODES)
 
 
 @dataclass
@@ -45,6 +47,7 @@ class EvalOutcome:
     usage: Usage
     stopped_for_budget: bool = False
     metrics: dict[str, Any] = field(default_factory=dict)
+    n_jobs: int = 0  # selected samples (twice that with --both-orders)
 
 
 def swap_info(info: SampleInfo) -> SampleInfo:
@@ -164,6 +167,7 @@ class Evaluator:
                 record.predictions, record.localization = output.predictions, output.localization
                 record.details = output.details
         record.usage = session.usage
+        record.llm_calls = list(getattr(session, "calls", []))
         return record
 
     def run(self, todo: list[tuple[Sample, bool]]) -> tuple[list[PredictionRecord], bool]:
@@ -179,7 +183,8 @@ class Evaluator:
             dynamic_ncols=True,
             desc=f"{getattr(self.method, 'registry_name', self.method.name)}",
         )
-        with ThreadPoolExecutor(max_workers=max(1, self.options.max_concurrency)) as pool:
+        pool = ThreadPoolExecutor(max_workers=max(1, self.options.max_concurrency))
+        try:
             pending: set[Future[PredictionRecord]] = set()
             jobs = iter(todo)
             while True:
@@ -203,6 +208,12 @@ class Evaluator:
                     bar.set_postfix(self._postfix(), refresh=False)
                 if stopped:
                     continue  # drain what is in flight, start nothing new
+        except BaseException as exc:
+            # On Ctrl-C start nothing more and do not wait for calls in flight (they may take a
+            # whole timeout); every finished record is already on disk.
+            pool.shutdown(wait=not isinstance(exc, KeyboardInterrupt), cancel_futures=True)
+            raise
+        pool.shutdown()
         bar.close()
         return new_records, stopped
 

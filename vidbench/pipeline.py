@@ -11,7 +11,7 @@ from vidbench import runs
 from vidbench.cache import get_cache
 from vidbench.contracts import Method, PredictionRecord, Sample, Usage
 from vidbench.dataset import Benchmark, Selection, load_benchmark
-from vidbench.errors import UserError
+from vidbench.errors import RunInterrupted, UserError
 from vidbench.evaluate import (
     EvalOptions,
     EvalOutcome,
@@ -20,7 +20,7 @@ from vidbench.evaluate import (
     order_consistency,
 )
 from vidbench.registry import build_method
-from vidbench.secrets import redact
+from vidbench.secrets import redact, register_options, register_url
 
 
 @dataclass
@@ -37,6 +37,12 @@ class RunRequest:
     both_orders: bool = False
     judge: str | None = None
     judge_api_base: str | None = None
+
+    def __post_init__(self) -> None:
+        # Credentials given as options or inside URLs are known by value from here on, so
+        # whatever echoes them later (errors, replies, the command line) is redacted.
+        register_options(self.options)
+        register_url(self.judge_api_base)
 
     def to_json(self) -> dict[str, Any]:
         return redact(
@@ -82,11 +88,18 @@ def make_client(
     max_concurrency: int,
     max_cost: float | None,
     prices: dict[str, tuple[float, float]] | None = None,
+    timeout_s: float = 120.0,
+    cache_mode: str = "use",
 ) -> Any:
     from vidbench.llm import LLMClient
 
     return LLMClient(
-        get_cache(), max_concurrency=max_concurrency, budget_usd=max_cost, prices=prices
+        get_cache(),
+        max_concurrency=max_concurrency,
+        budget_usd=max_cost,
+        prices=prices,
+        timeout_s=timeout_s,
+        cache_mode=cache_mode,
     )
 
 
@@ -141,7 +154,7 @@ def jobs_for(bench: Benchmark, both_orders: bool) -> list[tuple[Sample, bool]]:
 
 
 def manifest_for(request: RunRequest, method: Method, bench: Benchmark) -> dict[str, Any]:
-    specs = {}
+    specs: dict[str, Any] = {}
     for s in bench.samples:
         specs.setdefault(s.domain, method.frame_spec(s.info).as_dict())
     return runs.build_manifest(
@@ -185,12 +198,23 @@ def run_eval(
         runs.write_json(run_dir / runs.CONFIG, request.to_json())
         runs.write_json(run_dir / runs.MANIFEST, manifest_for(request, method, bench))
         done = {}
-    client = make_client(options.max_concurrency, options.max_cost, options.prices)
+    client = make_client(
+        options.max_concurrency,
+        options.max_cost,
+        options.prices,
+        options.timeout_s,
+        options.cache_mode,
+    )
     evaluator = Evaluator(method, bench, request.mode, run_dir, options, client, get_cache())
-    todo = [job for job in jobs_for(bench, request.both_orders) if (job[0].key, job[1]) not in done]
-    _, stopped = evaluator.run(todo)
+    jobs = jobs_for(bench, request.both_orders)
+    todo = [job for job in jobs if (job[0].key, job[1]) not in done]
+    try:
+        _, stopped = evaluator.run(todo)
+    except KeyboardInterrupt:
+        saved = runs.completed(evaluator.log.read())
+        raise RunInterrupted(run_dir, len(saved), len(jobs)) from None
     records = list(runs.latest_records(evaluator.log.read()).values())
-    outcome = EvalOutcome(run_dir, records, total_usage(records), stopped)
+    outcome = EvalOutcome(run_dir, records, total_usage(records), stopped, n_jobs=len(jobs))
     outcome.metrics = score_run(request, bench, records, run_dir, client, options.max_concurrency)
     return outcome
 

@@ -41,8 +41,13 @@ def score_target(
     judge: str | None,
     judge_api_base: str | None,
     prices: dict[str, tuple[float, float]] | None = None,
+    timeout_s: float = 120.0,
+    cache_mode: str = "use",
 ) -> dict[str, Any]:
     from vidbench.pipeline import RunRequest, make_client, score_run
+
+    def client() -> Any:
+        return make_client(8, None, prices, timeout_s, cache_mode)
 
     if target.is_dir():
         request = RunRequest.from_json(runs.read_json(target / runs.CONFIG))
@@ -67,7 +72,7 @@ def score_target(
             raise UserError(
                 f"{target} holds no predictions yet", fix=f"run `vidbench eval --resume {target}`"
             )
-        return score_run(request, bench, records, None, make_client(8, None, prices))
+        return score_run(request, bench, records, None, client())
     if not target.is_file():
         raise UserError(f"{target} does not exist", fix="pass a run folder or a predictions file")
     if mode is None:
@@ -99,6 +104,4 @@ def score_target(
         )
     if mode == "closed":
         return scoring.score_closed(bench.samples, preds)
-    return score_open_predictions(
-        bench.samples, preds, request, make_client(8, None, prices), 8, None
-    )
+    return score_open_predictions(bench.samples, preds, request, client(), 8, None)

@@ -71,8 +71,13 @@ CREDENTIAL_NAMES = frozenset(
 QUERY_CREDENTIAL_NAMES = CREDENTIAL_NAMES | {"key", "token", "sig", "signature", "auth"}
 _MIN_SECRET_LEN = 4  # shorter values would redact ordinary words
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
-_HEADER_VALUE = re.compile(
-    r"\b(Bearer|Basic|Token)\s+[A-Za-z0-9_\-\.=+/~]{6,}", flags=re.IGNORECASE
+# An Authorization value: a scheme, then a credential-like word (with a digit, so that prose such
+# as "basic authentication" survives).
+_HEADER_VALUE = re.compile(r"\b(Bearer|Basic)\s+(?=[\w\-.=+/~]*\d)[\w\-.=+/~]{8,}", re.IGNORECASE)
+# A header echoed as text: `Authorization: Basic xyz`, `'authorization': 'Bearer xyz'`, ...
+_AUTH_HEADER = re.compile(
+    r"((?:proxy-)?authorization['\"]?\s*[:=]\s*['\"]?(?:(?:Bearer|Basic|Token)\s+)?)[^\s'\",}]+",
+    re.IGNORECASE,
 )
 _KEY_SHAPED = re.compile(r"\bsk-[A-Za-z0-9_\-]{6,}")
 
@@ -199,6 +204,7 @@ def redact_text(text: str, extra: tuple[str, ...] = ()) -> str:
     for secret in known_secrets(extra):
         if secret in text:
             text = text.replace(secret, REDACTED)
+    text = _AUTH_HEADER.sub(lambda m: f"{m.group(1)}{REDACTED}", text)
     text = _HEADER_VALUE.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
     return _KEY_SHAPED.sub(REDACTED, text)
 
