@@ -139,7 +139,7 @@ def _list_to_keyed(
     return keyed, problems, warnings
 
 
-def _parse_closed_value(value: Any, where: str, problems: list[Problem]) -> DifferencePrediction:
+def _parse_closed_value(value: Any, where: str, odd: list[Problem]) -> DifferencePrediction:
     if isinstance(value, Mapping):
         answer = value.get("prediction")
         description = value.get("description") or ""
@@ -148,18 +148,23 @@ def _parse_closed_value(value: Any, where: str, problems: list[Problem]) -> Diff
     else:
         answer, description = value, ""
     if answer not in ANSWERS:
-        problems.append(
-            Problem(
-                where,
-                f"prediction is {answer!r}, not 'a' or 'b'",
-                'use "a" or "b" (or leave the difference out: it counts as wrong)',
-            )
-        )
+        odd.append(_odd_answer(where, answer))
         answer = None
     return DifferencePrediction(description, answer)
 
 
-def _parse_open_value(value: Any, where: str, problems: list[Problem]) -> DifferencePrediction:
+def _odd_answer(where: str, answer: Any) -> Problem:
+    """An answer other than a/b: wrong, as the reference scores it (a problem under --strict)."""
+    return Problem(
+        where,
+        f"prediction is {answer!r}, not 'a' or 'b': scored as wrong",
+        'use "a" or "b" (or leave the difference out: it counts as wrong)',
+    )
+
+
+def _parse_open_value(
+    value: Any, where: str, problems: list[Problem], odd: list[Problem]
+) -> DifferencePrediction:
     if not isinstance(value, Mapping):
         problems.append(
             Problem(
@@ -180,9 +185,7 @@ def _parse_open_value(value: Any, where: str, problems: list[Problem]) -> Differ
         )
         description = description if isinstance(description, str) else ""
     if answer not in ANSWERS:
-        problems.append(
-            Problem(where, f"prediction is {answer!r}, not 'a' or 'b'", 'use "a" or "b"')
-        )
+        odd.append(_odd_answer(where, answer))
         answer = None
     return DifferencePrediction(description, answer)
 
@@ -192,6 +195,7 @@ def _check_sample(
     entry: Any,
     mode: Mode,
     problems: list[Problem],
+    odd: list[Problem],
 ) -> tuple[dict[str, DifferencePrediction], int]:
     """Parse one sample's entry; returns (predictions, number of askable differences left out)."""
     key = sample.key
@@ -232,10 +236,10 @@ def _check_sample(
                     )
                 )
                 continue
-            out[dkey] = _parse_closed_value(entry[dkey], where, problems)
+            out[dkey] = _parse_closed_value(entry[dkey], where, odd)
         return out, len(set(asked) - set(out))
     for dkey in sorted_keys(str(k) for k in entry):
-        out[dkey] = _parse_open_value(entry[dkey], _where(key, dkey), problems)
+        out[dkey] = _parse_open_value(entry[dkey], _where(key, dkey), problems, odd)
     if len(out) > sample.info.n_open:
         problems.append(
             Problem(
@@ -253,8 +257,13 @@ def load_predictions(
     path_or_obj: str | os.PathLike[str] | Mapping[str, Any] | list[Any],
     samples: Sequence[Sample],
     mode: Mode,
+    strict: bool = False,
 ) -> tuple[Predictions, list[Problem], list[str]]:
     """Read and check predictions for `samples`; returns (predictions, problems, warnings).
+
+    An answer other than a/b ('c', null, 'A', ...) is scored as wrong, as the reference scorer
+    does, and listed as a warning (up to MAX_LISTED_PROBLEMS, then a count); `strict` makes each
+    one a problem instead.
 
     `path_or_obj` is a JSON file path or already-decoded JSON. Every problem is listed: malformed
     JSON (with line and column), unknown / duplicate / missing sample keys; closed mode: unknown or
@@ -295,6 +304,7 @@ def load_predictions(
         )
 
     predictions: Predictions = {}
+    odd: list[Problem] = []
     left_out = 0
     for sample in samples:
         if sample.key not in data:
@@ -306,10 +316,21 @@ def load_predictions(
                 )
             )
             continue
-        predictions[sample.key], missing = _check_sample(sample, data[sample.key], mode, problems)
+        predictions[sample.key], missing = _check_sample(
+            sample, data[sample.key], mode, problems, odd
+        )
         left_out += missing
     if left_out:
         warnings.append(f"{left_out} asked differences have no prediction; they count as wrong")
+    if strict:
+        problems.extend(odd)
+    else:
+        warnings += [p.render() for p in odd[:MAX_LISTED_PROBLEMS]]
+        if len(odd) > MAX_LISTED_PROBLEMS:
+            warnings.append(
+                f"... and {len(odd) - MAX_LISTED_PROBLEMS} more answers other than a/b "
+                "(scored as wrong)"
+            )
     return predictions, problems, warnings
 
 
@@ -317,9 +338,10 @@ def validate_or_raise(
     path_or_obj: str | os.PathLike[str] | Mapping[str, Any] | list[Any],
     samples: Sequence[Sample],
     mode: Mode,
+    strict: bool = False,
 ) -> tuple[Predictions, list[str]]:
     """`load_predictions`, raising one UserError that lists every problem (`vidbench score`)."""
-    predictions, problems, warnings = load_predictions(path_or_obj, samples, mode)
+    predictions, problems, warnings = load_predictions(path_or_obj, samples, mode, strict)
     if problems:
         shown = [p.render() for p in problems[:MAX_LISTED_PROBLEMS]]
         if len(problems) > MAX_LISTED_PROBLEMS:
