@@ -32,6 +32,7 @@ def _echo_err(text: str) -> None:
 
 @app.command("eval")
 def eval_command(
+    ctx: typer.Context,
     method: str = typer.Option(
         "random",
         "--method",
@@ -72,8 +73,8 @@ def eval_command(
     resume: Optional[Path] = typer.Option(
         None,
         "--resume",
-        help="Run folder to finish: runs only "
-        "missing or failed samples (its saved config is used).",
+        help="Run folder to finish: runs only missing or failed samples with its saved config; "
+        "run-time options (concurrency, budget, timeout, cache, endpoint) may be given again.",
     ),
     both_orders: bool = typer.Option(
         False,
@@ -135,7 +136,25 @@ def eval_command(
         timeout_s=timeout,
         cache_mode=opt.check_cache_mode(cache),
     )
-    outcome = pipeline.run_eval(request, options, runs_dir, resume)
+    overrides = None
+    if resume is not None:
+        given = opt.given_on_command_line(ctx)
+        fields = {
+            "method": request.method,
+            "mode": request.mode,
+            "dataset": request.dataset,
+            "revision": request.revision,
+            "video_root": request.video_root,
+            "both_orders": request.both_orders,
+            "judge": request.judge,
+            "judge_api_base": request.judge_api_base,
+            **request.selection.manifest(),
+        }
+        overrides = (
+            {field: value for field, value in fields.items() if field in given},
+            request.options if given & {"method_option", "method_config"} else {},
+        )
+    outcome = pipeline.run_eval(request, options, runs_dir, resume, overrides)
     typer.echo(render_metrics(outcome.metrics))
     typer.echo(f"\nrun folder: {outcome.run_dir}")
     code = eval_exit_code(outcome, allow_failures)

@@ -58,6 +58,20 @@ Timeout = typer.Option(
 )
 
 
+# Command-line parameters by the config.json field they set (when it is named differently).
+_FIELD_OF_PARAM = {"domain": "domains", "action": "actions"}
+
+
+def given_on_command_line(ctx: typer.Context) -> set[str]:
+    """Parameters the user typed (or set through the environment), by parameter name and, where
+    it differs, by the config.json field they set; defaults are not "given"."""
+    # Compared by name: typer carries its own copy of click, with its own ParameterSource enum.
+    typed = ("COMMANDLINE", "ENVIRONMENT")
+    names = [p.name for p in ctx.command.params if p.name]
+    given = {n for n in names if getattr(ctx.get_parameter_source(n), "name", None) in typed}
+    return given | {_FIELD_OF_PARAM[n] for n in given if n in _FIELD_OF_PARAM}
+
+
 def check_cache_mode(mode: str) -> str:
     from vidbench.errors import UserError
 

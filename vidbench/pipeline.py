@@ -4,6 +4,7 @@ run folder. The CLI only parses arguments and prints."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from vidbench.evaluate import (
     order_consistency,
 )
 from vidbench.registry import build_method
+from vidbench.resume import reconcile
 from vidbench.secrets import redact, register_options, register_url
 
 
@@ -178,13 +180,61 @@ def default_judge() -> str:
     return DEFAULT_JUDGE_MODEL
 
 
+def run_options(options: EvalOptions) -> dict[str, Any]:
+    """The run-time knobs as the manifest records them (they may change at a resume)."""
+    return {
+        "max_concurrency": options.max_concurrency,
+        "max_cost": options.max_cost,
+        "timeout_s": options.timeout_s,
+        "cache": options.cache_mode,
+        "prices": {model: list(price) for model, price in sorted(options.prices.items())},
+    }
+
+
+def record_resume(
+    run_dir: Path, request: RunRequest, knobs: dict[str, Any], changes: dict[str, list[Any]]
+) -> None:
+    """Save what a resume changed: config.json gets the new locations (so the next resume goes
+    to the restarted server too); the manifest lists each resume with its knobs and changes."""
+    manifest = runs.read_json(run_dir / runs.MANIFEST)
+    previous = (manifest.get("resumes") or [{}])[-1].get("run_options") or manifest.get(
+        "run_options", {}
+    )
+    changed = dict(changes)
+    for name, value in knobs.items():
+        if name in previous and previous[name] != value:
+            changed[name] = [previous[name], value]
+    manifest.setdefault("resumes", []).append(
+        {
+            "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "command": runs.redacted_command(),
+            "run_options": knobs,
+            "changes": changed,
+        }
+    )
+    runs.write_json(run_dir / runs.CONFIG, request.to_json())
+    runs.write_json(run_dir / runs.MANIFEST, manifest)
+
+
+ResumeOverrides = tuple[dict[str, Any], dict[str, Any]]
+
+
 def run_eval(
-    request: RunRequest, options: EvalOptions, runs_dir: Path, resume: Path | None = None
+    request: RunRequest,
+    options: EvalOptions,
+    runs_dir: Path,
+    resume: Path | None = None,
+    overrides: ResumeOverrides | None = None,
 ) -> EvalOutcome:
-    """Start a run (or resume one), run every missing or failed sample, score, write it all."""
+    """Start a run (or resume one), run every missing or failed sample, score, write it all.
+
+    On resume, `overrides` holds what the command line set explicitly (config fields, -M
+    options); vidbench.resume decides what of it applies and what is refused."""
+    changes: dict[str, list[Any]] = {}
     if resume is not None:
-        saved = runs.read_json(resume / runs.CONFIG)
-        request = RunRequest.from_json(saved)
+        given, given_options = overrides or ({}, {})
+        config, changes = reconcile(runs.read_json(resume / runs.CONFIG), given, given_options)
+        request = RunRequest.from_json(config)
     method, bench = prepare(request)
     ensure_videos_present(bench)
     check_credentials(request, method, bench)
@@ -193,10 +243,13 @@ def run_eval(
         log = runs.RecordLog(run_dir / runs.PREDICTIONS)
         done = runs.completed(log.read())
         log.keep_only(done.values())  # drop failed records: they run again, never duplicated
+        record_resume(run_dir, request, run_options(options), changes)
     else:
         run_dir = runs.new_run_dir(runs_dir, request.method, request.mode)
         runs.write_json(run_dir / runs.CONFIG, request.to_json())
-        runs.write_json(run_dir / runs.MANIFEST, manifest_for(request, method, bench))
+        manifest = manifest_for(request, method, bench)
+        manifest["run_options"] = run_options(options)
+        runs.write_json(run_dir / runs.MANIFEST, manifest)
         done = {}
     client = make_client(
         options.max_concurrency,
