@@ -17,6 +17,7 @@ from vidbench.contracts import (
     DifferencePrediction,
     Method,
     MethodOutput,
+    Metrics,
     OpenTask,
     PredictionRecord,
     Sample,
@@ -44,7 +45,7 @@ class EvalOutcome:
     records: list[PredictionRecord]
     usage: Usage
     stopped_for_budget: bool = False
-    metrics: dict[str, Any] = field(default_factory=dict)
+    metrics: Metrics | None = None
 
 
 def swap_info(info: SampleInfo) -> SampleInfo:
@@ -225,27 +226,6 @@ class Evaluator:
             "failed": self.counts["failed"],
             "spent": f"${spent:.2f}",
         }
-
-
-def order_consistency(samples: list[Sample], records: list[PredictionRecord]) -> dict[str, Any]:
-    """Position-bias control for --both-orders: answers that survive swapping A and B."""
-    latest = runs.latest_records(records)
-    n = agree = both_right = 0
-    for sample in samples:
-        fwd, bwd = latest.get((sample.key, False)), latest.get((sample.key, True))
-        for key, label in sample.scored_labels().items():
-            n += 1
-            p1 = fwd.predictions.get(key) if fwd and fwd.status is Status.OK else None
-            p2 = bwd.predictions.get(key) if bwd and bwd.status is Status.OK else None
-            a1, a2 = (p1.prediction if p1 else None), (p2.prediction if p2 else None)
-            if a1 is not None and a1 == a2:
-                agree += 1
-                both_right += a1 == label
-    return {
-        "n": n,
-        "consistency": agree / n if n else None,
-        "accuracy_both_orders": both_right / n if n else None,
-    }
 
 
 def ensure_videos_present(bench: Benchmark) -> None:

@@ -17,7 +17,7 @@ def dry_run(request: Any) -> str:
     from vidbench.pipeline import jobs_for, prepare
     from vidbench.video import frame_indices, probe
 
-    method, bench = prepare(request)
+    method, bench, _ = prepare(request)
     stages: dict[tuple[str, str], dict[str, Any]] = defaultdict(
         lambda: {
             "calls": 0,

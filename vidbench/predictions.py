@@ -27,8 +27,10 @@ from vidbench.contracts import (
     DifferencePrediction,
     Mode,
     PredictionRecord,
+    Predictions,
     Sample,
     Status,
+    latest_records,
     sorted_keys,
 )
 from vidbench.errors import UserError
@@ -47,9 +49,6 @@ class Problem:
 
     def render(self) -> str:
         return f"{self.where}: {self.what} ({self.fix})"
-
-
-Predictions = dict[str, dict[str, DifferencePrediction]]
 
 
 class _Obj(dict):
@@ -348,12 +347,3 @@ def records_to_predictions(
         for key, rec in latest_records(records, swapped).items()
         if rec.status == Status.OK
     }
-
-
-def latest_records(
-    records: Iterable[PredictionRecord], swapped: bool = False
-) -> dict[str, PredictionRecord]:
-    """The last record per sample of one order, keyed by sample (runs.latest_records's rule)."""
-    from vidbench.runs import latest_records as latest_by_order
-
-    return {key: rec for (key, order), rec in latest_by_order(records).items() if order == swapped}
