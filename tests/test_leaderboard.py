@@ -142,7 +142,7 @@ def test_closed_csv_columns_rows_and_statsig(tmp_path):
     assert mine["source"] == "reproduced" and mine["oracle"] == "False"
     assert (mine["dataset_revision"], mine["cost_usd"], mine["coverage"]) == (
         "abc123",
-        "1.23",
+        "1.2340",
         "30/40",
     )
     assert mine["date"] == datetime.now(timezone.utc).date().isoformat()

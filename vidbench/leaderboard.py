@@ -136,7 +136,7 @@ def _model_name(method: MethodInfo) -> str:
 
 def _cost(metrics: Metrics) -> str:
     cost = metrics.cost_usd()
-    return "unknown" if cost is None else f"{cost:.2f}"
+    return "unknown" if cost is None else f"{cost:.4f}"
 
 
 def _run_row(run_dir: Path, manifest: Manifest, metrics: Metrics) -> dict[str, Any]:
