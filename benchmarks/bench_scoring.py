@@ -65,7 +65,7 @@ def synthetic_samples(seed: int = 0) -> list[Sample]:
                 "synthetic",
                 i,
                 (VideoRef("a", 30.0), VideoRef("b", 30.0)),
-                n_open=-(-3 * n_labelled // 2),
+                max_differences=-(-3 * n_labelled // 2),
             )
             diffs = {
                 k: Difference(k, v, f"n{k}", f"difference {k} of {action} pair {i}")
@@ -93,7 +93,7 @@ def open_predictions(
             str(i): DifferencePrediction(
                 f"difference {k} of {s.action} pair {s.key.rsplit('_', 1)[1]}", rng.choice("ab")
             )
-            for i, k in enumerate(keys[: s.info.n_open])
+            for i, k in enumerate(keys[: s.info.max_differences])
         }
     return out
 

@@ -64,7 +64,7 @@ def P(desc: str, pred: str = "a") -> DifferencePrediction:
     return DifferencePrediction(desc, pred)
 
 
-SAMPLE = make_sample("fitness_1", {"2": "a", "10": "b", "3": "c", "4": None}, n_open=4)
+SAMPLE = make_sample("fitness_1", {"2": "a", "10": "b", "3": "c", "4": None}, max_differences=4)
 PREDS = {"0": P("knees bend more"), "1": P("faster", "b"), "2": P("arms wider")}
 
 
@@ -111,7 +111,7 @@ def test_no_predictions_no_call():
 
 
 def test_cap_and_empty_descriptions_never_shown():
-    s = make_sample("s", {"0": "a"}, n_open=2)
+    s = make_sample("s", {"0": "a"}, max_differences=2)
     judge, calls = scripted_judge({"matches": [M("0", "2")]})
     j = judge.match(s, {"0": P(" "), "1": P("one"), "2": P("two")})
     # "2" is beyond the cap (keys 0, 1 kept), "0" is empty: only "1" is shown, "2" is invented.

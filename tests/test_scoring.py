@@ -23,7 +23,7 @@ def make_sample(
     key: str,
     labels: dict[str, str | None],
     action: str = "fitness_0",
-    n_open: int | None = None,
+    max_differences: int | None = None,
     fps: float = 8.0,
     retrieval: tuple[dict, dict] = ({}, {}),
 ) -> Sample:
@@ -40,7 +40,7 @@ def make_sample(
         source_dataset="test",
         sample_hash=0,
         videos=(VideoRef("a.mp4", fps), VideoRef("b.mp4", fps)),
-        n_open=n_open if n_open is not None else -(-3 * n_labelled // 2),
+        max_differences=max_differences if max_differences is not None else -(-3 * n_labelled // 2),
     )
     diffs = {
         k: Difference(k, v, name=f"d{k}", description=f"statement {k}") for k, v in labels.items()
@@ -133,7 +133,7 @@ def judgement(key: str, matches: dict, opposite: dict | None = None, status="ok"
 
 
 def test_open_recall_flip_c_pool_and_precision():
-    s = make_sample("s", {"0": "a", "1": "b", "2": "c", "3": "b", "4": None}, n_open=6)
+    s = make_sample("s", {"0": "a", "1": "b", "2": "c", "3": "b", "4": None}, max_differences=6)
     preds = {"0": P("x", "a"), "1": P("y", "a"), "2": P("z", "b"), "3": P("w", "a")}
     j = judgement(
         "s",
@@ -176,7 +176,7 @@ def test_open_judge_failure_counts_all_unmatched():
 
 
 def test_open_cap_limits_predictions_counted():
-    s = make_sample("s", {"0": "a"}, n_open=2)
+    s = make_sample("s", {"0": "a"}, max_differences=2)
     preds = {str(i): P(f"p{i}", "a") for i in range(5)}
     # The judge (wrongly) matched a prediction beyond the cap: it is not credited.
     m = score_open([s], {"s": preds}, {"s": judgement("s", {"0": "4"})}, n_resamples=100)

@@ -124,6 +124,12 @@ def eval_command(
     outcome = pipeline.run_eval(request, options, runs_dir, resume)
     if outcome.metrics is not None:
         typer.echo(render_metrics(outcome.metrics))
+    if outcome.saved_usd or outcome.unpriced_calls:
+        typer.echo(
+            f"cache saved ${outcome.saved_usd:.4f} this session; "
+            f"{outcome.unpriced_calls} call(s) had no known price (not in the cost figures; "
+            "give one with --price)"
+        )
     typer.echo(f"\nrun folder: {outcome.run_dir}")
     if outcome.stopped_for_budget:
         typer.echo(

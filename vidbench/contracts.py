@@ -22,7 +22,6 @@ Answer = Literal["a", "b"]
 """What a method predicts for one statement."""
 Mode = Literal["closed", "open"]
 SPLITS: tuple[str, ...] = ("easy", "medium", "hard")
-DOMAINS: tuple[str, ...] = ("fitness", "ballsports", "diving", "music", "surgery")
 
 # Paper-era inference frame rates of frame-based LMMs, per domain (viddiffbench.md).
 DOMAIN_FPS: Mapping[str, float] = {
@@ -91,7 +90,7 @@ class SampleInfo:
     source_dataset: str
     sample_hash: int
     videos: tuple[VideoRef, VideoRef]
-    n_open: int
+    max_differences: int
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,8 @@ class EvalOutcome:
     usage: Usage
     stopped_for_budget: bool = False
     metrics: Metrics | None = None
+    saved_usd: float = 0.0  # what the answers served from the cache cost when first made
+    unpriced_calls: int = 0  # uncached calls whose price is unknown (not in any cost figure)
 
 
 def swap_info(info: SampleInfo) -> SampleInfo:
@@ -70,7 +72,9 @@ def map_back(output: MethodOutput) -> MethodOutput:
     return MethodOutput(preds, loc, output.details)
 
 
-def check_output(output: MethodOutput, mode: str, asked: dict[str, str], cap: int) -> str | None:
+def check_output(
+    output: MethodOutput, mode: str, asked: dict[str, str], max_differences: int
+) -> str | None:
     """A method's output that breaks the contract is a failure, never silently coerced."""
     if not isinstance(output, MethodOutput):
         return f"method returned {type(output).__name__}, expected MethodOutput"
@@ -81,8 +85,11 @@ def check_output(output: MethodOutput, mode: str, asked: dict[str, str], cap: in
         unknown = sorted(set(output.predictions) - set(asked))
         if unknown:
             return f"method answered difference keys it was not asked: {', '.join(unknown)}"
-    elif len(output.predictions) > cap:
-        return f"method returned {len(output.predictions)} differences, the cap is {cap}"
+    elif len(output.predictions) > max_differences:
+        return (
+            f"method returned {len(output.predictions)} differences, "
+            f"max_differences is {max_differences}"
+        )
     return None
 
 
@@ -150,14 +157,14 @@ class Evaluator:
                 )  # type: ignore[arg-type]
             else:
                 output = self.method.open(
-                    OpenTask(info, info.n_open, frames, videos, oracle), session
+                    OpenTask(info, info.max_differences, frames, videos, oracle), session
                 )  # type: ignore[arg-type]
         except SampleFailure as exc:
             record.status, record.error = exc.status, str(exc)
         except Exception as exc:  # a method's bug must not end the run; it is this sample's status
             record.status, record.error = Status.METHOD_ERROR, f"{type(exc).__name__}: {exc}"
         else:
-            problem = check_output(output, mode, asked, info.n_open)
+            problem = check_output(output, mode, asked, info.max_differences)
             if problem:
                 record.status, record.error = Status.METHOD_ERROR, problem
             else:

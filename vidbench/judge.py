@@ -200,7 +200,8 @@ class Judge:
         pool = judge_pool(sample)
         kept, over_cap = cap_open_predictions(sample, preds)
         dropped = [
-            f"prediction {k!r} beyond the pair's limit of {sample.info.n_open}" for k in over_cap
+            f"prediction {k!r} beyond the pair's limit of {sample.info.max_differences}"
+            for k in over_cap
         ]
         # Predictions with an empty statement cannot be matched to anything; never shown.
         for k in [k for k, p in kept.items() if not (p.description or "").strip()]:

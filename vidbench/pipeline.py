@@ -190,7 +190,14 @@ def run_eval(
     # The records in hand are the run: the kept ones from before plus the ones just made (a
     # failed old record was dropped above, so nothing is superseded twice).
     records = list(done.values()) + new_records
-    outcome = EvalOutcome(run_dir, records, total_usage(records), stopped)
+    outcome = EvalOutcome(
+        run_dir,
+        records,
+        total_usage(records),
+        stopped,
+        saved_usd=float(getattr(client, "saved_usd", 0.0)),
+        unpriced_calls=int(getattr(client, "unpriced_calls", 0)),
+    )
     outcome.metrics = score_records(
         request, bench, records, client, options.max_concurrency, run_dir, manifest
     )

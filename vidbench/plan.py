@@ -39,7 +39,9 @@ def dry_run(request: Any) -> str:
             else:
                 counts.append(len(frame_indices(p.n_frames_trimmed, ref.fps_original, spec)))
         n_items = (
-            len(sample.closed_statements()) if request.mode == "closed" else sample.info.n_open
+            len(sample.closed_statements())
+            if request.mode == "closed"
+            else sample.info.max_differences
         )
         calls: list[PlannedCall] = method.plan(
             sample.info, request.mode, n_items, (counts[0], counts[1])

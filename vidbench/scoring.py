@@ -287,7 +287,7 @@ def score_open(
 ) -> OpenMetrics:
     """Open-set recall@N metrics from the judge's judgements (see the module docstring).
 
-    Precision = correct a/b items / predictions made (capped at each pair's n_open, judge
+    Precision = correct a/b items / predictions made (capped at each pair's max_differences, judge
     failures included, so it is as strict as recall).
     """
     if not isinstance(judgements, Mapping):
