@@ -250,15 +250,6 @@ class Usage:
         else:
             self.cost_usd += other.cost_usd
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "calls": self.calls,
-            "cached_calls": self.cached_calls,
-            "prompt_tokens": self.prompt_tokens,
-            "completion_tokens": self.completion_tokens,
-            "cost_usd": self.cost_usd,
-        }
-
 
 @dataclass
 class MethodOutput:
@@ -305,7 +296,8 @@ class OpenTask:
 
 @dataclass
 class PredictionRecord:
-    """One line of predictions.jsonl: everything a run knows about one sample."""
+    """One line of predictions.jsonl: everything a run knows about one sample. Serialised with
+    pydantic like the run outputs below (vidbench.runs.RECORD: dump_json / validate_json)."""
 
     sample_key: str
     mode: Mode
@@ -319,50 +311,6 @@ class PredictionRecord:
     swapped: bool = (
         False  # True for the B/A pass of --both-orders (predictions already mapped back)
     )
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "sample_key": self.sample_key,
-            "mode": self.mode,
-            "status": self.status.value,
-            "swapped": self.swapped,
-            "error": self.error,
-            "predictions": {
-                k: {"description": p.description, "prediction": p.prediction}
-                for k, p in self.predictions.items()
-            },
-            "frames": self.frames,
-            "localization": (
-                {k: [list(a), list(b)] for k, (a, b) in self.localization.items()}
-                if self.localization is not None
-                else None
-            ),
-            "usage": self.usage.as_dict(),
-            "details": self.details,
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> PredictionRecord:
-        loc = data.get("localization")
-        return cls(
-            sample_key=str(data["sample_key"]),
-            mode=data["mode"],
-            status=Status(data["status"]),
-            predictions={
-                str(k): DifferencePrediction(v.get("description") or "", v.get("prediction"))
-                for k, v in (data.get("predictions") or {}).items()
-            },
-            error=data.get("error"),
-            frames=data.get("frames") or {},
-            localization=(
-                {str(k): (list(v[0]), list(v[1])) for k, v in loc.items()}
-                if loc is not None
-                else None
-            ),
-            usage=Usage(**(data.get("usage") or {})),
-            details=data.get("details") or {},
-            swapped=bool(data.get("swapped", False)),
-        )
 
 
 def latest_records(

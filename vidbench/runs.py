@@ -17,7 +17,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 import vidbench
 from vidbench.contracts import (
@@ -37,6 +37,9 @@ MANIFEST = "manifest.json"
 CONFIG = "config.json"
 METRICS = "metrics.json"
 REPORT = "report.md"
+
+RECORD: TypeAdapter[PredictionRecord] = TypeAdapter(PredictionRecord)
+"""How a PredictionRecord becomes one line of predictions.jsonl and back."""
 
 _SECRET_NAME = re.compile(r"(api[_-]?key|token|secret|password|authorization)", re.I)
 PACKAGES = (
@@ -203,8 +206,8 @@ class RecordLog:
             if not line.strip():
                 continue
             try:
-                records.append(PredictionRecord.from_json(json.loads(line)))
-            except (json.JSONDecodeError, KeyError, ValueError):
+                records.append(RECORD.validate_json(line))
+            except ValueError:  # pydantic's ValidationError included
                 continue  # a line torn by a crash: that sample simply runs again
         return records
 
@@ -212,11 +215,11 @@ class RecordLog:
         tmp = self.path.with_name(f".{self.path.name}.tmp")
         with open(tmp, "w") as fh:
             for record in records:
-                fh.write(json.dumps(record.to_json(), default=str) + "\n")
+                fh.write(RECORD.dump_json(record, fallback=str).decode() + "\n")
         os.replace(tmp, self.path)
 
     def append(self, record: PredictionRecord) -> None:
-        line = json.dumps(record.to_json(), default=str) + "\n"
+        line = RECORD.dump_json(record, fallback=str).decode() + "\n"
         with self._lock, open(self.path, "a") as fh:
             fh.write(line)
             fh.flush()
