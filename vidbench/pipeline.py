@@ -229,7 +229,11 @@ def score_records(
         bench.samples,
         records,
         request.mode,
-        judge=judge_for(request, client) if request.mode == "open" else None,
+        judge=(
+            judge_for(request.judge, request.judge_api_base, client)
+            if request.mode == "open"
+            else None
+        ),
         both_orders=request.both_orders,
         max_workers=max_workers,
     )
@@ -244,8 +248,9 @@ def score_records(
     return metrics
 
 
-def judge_for(request: RunConfig, client: Any) -> Any:
+def judge_for(model: str | None, api_base: str | None, client: Any) -> Any:
+    """The open-set judge (default model unless `model`), calling through the run's client."""
     from vidbench.judge import Judge
 
-    params = {"api_base": request.judge_api_base} if request.judge_api_base else {}
-    return Judge(client.session, model=request.judge or default_judge(), **params)
+    params = {"api_base": api_base} if api_base else {}
+    return Judge(client.session, model=model or default_judge(), **params)

@@ -85,10 +85,7 @@ def score_target(
     if mode == "closed":
         metrics = scoring.score_closed(bench.samples, preds)
     else:
-        config = RunConfig(
-            method="submitted", mode="open", judge=judge, judge_api_base=judge_api_base
-        )
-        judge_obj = judge_for(config, client)
+        judge_obj = judge_for(judge, judge_api_base, client)
         judge_model = judge_obj.model
         judgements = scoring.judge_open(bench.samples, preds, judge_obj)
         metrics = scoring.score_open(bench.samples, preds, judgements)
