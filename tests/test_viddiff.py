@@ -13,9 +13,9 @@ import numpy as np
 import pydantic
 import pytest
 from PIL import Image
-
 from vidbench_methods.viddiff.localizer import frames_around
 from vidbench_methods.viddiff.method import VidDiffConfig, VidDiffMethod
+
 from tests.videos import decode_index, write_video
 from vidbench.cache import Cache
 from vidbench.contracts import DOMAIN_FPS, ClosedTask, FrameSpec, OpenTask, SampleInfo, VideoRef
