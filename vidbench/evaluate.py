@@ -24,6 +24,7 @@ from vidbench.contracts import (
     SampleInfo,
     Status,
     Usage,
+    VideoSource,
 )
 from vidbench.dataset import Benchmark
 from vidbench.errors import SampleFailure, UserError, VideoError
@@ -130,9 +131,9 @@ class Evaluator:
         root = self.bench.source.video_root
         try:
             spec = self.method.frame_spec(info)
-            videos = tuple(
-                open_video(ref, root, sample_key=sample.key, cache=self.cache)
-                for ref in info.videos
+            videos: tuple[VideoSource, VideoSource] = (
+                open_video(info.videos[0], root, sample_key=sample.key, cache=self.cache),
+                open_video(info.videos[1], root, sample_key=sample.key, cache=self.cache),
             )
             frames = (videos[0].sample(spec), videos[1].sample(spec))
         except VideoError as exc:
