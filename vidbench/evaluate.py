@@ -106,10 +106,12 @@ class Evaluator:
         options: EvalOptions,
         client: Any,
         cache: Any | None = None,
+        name: str | None = None,
     ):
         self.method, self.bench, self.mode = method, bench, mode
         self.run_dir, self.options = run_dir, options
         self.client, self.cache = client, cache
+        self.name = name  # the name the run was started with (RunConfig.method)
         self.log = runs.RecordLog(run_dir / runs.PREDICTIONS)
         self._counts_lock = threading.Lock()
         self.counts = {"done": 0, "cached": 0, "failed": 0}
@@ -186,7 +188,7 @@ class Evaluator:
             disable=not self.options.progress,
             unit="sample",
             dynamic_ncols=True,
-            desc=f"{getattr(self.method, 'registry_name', self.method.name)}",
+            desc=self.name or self.method.name,
         )
         with ThreadPoolExecutor(max_workers=max(1, self.options.max_concurrency)) as pool:
             pending: set[Future[PredictionRecord]] = set()

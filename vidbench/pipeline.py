@@ -184,7 +184,9 @@ def run_eval(
         runs.write_model(run_dir / runs.MANIFEST, manifest)
         done = {}
     client = make_client(options.max_concurrency, options.max_cost, options.prices)
-    evaluator = Evaluator(method, bench, request.mode, run_dir, options, client, get_cache())
+    evaluator = Evaluator(
+        method, bench, request.mode, run_dir, options, client, get_cache(), name=request.method
+    )
     todo = [job for job in jobs_for(bench, request.both_orders) if (job[0].key, job[1]) not in done]
     new_records, stopped = evaluator.run(todo)
     # The records in hand are the run: the kept ones from before plus the ones just made (a
