@@ -61,3 +61,16 @@ def test_old_metrics_refused_by_leaderboard(capsys, tmp_path):
     res = run_cli(capsys, "leaderboard", str(run), "--out-dir", str(tmp_path / "lb"))
     assert res.code == 2
     assert "metrics.json" in res.err and "'coverage'" in res.err and "Traceback" not in res.err
+
+
+def test_old_prediction_record_refused_torn_last_line_ignored(capsys, tmp_path):
+    run = eval_demo(capsys, tmp_path)
+    log = runs.RecordLog(run / runs.PREDICTIONS)
+    lines = (run / runs.PREDICTIONS).read_text().splitlines()
+    (run / runs.PREDICTIONS).write_text("\n".join([*lines, '{"sample_key": "to']) + "\n")
+    assert len(log.read()) == 2  # a torn last line is a crash's trace: ignored
+    old = json.loads(lines[0])
+    old["state"] = old.pop("status")
+    (run / runs.PREDICTIONS).write_text("\n".join([json.dumps(old), lines[1]]) + "\n")
+    res = run_cli(capsys, "score", str(run))
+    assert res.code == 2 and "line 1" in res.err and "status" in res.err

@@ -199,16 +199,25 @@ class RecordLog:
         self._lock = threading.Lock()
 
     def read(self) -> list[PredictionRecord]:
+        """The records in file order. Only the last line may be torn by a crash (ignored: that
+        sample runs again); any other line that does not parse is a UserError naming the line
+        and field, since it means the file is not this vidbench's (or was edited)."""
         if not self.path.exists():
             return []
+        lines = [(n, line) for n, line in enumerate(self.path.read_text().splitlines(), 1)]
+        lines = [(n, line) for n, line in lines if line.strip()]
         records = []
-        for line in self.path.read_text().splitlines():
-            if not line.strip():
-                continue
+        for i, (n, line) in enumerate(lines):
             try:
                 records.append(RECORD.validate_json(line))
-            except ValueError:  # pydantic's ValidationError included
-                continue  # a line torn by a crash: that sample simply runs again
+            except ValidationError as exc:
+                if i == len(lines) - 1:
+                    continue  # a line torn by a crash
+                raise UserError(
+                    f"line {n} is not a prediction record: {describe_validation_error(exc)}",
+                    where=str(self.path),
+                    fix="this run was written by another vidbench version; start a new run",
+                ) from None
         return records
 
     def keep_only(self, records: Iterable[PredictionRecord]) -> None:
