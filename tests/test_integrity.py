@@ -472,9 +472,8 @@ def test_resume_refuses_a_changed_definition(capsys, tmp_path, openai_server):
 
 def test_every_option_of_every_builtin_method_survives_config_json(tmp_path):
     from vidbench import runs
-    from vidbench.dataset import Selection
+    from vidbench.contracts import RunConfig
     from vidbench.errors import UserError
-    from vidbench.pipeline import RunRequest
     from vidbench.registry import available_methods, build_method
 
     for name in available_methods():
@@ -483,8 +482,9 @@ def test_every_option_of_every_builtin_method_survives_config_json(tmp_path):
         except UserError:  # a self-hosted model: it needs its server's URL
             config = build_method(name, {"api_base": "http://127.0.0.1:9/v1"}).config
         options = config.model_dump(mode="json")
-        request = RunRequest(name, options, "closed", "demo", None, Selection(), None)
-        runs.write_json(tmp_path / "config.json", request.to_json())
-        back = RunRequest.from_json(runs.read_json(tmp_path / "config.json"))
+        runs.write_model(
+            tmp_path / "config.json", RunConfig(method=name, options=options, mode="closed")
+        )
+        back = runs.read_model(tmp_path / "config.json", RunConfig)
         assert back.options == options, name
         assert build_method(name, back.options).config == config, name

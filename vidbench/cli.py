@@ -101,18 +101,21 @@ def eval_command(
     Exit codes: 0 every selected sample ok; 2 bad input; 3 finished with failed samples;
     4 stopped by --max-cost; 130 interrupted. Codes 3, 4 and 130 print the resume command."""
     from vidbench import pipeline
+    from vidbench.contracts import RunConfig
     from vidbench.evaluate import EvalOptions
     from vidbench.registry import parse_options
     from vidbench.report import render_metrics
 
     opt.use_cache(cache_dir)
-    request = pipeline.RunRequest(
+    request = RunConfig(
         method=method,
         options=parse_options(method_option, method_config),
         mode=opt.check_mode(mode),
         dataset=dataset,
         revision=revision,
-        selection=opt.selection(split, domain, action, limit, sample_ids, per_action),
+        selection=pipeline.selection_config(
+            opt.selection(split, domain, action, limit, sample_ids, per_action)
+        ),
         video_root=video_root,
         both_orders=both_orders,
         judge=judge,
@@ -140,22 +143,22 @@ def eval_command(
     if resume is not None:
         given = opt.given_on_command_line(ctx)
         fields = {
-            "method": request.method,
-            "mode": request.mode,
-            "dataset": request.dataset,
-            "revision": request.revision,
-            "video_root": request.video_root,
-            "both_orders": request.both_orders,
-            "judge": request.judge,
-            "judge_api_base": request.judge_api_base,
-            **request.selection.manifest(),
+            **request.model_dump(exclude={"options", "selection"}),
+            **request.selection.model_dump(),
         }
         overrides = (
             {field: value for field, value in fields.items() if field in given},
             request.options if given & {"method_option", "method_config"} else {},
         )
     outcome = pipeline.run_eval(request, options, runs_dir, resume, overrides)
-    typer.echo(render_metrics(outcome.metrics))
+    if outcome.metrics is not None:
+        typer.echo(render_metrics(outcome.metrics))
+    if outcome.saved_usd or outcome.unpriced_calls:
+        typer.echo(
+            f"cache saved ${outcome.saved_usd:.4f} this session; "
+            f"{outcome.unpriced_calls} call(s) had no known price (not in the cost figures; "
+            "give one with --price)"
+        )
     typer.echo(f"\nrun folder: {outcome.run_dir}")
     code = eval_exit_code(outcome, allow_failures)
     if code:
@@ -212,15 +215,30 @@ def score_command(
     cache: str = opt.CacheMode,
     timeout: float = opt.Timeout,
     out: Optional[Path] = typer.Option(None, "--out", help="Write metrics JSON here."),
+    into: Optional[Path] = typer.Option(
+        None,
+        "--into",
+        help="For a predictions file: write a run folder (manifest, metrics, report) here, "
+        "so the submission can go on the leaderboard.",
+    ),
+    name: Optional[str] = typer.Option(
+        None, "--name", help="The submission's name on the leaderboard (default: the file name)."
+    ),
+    strict: bool = typer.Option(
+        False,
+        "--strict",
+        help="Refuse answers other than a/b (by default they are scored as wrong, with a warning).",
+    ),
 ) -> None:
-    """Score saved predictions without calling any method; prints a table."""
+    """Score saved predictions without calling any method; prints a table and every warning
+    `vidbench validate` would print (also stored in the metrics)."""
     from vidbench.report import render_metrics
     from vidbench.scorecmd import score_target
 
     opt.use_cache(cache_dir)
     metrics = score_target(
         target,
-        mode=mode,
+        mode=opt.check_mode(mode) if mode is not None else None,
         dataset=dataset,
         revision=revision,
         split=split,
@@ -229,12 +247,19 @@ def score_command(
         prices=opt.parse_prices(price),
         timeout_s=timeout,
         cache_mode=opt.check_cache_mode(cache),
+        strict=strict,
+        into=into,
+        name=name,
     )
+    for warning in metrics.warnings:
+        _echo_err(f"warning: {warning}")
     typer.echo(render_metrics(metrics))
+    if into is not None:
+        typer.echo(f"run folder: {into}")
     if out is not None:
-        from vidbench.runs import write_json
+        from vidbench.runs import write_model
 
-        write_json(out, metrics)
+        write_model(out, metrics)
         typer.echo(f"metrics written to {out}")
 
 
@@ -245,12 +270,15 @@ def validate_command(
     dataset: str = opt.Dataset,
     revision: Optional[str] = opt.Revision,
     split: str = opt.Split,
+    strict: bool = typer.Option(
+        False, "--strict", help="Answers other than a/b are problems, not warnings."
+    ),
 ) -> None:
     """List every problem of a predictions file, each with where it is. Exit 0 if clean, else 2."""
     from vidbench.scorecmd import validate_file
 
     problems, warnings, n = validate_file(
-        predictions, opt.check_mode(mode), dataset, revision, split
+        predictions, opt.check_mode(mode), dataset, revision, split, strict
     )
     for w in warnings:
         _echo_err(f"warning: {w}")
