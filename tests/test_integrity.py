@@ -488,3 +488,58 @@ def test_every_option_of_every_builtin_method_survives_config_json(tmp_path):
         back = runs.read_model(tmp_path / "config.json", RunConfig)
         assert back.options == options, name
         assert build_method(name, back.options).config == config, name
+
+
+# -- scoring input ---------------------------------------------------------------------------------
+
+
+def test_answers_other_than_a_b_score_as_wrong_with_warnings(capsys, tmp_path):
+    from vidbench.dataset import Selection, load_benchmark
+
+    samples = load_benchmark("demo", None, Selection()).samples
+    all_a = {s.key: {k: "a" for k in s.closed_statements()} for s in samples}
+    odd = json.loads(json.dumps(all_a))
+    first = samples[0]
+    odd_keys = list(first.closed_statements())
+    for key, answer in zip(odd_keys, ("c", None, "A")):
+        odd[first.key][key] = answer
+    good_file, odd_file = tmp_path / "good.json", tmp_path / "odd.json"
+    good_file.write_text(json.dumps(all_a))
+    odd_file.write_text(json.dumps(odd))
+
+    res = run_cli(capsys, "score", str(odd_file), "--mode", "closed", "--out", str(tmp_path / "m"))
+    assert res.code == 0, res.err
+    shown = [line for line in res.err.splitlines() if "scored as wrong" in line]
+    assert len(shown) == min(3, len(odd_keys)) and "'c'" in shown[0]
+    metrics = json.loads((tmp_path / "m").read_text())
+    assert metrics["input_format"] == "keyed"
+    assert [w for w in metrics["warnings"] if "scored as wrong" in w] == [
+        line.removeprefix("warning: ") for line in shown
+    ]
+    # Scored exactly as wrong answers: the same as answering the opposite of the label.
+    flipped = json.loads(json.dumps(all_a))
+    for key in odd_keys[:3]:
+        flipped[first.key][key] = "b" if first.differences[key].label == "a" else "a"
+    (tmp_path / "flipped.json").write_text(json.dumps(flipped))
+    res = run_cli(capsys, "score", str(tmp_path / "flipped.json"), "--mode", "closed")
+    wrong = run_cli(capsys, "score", str(odd_file), "--mode", "closed")
+    assert res.out == wrong.out
+    # validate prints the same warnings; --strict makes them problems.
+    res = run_cli(capsys, "validate", str(odd_file), "--mode", "closed")
+    assert res.code == 0 and len([x for x in res.err.splitlines() if "scored as wrong" in x]) == 3
+    res = run_cli(capsys, "score", str(odd_file), "--mode", "closed", "--strict")
+    assert res.code == 2 and "not 'a' or 'b'" in res.err
+    # The reference's list format is recorded as such.
+    listed = [all_a[s.key] for s in samples]
+    (tmp_path / "list.json").write_text(json.dumps(listed))
+    res = run_cli(
+        capsys,
+        "score",
+        str(tmp_path / "list.json"),
+        "--mode",
+        "closed",
+        "--out",
+        str(tmp_path / "l"),
+    )
+    assert res.code == 0 and "list format" in res.err
+    assert json.loads((tmp_path / "l").read_text())["input_format"] == "list"
