@@ -113,7 +113,9 @@ def test_viddiff_closed_through_the_cli(capsys, tmp_path, openai_server, localiz
     assert manifest["method"]["uses_ground_truth"] is (localizer == "oracle")
     if localizer == "oracle":
         assert metrics["localization"]["overall"]["both"]["mean_abs_s"] == pytest.approx(0.0)
-        res = run_cli(capsys, "leaderboard", str(run), "--out-dir", str(tmp_path / "lb"))
+        res = run_cli(
+            capsys, "leaderboard", str(run), "--out-dir", str(tmp_path / "lb"), "--include-partial"
+        )
         assert res.code == 0, res.err
         rows = list(csv.DictReader(open(tmp_path / "lb" / "closed.csv")))
         ours = [r for r in rows if r["source"] == "reproduced"]

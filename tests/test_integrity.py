@@ -543,3 +543,90 @@ def test_answers_other_than_a_b_score_as_wrong_with_warnings(capsys, tmp_path):
     )
     assert res.code == 0 and "list format" in res.err
     assert json.loads((tmp_path / "l").read_text())["input_format"] == "list"
+
+
+# -- leaderboard admission -------------------------------------------------------------------------
+
+
+def test_leaderboard_ranks_only_full_runs_of_its_dataset(capsys, tmp_path):
+    import csv
+    import shutil
+
+    from vidbench.demo import ensure_demo
+
+    folder = tmp_path / "bench"
+    shutil.copytree(ensure_demo(), folder)  # the demo's content as a plain Hub-layout folder
+    method = tmp_path / "flaky.py"
+    method.write_text(FLAKY)
+    runs_dir = tmp_path / "runs"
+
+    def run(*args: str) -> Path:
+        res = run_cli(capsys, "eval", "--no-progress", "--runs-dir", str(runs_dir), *args)
+        assert res.code in (0, 3), res.err
+        return _run_dir(res.out)
+
+    demo = run("--method", "random", "--dataset", "demo")
+    limited = run("--method", "random", "--dataset", str(folder), "--limit", "3")
+    partial = run("--method", f"{method}:Flaky", "--dataset", str(folder))
+    old_full = run("--method", "random", "--dataset", str(folder))
+    full = run("--method", "random", "--dataset", str(folder))  # same configuration, newer
+    other = run("--method", "constant-a", "--dataset", str(folder))
+    # Same second: order the two random runs by their manifests' creation time.
+    for path, stamp in (
+        (old_full, "2026-01-01T00:00:00+00:00"),
+        (full, "2026-01-02T00:00:00+00:00"),
+    ):
+        manifest = json.loads((path / "manifest.json").read_text())
+        manifest["created"] = stamp
+        (path / "manifest.json").write_text(json.dumps(manifest))
+    everything = [demo, limited, partial, old_full, full, other]
+    lb = tmp_path / "lb"
+
+    res = run_cli(
+        capsys, "leaderboard", *map(str, everything), "--dataset", str(folder), "--out-dir", str(lb)
+    )
+    assert res.code == 0, res.err
+    with open(lb / "closed.csv", newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["source"] == "reproduced"]
+    assert sorted(r["run"] for r in rows) == sorted([str(full), str(other)])
+    assert all(r["rank"] and r["status"] == "full" for r in rows)
+    assert all(r["coverage"] == "12/12" and r["report"].endswith("report.md") for r in rows)
+    assert "left out 3 run(s)" in res.err
+    assert f"{demo}: partial: the built-in demo dataset" in res.err
+    assert f"{limited}: partial: --limit 3" in res.err
+    assert f"{partial}: partial:" in res.err and "samples answered" in res.err
+    assert f"{old_full}: partial" not in res.err  # full, but superseded by the newer run
+    html_page = (lb / "index.html").read_text()
+    assert '<a href="../runs/' in html_page and "report</a>" in html_page
+
+    res = run_cli(
+        capsys,
+        "leaderboard",
+        *map(str, everything),
+        "--dataset",
+        str(folder),
+        "--out-dir",
+        str(lb),
+        "--include-partial",
+    )
+    with open(lb / "closed.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    ranked = [r for r in rows if r["rank"]]
+    shown = [r for r in rows if r["source"] == "reproduced"]
+    assert {r["run"] for r in shown} == {str(p) for p in (demo, limited, partial, full, other)}
+    assert rows[: len(ranked)] == ranked  # every partial row comes after every ranked one
+    assert all(r["status"].startswith("partial") for r in rows[len(ranked) :])
+    assert {r["run"] for r in ranked if r["source"] == "reproduced"} == {str(full), str(other)}
+    # Another revision of the leaderboard's dataset: nothing is full.
+    res = run_cli(
+        capsys,
+        "leaderboard",
+        str(full),
+        "--dataset",
+        str(folder),
+        "--revision",
+        "v9",
+        "--out-dir",
+        str(lb),
+    )
+    assert "revision" in res.err and "left out 1 run(s)" in res.err

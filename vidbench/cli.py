@@ -298,8 +298,26 @@ def leaderboard_command(
         help="Run folders or result files (default: every run under ./runs).",
     ),
     out_dir: Path = typer.Option(Path("leaderboards"), "--out-dir", help="Where tables go."),
+    dataset: Optional[str] = typer.Option(
+        None,
+        "--dataset",
+        "-d",
+        help="The dataset ranked: a Hub repo id or a local folder (default: jmhb/VidDiffBench).",
+    ),
+    revision: Optional[str] = typer.Option(
+        None, "--revision", help="Rank only runs of this dataset revision (default: any)."
+    ),
+    include_partial: bool = typer.Option(
+        False,
+        "--include-partial",
+        help="Also show runs that are not full (demo, --limit, filters, failed or missing "
+        "samples, another dataset), marked and never ranked.",
+    ),
 ) -> None:
-    """Collect runs into leaderboards/closed.csv, open.csv, README.md and index.html."""
+    """Collect runs into leaderboards/closed.csv, open.csv, README.md and index.html. Only full
+    runs of the leaderboard's dataset are ranked; see --include-partial."""
+    from vidbench.admission import LeaderboardDataset
+    from vidbench.dataset import DEFAULT_REPO_ID
     from vidbench.leaderboard import build_leaderboards
 
     paths = list(runs_ or [])
@@ -310,9 +328,23 @@ def leaderboard_command(
     for p in paths:
         if not p.exists():
             raise UserError(f"{p} does not exist", fix="pass run folders or result files")
-    written = build_leaderboards(run_dirs, out_dir, results)
+    left_out: list[str] = []
+    written = build_leaderboards(
+        run_dirs,
+        out_dir,
+        results,
+        board=LeaderboardDataset(dataset or DEFAULT_REPO_ID, revision),
+        include_partial=include_partial,
+        left_out=left_out,
+    )
     for path in written.values():
         typer.echo(f"wrote {path}")
+    if left_out:
+        _echo_err(
+            f"left out {len(left_out)} run(s) that are not full (--include-partial shows them):"
+        )
+        for line in left_out:
+            _echo_err(f"  {line}")
 
 
 @app.command("methods")
