@@ -13,6 +13,7 @@ import typer
 
 from vidbench import cli_options as opt
 from vidbench.errors import RunInterrupted, UserError
+from vidbench.secrets import redact_text
 
 app = typer.Typer(
     add_completion=False,
@@ -27,7 +28,8 @@ app.add_typer(cache_app, name="cache")
 
 
 def _echo_err(text: str) -> None:
-    typer.echo(text, err=True)
+    # Messages can quote what the user typed (URLs with passwords, keys): shown without them.
+    typer.echo(redact_text(text), err=True)
 
 
 @app.command("eval")
