@@ -271,24 +271,24 @@ def run_eval(
     todo = [job for job in jobs if (job[0].key, job[1]) not in done]
     try:
         new_records, stopped = evaluator.run(todo)
-    except KeyboardInterrupt:
+        # The records in hand are the run: the kept ones from before plus the ones just made (a
+        # failed old record was dropped above, so nothing is superseded twice).
+        records = list(done.values()) + new_records
+        outcome = EvalOutcome(
+            run_dir,
+            records,
+            total_usage(records),
+            stopped,
+            saved_usd=float(getattr(client, "saved_usd", 0.0)),
+            unpriced_calls=int(getattr(client, "unpriced_calls", 0)),
+            n_jobs=len(jobs),
+        )
+        outcome.metrics = score_records(
+            request, bench, records, client, options.max_concurrency, run_dir, manifest
+        )
+    except KeyboardInterrupt:  # while running or while judging: say what is saved
         saved_now = runs.completed(evaluator.log.read())
         raise RunInterrupted(run_dir, len(saved_now), len(jobs)) from None
-    # The records in hand are the run: the kept ones from before plus the ones just made (a
-    # failed old record was dropped above, so nothing is superseded twice).
-    records = list(done.values()) + new_records
-    outcome = EvalOutcome(
-        run_dir,
-        records,
-        total_usage(records),
-        stopped,
-        saved_usd=float(getattr(client, "saved_usd", 0.0)),
-        unpriced_calls=int(getattr(client, "unpriced_calls", 0)),
-        n_jobs=len(jobs),
-    )
-    outcome.metrics = score_records(
-        request, bench, records, client, options.max_concurrency, run_dir, manifest
-    )
     return outcome
 
 
