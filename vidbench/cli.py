@@ -162,12 +162,14 @@ def eval_command(
             "give one with --price)"
         )
     typer.echo(f"\nrun folder: {outcome.run_dir}")
-    code = eval_exit_code(outcome, allow_failures)
+    code = eval_exit_code(outcome, allow_failures, cache_dir)
     if code:
         raise typer.Exit(code)
 
 
-def eval_exit_code(outcome: Any, allow_failures: float | None) -> int:
+def eval_exit_code(
+    outcome: Any, allow_failures: float | None, cache_dir: Path | None = None
+) -> int:
     """4 when the budget stopped the run, 3 when samples failed (0 below --allow-failures);
     either way the counts by status and the exact command that finishes the run go to stderr."""
     from collections import Counter
@@ -179,6 +181,8 @@ def eval_exit_code(outcome: Any, allow_failures: float | None) -> int:
         counts["not run"] = not_run
     summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
     resume = f"vidbench eval --resume {outcome.run_dir}"
+    if cache_dir is not None:  # the answers already paid for are in that cache
+        resume += f" --cache-dir {cache_dir}"
     if outcome.stopped_for_budget:
         _echo_err(
             f"stopped by the budget (--max-cost): {summary}; finish with `{resume} --max-cost MORE`"
