@@ -19,7 +19,8 @@ Decisions, so that a reader does not have to reverse-engineer them:
   complete_json() stores the text only after `parse` accepted it, under the key of the request as
   first asked, so a rerun gets the validated answer in one lookup even when a re-ask produced it.
 - A cache hit is a call with `cached_calls=1`, the stored token counts, and `cost_usd=0.0`: the
-  run spent nothing on it. The cost originally paid is kept in the cache record.
+  run spent nothing on it. The cost originally paid is kept in the cache record, returned as
+  `CompletionReply.original_cost_usd` and summed in `LLMClient.saved_usd`.
 - Every call a session makes, from the network or the cache, is listed in `Session.calls`
   (model, cache key, raw reply text): the raw evidence a run keeps in each record.
 - A price litellm does not know (and no `prices` entry) gives cost None, never 0; None propagates

@@ -4,7 +4,8 @@ One mechanism for config.json, manifest.json, the recorded command line, predict
 judgements.jsonl, cache records and error messages:
 
 - the *values* of credentials are known: the providers' key variables litellm reads
-  (OPENAI_API_KEY, ANTHROPIC_API_KEY, GEMINI_API_KEY, ... and any other `*_API_KEY`), values
+  (OPENAI_API_KEY, ANTHROPIC_API_KEY, GEMINI_API_KEY, ... and any other `*_KEY`, `*_TOKEN`,
+  `*_SECRET` or `*_PASSWORD` variable of 8 characters or more), values
   given to credential options (`-M api_key=...`), and the user-info of URLs (`user:PASS@host`,
   also as the Basic-auth header an HTTP client builds from it). Each known value is replaced
   wherever it appears, inside any string;
@@ -98,7 +99,12 @@ def _is_query_key(name: str) -> bool:
 
 
 def _is_key_variable(name: str) -> bool:
-    return name in PROVIDER_KEY_VARIABLES or name.upper().endswith("_API_KEY")
+    """Environment variables holding credentials: the providers' (litellm's) and any named
+    *_API_KEY, *_KEY, *_TOKEN, *_SECRET or *_PASSWORD (values under 8 characters never count)."""
+    upper = name.upper()
+    return upper in PROVIDER_KEY_VARIABLES or upper.endswith(
+        ("_API_KEY", "_KEY", "_TOKEN", "_SECRET", "_PASSWORD")
+    )
 
 
 def register_secret(value: Any) -> None:
