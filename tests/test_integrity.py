@@ -617,6 +617,15 @@ def test_leaderboard_ranks_only_full_runs_of_its_dataset(capsys, tmp_path):
     assert rows[: len(ranked)] == ranked  # every partial row comes after every ranked one
     assert all(r["status"].startswith("partial") for r in rows[len(ranked) :])
     assert {r["run"] for r in ranked if r["source"] == "reproduced"} == {str(full), str(other)}
+    # Runs of two revisions are never ranked together: the newest full run's revision wins.
+    manifest = json.loads((other / "manifest.json").read_text())
+    current = manifest["dataset"]["revision"]
+    manifest["dataset"]["revision"], manifest["created"] = "r-old", "2025-01-01T00:00:00+00:00"
+    (other / "manifest.json").write_text(json.dumps(manifest))
+    res = run_cli(
+        capsys, "leaderboard", str(full), str(other), "--dataset", str(folder), "--out-dir", str(lb)
+    )
+    assert f"{other}: partial: revision r-old, not {current}" in res.err
     # Another revision of the leaderboard's dataset: nothing is full.
     res = run_cli(
         capsys,

@@ -311,7 +311,9 @@ def leaderboard_command(
         help="The dataset ranked: a Hub repo id or a local folder (default: jmhb/VidDiffBench).",
     ),
     revision: Optional[str] = typer.Option(
-        None, "--revision", help="Rank only runs of this dataset revision (default: any)."
+        None,
+        "--revision",
+        help="Rank only runs of this dataset revision (default: that of the newest full run).",
     ),
     include_partial: bool = typer.Option(
         False,

@@ -363,6 +363,17 @@ NOTES = (
 )
 
 
+def pin_revision(
+    board: LeaderboardDataset, runs_read: Sequence[tuple[Manifest, Metrics]]
+) -> LeaderboardDataset:
+    """A leaderboard ranks one dataset revision: the one asked for, else that of its newest full
+    run (runs of other revisions are then partial, so two revisions are never ranked together)."""
+    if board.revision is not None:
+        return board
+    full = [(m.created, m.dataset.revision) for m, x in runs_read if admit(m, x, board).full]
+    return LeaderboardDataset(board.name, max(full)[1]) if full else board
+
+
 def build_leaderboards(
     run_dirs: Sequence[Path],
     out_dir: Path,
@@ -373,7 +384,8 @@ def build_leaderboards(
     left_out: list[str] | None = None,
 ) -> dict[str, Path]:
     """Write the leaderboards into `out_dir`; returns name -> written path. `board` is the
-    dataset (and revision) the leaderboard is about (default: the official repo, any revision);
+    dataset (and revision) the leaderboard is about (default: the official repo, at the revision
+    of its newest full run);
     runs that are not full on it are left out (each listed in `left_out` with its reasons) unless
     `include_partial`."""
     board = board or LeaderboardDataset(DEFAULT_REPO_ID)
@@ -390,9 +402,14 @@ def build_leaderboards(
                     fix='use "closed" or "open"',
                 )
             rows[r.mode].append(_reported_row(r))
-    for run_dir in sorted(Path(p) for p in run_dirs):
-        manifest = runs.read_model(run_dir / runs.MANIFEST, Manifest)
-        metrics = runs.read_metrics(run_dir / runs.METRICS)
+    loaded = [
+        (run_dir, runs.read_model(run_dir / runs.MANIFEST, Manifest))
+        for run_dir in sorted(Path(p) for p in run_dirs)
+    ]
+    loaded_metrics = {run_dir: runs.read_metrics(run_dir / runs.METRICS) for run_dir, _ in loaded}
+    board = pin_revision(board, [(m, loaded_metrics[d]) for d, m in loaded])
+    for run_dir, manifest in loaded:
+        metrics = loaded_metrics[run_dir]
         admission = admit(manifest, metrics, board)
         if not admission.full and not include_partial:
             if left_out is not None:
