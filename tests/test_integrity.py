@@ -639,3 +639,27 @@ def test_leaderboard_ranks_only_full_runs_of_its_dataset(capsys, tmp_path):
         str(lb),
     )
     assert "revision" in res.err and "left out 1 run(s)" in res.err
+
+
+def test_score_takes_cache_and_timeout(capsys, tmp_path, openai_server):
+    from tests.test_eval_llm import answer_everything
+
+    openai_server.respond_with(answer_everything)
+    judge = ["--judge", "openai/test-judge", "--judge-api-base", openai_server.base_url]
+    res = run_cli(
+        capsys,
+        "eval",
+        *lmm(openai_server.base_url, "--mode", "open", "--limit", "2"),
+        *judge,
+        "--runs-dir",
+        str(tmp_path / "runs"),
+    )
+    assert res.code == 0, res.err
+    run = _run_dir(res.out)
+    asked = len(openai_server.requests)
+    assert run_cli(capsys, "score", str(run)).code == 0
+    assert len(openai_server.requests) == asked  # the judge's answers come from the cache
+    res = run_cli(capsys, "score", str(run), "--cache", "off", "--timeout", "30")
+    assert res.code == 0, res.err
+    assert len(openai_server.requests) == asked + 2  # judged again, one call per sample
+    assert run_cli(capsys, "score", str(run), "--cache", "sometimes").code == 2
