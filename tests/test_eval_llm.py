@@ -57,6 +57,8 @@ def _lmm(server) -> list[str]:
         "max_images=4",
         "-M",
         "max_side=64",
+        "-M",
+        "preset=vidbench",  # subsample to the cap, JPEG (the paper preset refuses)
         "--no-progress",
     ]
 

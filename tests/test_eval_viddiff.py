@@ -67,6 +67,8 @@ def _viddiff(server, localizer: str) -> list[str]:
         "--method",
         "viddiff",
         "-M",
+        "preset=vidbench",  # the scripted server answers the merged proposer call
+        "-M",
         "proposer_model=openai/proposer",
         "-M",
         "differencer_model=openai/vlm",

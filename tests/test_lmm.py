@@ -12,7 +12,9 @@ import pytest
 from PIL import Image
 from pydantic import ValidationError
 
-from vidbench_methods.lmm import NAMED_CONFIGS, LMMMethod, closed_schema, encode_mp4
+from vidbench_methods.lmm import LMMMethod, closed_schema, encode_mp4
+
+NAMED_CONFIGS = {k: (v.summary, dict(v.options)) for k, v in LMMMethod.named_configs.items()}
 from vidbench_methods.trivial import ConstantAMethod, RandomMethod
 from tests.openai_server import iter_parts
 from vidbench.cache import Cache
@@ -72,7 +74,10 @@ def open_task(n=3) -> OpenTask:
 
 
 def lmm(server, **options) -> LMMMethod:
-    config = {"model": "openai/test-vlm", "api_base": server.base_url, **options}
+    # These tests pin vidbench's own preset (JPEG, 48-frame cap, sample-hash seeds); the paper
+    # preset has its own tests below.
+    config = {"model": "openai/test-vlm", "api_base": server.base_url, "preset": "vidbench"}
+    config.update(options)
     return LMMMethod(LMMMethod.Config(**config))
 
 

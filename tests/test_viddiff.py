@@ -137,6 +137,7 @@ class Scripted:
 
 
 def _method(server, localizer="viterbi", **kw) -> VidDiffMethod:
+    kw.setdefault("preset", "vidbench")  # these tests script the merged proposer call
     config = VidDiffConfig(
         proposer_model="openai/proposer",
         differencer_model="openai/vlm",
@@ -211,8 +212,8 @@ def test_closed_mode_every_localizer(mode, videos, session, openai_server):
     if mode == "viterbi":
         spans = out.details["localizer"]["videos"][0]["spans"]
         assert spans[0][0] == 0 and spans[-1][1] == 38  # last frame scored at 4 fps
-        lo, hi = spans[0]
-        assert out.localization["0"][0] == [(lo + hi) // 2]
+        lo, hi = spans[0]  # scored every 2nd frame: the midpoint position, as a frame index
+        assert out.localization["0"][0] == [2 * ((lo // 2 + hi // 2) // 2)]
     assert session.usage.calls == 1 + len(STATEMENTS)
 
 

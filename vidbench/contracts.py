@@ -7,6 +7,8 @@ Data flows one way: dataset -> Sample -> VideoFrames (one FrameSpec for both vid
 from __future__ import annotations
 
 import enum
+import hashlib
+import json
 import math
 from abc import ABC
 from collections.abc import Callable, Mapping, Sequence
@@ -32,6 +34,21 @@ DOMAIN_FPS: Mapping[str, float] = {
     "music": 2.0,
     "surgery": 2.0,
 }
+
+
+def content_key(*parts: Any) -> str:
+    """A stable hash of JSON-serialisable parts (bytes are hashed as bytes): the key rule of the
+    cache and of anything a method stores in its BlobStore."""
+    h = hashlib.blake2b(digest_size=20)
+    for part in parts:
+        if isinstance(part, (bytes, bytearray, memoryview)):
+            h.update(b"B")
+            h.update(bytes(part))
+        else:
+            h.update(b"J")
+            h.update(json.dumps(part, sort_keys=True, separators=(",", ":"), default=str).encode())
+        h.update(b"\x00")
+    return h.hexdigest()
 
 
 def sorted_keys(keys: Any) -> list[str]:
@@ -137,12 +154,18 @@ class FrameSpec:
     Exactly one of `fps` (target rate, capped at the original rate) and `num_frames` (evenly
     spaced over the trimmed video). `max_frames` then caps the count by even subsampling;
     `max_side` resizes so the longer side is at most that many pixels.
+
+    `index_rule` says which frames a rate selects when the rates do not divide: "exact" takes
+    frame floor(i * fps_original / fps), so the sampled rate is `fps` on average (30 -> 4 fps:
+    0, 7, 15, 22, 30, ...); "stride" is the reference code's rule, every
+    int(fps_original / fps)-th frame (30 -> 4 fps: 0, 7, 14, 21, ..., really 4.29 fps).
     """
 
     fps: float | None = None
     num_frames: int | None = None
     max_frames: int | None = None
     max_side: int | None = None
+    index_rule: Literal["exact", "stride"] = "exact"
 
     def __post_init__(self) -> None:
         if (self.fps is None) == (self.num_frames is None):
@@ -160,6 +183,7 @@ class FrameSpec:
             "num_frames": self.num_frames,
             "max_frames": self.max_frames,
             "max_side": self.max_side,
+            "index_rule": self.index_rule,
         }
 
 
@@ -197,6 +221,14 @@ class VideoSource(Protocol):
     def num_frames(self) -> int:
         """Number of frames after the trim."""
 
+    @property
+    def fps_original(self) -> float:
+        """The video's own frame rate (the dataset's, else the container's)."""
+
+    def indices(self, spec: FrameSpec) -> list[int]:
+        """The trimmed-video indices `spec` selects (the harness's frame rule), without
+        decoding anything."""
+
     def sample(self, spec: FrameSpec) -> VideoFrames:
         """Frames chosen by a spec."""
 
@@ -210,6 +242,17 @@ class VideoSource(Protocol):
     def without_cache(self) -> VideoSource:
         """The same video, reading without storing decoded frames in the frame cache (for
         callers that cache something smaller derived from many frames)."""
+
+
+class BlobStore(Protocol):
+    """Where a method may keep derived data across runs (CLIP embeddings): bytes by namespace
+    and key. The harness hands its cache to a task; None means "do not store"."""
+
+    def get(self, ns: str, key: str) -> bytes | None:
+        """The stored value, or None."""
+
+    def put(self, ns: str, key: str, value: bytes) -> None:
+        """Store a value (last write wins)."""
 
 
 class Status(str, enum.Enum):
@@ -289,6 +332,10 @@ class ClosedTask:
     oracle_frames: tuple[Mapping[str, list[int] | None], Mapping[str, list[int] | None]] | None = (
         None
     )
+    # The annotation's `num_frames` per statement ("1" or "gt_1"; a property of the statement,
+    # not of its label): the reference agent reads it in closed mode.
+    statement_frames: Mapping[str, str] = field(default_factory=dict)
+    store: BlobStore | None = None
 
 
 @dataclass(frozen=True)
@@ -302,6 +349,7 @@ class OpenTask:
     oracle_frames: tuple[Mapping[str, list[int] | None], Mapping[str, list[int] | None]] | None = (
         None
     )
+    store: BlobStore | None = None
 
 
 @dataclass
@@ -417,19 +465,48 @@ class MethodConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+@dataclass(frozen=True)
+class ModelEndpoint:
+    """A model a method will call, and the OpenAI-compatible server it is reached at (None: the
+    provider's public API). The credential check runs on these before any work."""
+
+    model: str
+    api_base: str | None = None
+
+
+@dataclass(frozen=True)
+class NamedConfig:
+    """A registry name a method class declares for one of its configurations (`gpt-4o` for the
+    LMM method with model=gpt-4o-2024-08-06); `summary` is what `vidbench methods` shows."""
+
+    summary: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
 class Method(ABC):
     """A video-differencing method. Subclasses set the class attributes and implement `closed`
     and/or `open`; the harness owns frame sampling (see `frame_spec`), retries, caching and
-    bookkeeping. Raise a vidbench.errors.SampleFailure subclass for a failed sample."""
+    bookkeeping. Raise a vidbench.errors.SampleFailure subclass for a failed sample.
+
+    A method uses only this module, vidbench.errors, pure helpers (message building) and what it
+    is handed: the task (frames, video sources, a BlobStore) and the LLMSession."""
 
     name: ClassVar[str] = ""
-    summary: ClassVar[str] = ""
+    summary: ClassVar[str] = ""  # one line: what `vidbench methods` shows
     Config: ClassVar[type[MethodConfig]] = MethodConfig
     modes: ClassVar[tuple[str, ...]] = ("closed", "open")
     uses_ground_truth: ClassVar[bool] = False  # True only for oracle ablations; flagged in results
+    # Registry names for configurations of this class: name -> NamedConfig.
+    named_configs: ClassVar[Mapping[str, NamedConfig]] = {}
 
     def __init__(self, config: MethodConfig):
         self.config = config
+
+    @classmethod
+    def models(cls, config: MethodConfig) -> list[ModelEndpoint]:
+        """Every model this configuration will call (for the credential check). Default: none
+        declared; such a method's missing key shows as the first failed call's status."""
+        return []
 
     def frame_spec(self, info: SampleInfo) -> FrameSpec:
         """Frames the harness samples for both videos; default: the paper-era rate per domain."""

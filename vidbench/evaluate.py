@@ -23,6 +23,7 @@ from vidbench.contracts import (
     SampleInfo,
     Status,
     Usage,
+    VideoSource,
 )
 from vidbench.dataset import Benchmark
 from vidbench.errors import SampleFailure, UserError, VideoError
@@ -142,15 +143,22 @@ class Evaluator:
             oracle = (rf[1], rf[0]) if swapped else rf
         session = self.client.session()
         asked = sample.closed_statements()
+        pair: tuple[VideoSource, VideoSource] = (videos[0], videos[1])
         try:
             if mode == "closed":
-                output = self.method.closed(
-                    ClosedTask(info, asked, frames, videos, oracle), session
-                )  # type: ignore[arg-type]
+                statement_frames = {
+                    k: d.num_frames
+                    for k, d in sample.differences.items()
+                    if k in asked and d.num_frames
+                }
+                task = ClosedTask(
+                    info, asked, frames, pair, oracle, statement_frames, store=self.cache
+                )
+                output = self.method.closed(task, session)
             else:
                 output = self.method.open(
-                    OpenTask(info, info.n_open, frames, videos, oracle), session
-                )  # type: ignore[arg-type]
+                    OpenTask(info, info.n_open, frames, pair, oracle, store=self.cache), session
+                )
         except SampleFailure as exc:
             record.status, record.error = exc.status, str(exc)
         except Exception as exc:  # a method's bug must not end the run; it is this sample's status

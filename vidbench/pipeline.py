@@ -114,11 +114,8 @@ def check_credentials(request: RunRequest, method: Method, bench: Benchmark) -> 
     """Every model the run will call has its key (or a server URL), before any work starts."""
     from vidbench.llm import missing_credentials
 
-    sample = bench.samples[0]
-    needs = {
-        (c.model, getattr(method.config, "api_base", None))
-        for c in method.plan(sample.info, request.mode, 1, (1, 1))
-    }
+    # The method declares its models; one that declares none is checked by its first call.
+    needs = {(m.model, m.api_base) for m in type(method).models(method.config)}
     if request.mode == "open":
         needs.add((request.judge or default_judge(), request.judge_api_base))
     for model, api_base in sorted(needs, key=str):
@@ -140,7 +137,7 @@ def jobs_for(bench: Benchmark, both_orders: bool) -> list[tuple[Sample, bool]]:
 
 
 def manifest_for(request: RunRequest, method: Method, bench: Benchmark) -> dict[str, Any]:
-    specs = {}
+    specs: dict[str, Any] = {}
     for s in bench.samples:
         specs.setdefault(s.domain, method.frame_spec(s.info).as_dict())
     return runs.build_manifest(

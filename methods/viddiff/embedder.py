@@ -30,8 +30,8 @@ from typing import Any
 
 import numpy as np
 
-from vidbench.cache import Cache, content_key
-from vidbench.contracts import VideoSource
+from vidbench.contracts import BlobStore as Cache
+from vidbench.contracts import VideoSource, content_key
 
 CLIP_NAMESPACE = "clip"
 _RANDOM_INIT_SEED = 0
@@ -197,9 +197,10 @@ def embed_texts(clip: LoadedClip, texts: Sequence[str], cache: Cache | None = No
                 emb = clip.model.encode_text(tokens)
             emb = torch.nn.functional.normalize(emb.float(), dim=-1).cpu().numpy()
         for row, i in enumerate(missing):
-            out[i] = np.ascontiguousarray(emb[row], dtype=np.float32)
+            vector = np.ascontiguousarray(emb[row], dtype=np.float32)
+            out[i] = vector
             if cache is not None:
-                cache.put(CLIP_NAMESPACE, keys[i], out[i].tobytes())
+                cache.put(CLIP_NAMESPACE, keys[i], vector.tobytes())
     return np.stack(out)  # type: ignore[arg-type]
 
 
