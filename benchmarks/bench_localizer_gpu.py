@@ -91,9 +91,9 @@ def main() -> int:
 
     from bench_localizer import write_test_video  # same generated content as the CPU benchmark
 
-    from vidbench_methods.viddiff import embedder
     from vidbench.contracts import VideoRef
     from vidbench.video import open_video
+    from vidbench_methods.viddiff import embedder
 
     if args.model == embedder.TINY_MODEL:
         embedder.register_tiny_model()

@@ -9,6 +9,9 @@ import math
 import numpy as np
 import pytest
 
+from vidbench.cache import Cache
+from vidbench.contracts import FrameSpec, VideoFrames, VideoRef
+from vidbench.video import frame_indices
 from vidbench_methods.viddiff.localizer import (
     DifferenceTarget,
     Localizer,
@@ -23,9 +26,6 @@ from vidbench_methods.viddiff.localizer import (
     stage_scores,
     uniform_segments,
 )
-from vidbench.video import frame_indices
-from vidbench.cache import Cache
-from vidbench.contracts import FrameSpec, VideoFrames, VideoRef
 
 torch = pytest.importorskip("torch")
 open_clip = pytest.importorskip("open_clip")

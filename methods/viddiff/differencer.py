@@ -12,10 +12,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from vidbench_methods.viddiff import prompts
-
 from vidbench.contracts import Answer, LLMSession, VideoFrames, VideoSource
 from vidbench.llm import image_part, text_part
+from vidbench_methods.viddiff import prompts
 
 
 @dataclass(frozen=True)

@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
-from vidbench_methods.viddiff.viterbi import viterbi, viterbi_paper
 
 from vidbench.contracts import BlobStore, FrameSpec, VideoSource, content_key
+from vidbench_methods.viddiff.viterbi import viterbi, viterbi_paper
 
 LocalizerMode = Literal["viterbi", "independent", "uniform", "random", "oracle"]
 EmissionMode = Literal["paper", "zscore", "raw"]

@@ -12,8 +12,6 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
-from vidbench_methods.viddiff import differencer, proposer
-from vidbench_methods.viddiff.localizer import DifferenceTarget, Localizer
 
 from vidbench.contracts import (
     DOMAIN_FPS,
@@ -32,6 +30,8 @@ from vidbench.contracts import (
     VideoSource,
 )
 from vidbench.errors import UserError
+from vidbench_methods.viddiff import differencer, proposer
+from vidbench_methods.viddiff.localizer import DifferenceTarget, Localizer
 
 # The reference agent's CLIP frame rates (its config's fps_inference), per domain.
 PAPER_FPS: Mapping[str, float] = {

@@ -17,10 +17,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from vidbench_methods.viddiff import prompts
-
 from vidbench.contracts import LLMSession
 from vidbench.errors import ParseError
+from vidbench_methods.viddiff import prompts
 
 T = TypeVar("T")
 
