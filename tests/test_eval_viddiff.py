@@ -130,6 +130,8 @@ def test_viddiff_open_is_judged(capsys, tmp_path, openai_server):
         *_viddiff(openai_server, "uniform"),
         "--mode",
         "open",
+        "--judge-protocol",
+        "single",
         "--judge",
         "openai/judge",
         "--judge-api-base",

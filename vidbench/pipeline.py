@@ -36,6 +36,8 @@ class RunRequest:
     both_orders: bool = False
     judge: str | None = None
     judge_api_base: str | None = None
+    # Runs saved before the option existed were judged by the one-call judge.
+    judge_protocol: str = "paper"
 
     def to_json(self) -> dict[str, Any]:
         return runs.redact_secret_fields(
@@ -50,6 +52,7 @@ class RunRequest:
                 "both_orders": self.both_orders,
                 "judge": self.judge,
                 "judge_api_base": self.judge_api_base,
+                "judge_protocol": self.judge_protocol,
             }
         )
 
@@ -74,6 +77,7 @@ class RunRequest:
             both_orders=bool(data.get("both_orders")),
             judge=data.get("judge"),
             judge_api_base=data.get("judge_api_base"),
+            judge_protocol=data.get("judge_protocol") or "single",
         )
 
 
@@ -117,7 +121,10 @@ def check_credentials(request: RunRequest, method: Method, bench: Benchmark) -> 
     # The method declares its models; one that declares none is checked by its first call.
     needs = {(m.model, m.api_base) for m in type(method).models(method.config)}
     if request.mode == "open":
-        needs.add((request.judge or default_judge(), request.judge_api_base))
+        from vidbench.judge import judge_models
+
+        for model in judge_models(request.judge_protocol, request.judge):
+            needs.add((model, request.judge_api_base))
     for model, api_base in sorted(needs, key=str):
         missing = missing_credentials(model, api_base)
         if missing:
@@ -137,6 +144,8 @@ def jobs_for(bench: Benchmark, both_orders: bool) -> list[tuple[Sample, bool]]:
 
 
 def manifest_for(request: RunRequest, method: Method, bench: Benchmark) -> dict[str, Any]:
+    from vidbench.judge import judge_label
+
     specs: dict[str, Any] = {}
     for s in bench.samples:
         specs.setdefault(s.domain, method.frame_spec(s.info).as_dict())
@@ -150,15 +159,11 @@ def manifest_for(request: RunRequest, method: Method, bench: Benchmark) -> dict[
             "n_samples": len(bench.samples),
         },
         frame_specs=specs,
-        judge=(request.judge or default_judge()) if request.mode == "open" else None,
+        judge=judge_label(request.judge_protocol, request.judge)
+        if request.mode == "open"
+        else None,
         both_orders=request.both_orders,
     )
-
-
-def default_judge() -> str:
-    from vidbench.judge import DEFAULT_JUDGE_MODEL
-
-    return DEFAULT_JUDGE_MODEL
 
 
 def run_eval(
@@ -244,10 +249,11 @@ def score_open_predictions(
     records: list[PredictionRecord] | None = None,
 ) -> dict[str, Any]:
     from vidbench import scoring
-    from vidbench.judge import Judge, judge_all, write_judgements
+    from vidbench.judge import judge_all, make_judge, write_judgements
 
-    params = {"api_base": request.judge_api_base} if request.judge_api_base else {}
-    judge = Judge(client.session, model=request.judge or default_judge(), **params)
+    judge = make_judge(
+        request.judge_protocol, client.session, request.judge, request.judge_api_base
+    )
     judgements = judge_all(samples, predictions, judge, max_workers=max_workers)
     if run_dir is not None:
         write_judgements(run_dir / runs.JUDGEMENTS, judgements.values())

@@ -40,6 +40,7 @@ def score_target(
     split: str | None,
     judge: str | None,
     judge_api_base: str | None,
+    judge_protocol: str | None = None,
     prices: dict[str, tuple[float, float]] | None = None,
 ) -> dict[str, Any]:
     from vidbench.pipeline import RunRequest, make_client, score_run
@@ -57,6 +58,7 @@ def score_target(
             request.selection = Selection(split=split)
         request.judge = judge or request.judge
         request.judge_api_base = judge_api_base or request.judge_api_base
+        request.judge_protocol = judge_protocol or request.judge_protocol
         bench = load_benchmark(
             request.dataset, request.revision, request.selection, request.video_root
         )
@@ -86,6 +88,7 @@ def score_target(
         video_root=None,
         judge=judge,
         judge_api_base=judge_api_base,
+        judge_protocol=judge_protocol or "paper",
     )
     bench = load_benchmark(request.dataset, request.revision, request.selection)
     preds, problems, warnings = load_predictions(target, bench.samples, mode)
