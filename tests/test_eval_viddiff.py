@@ -111,10 +111,21 @@ def test_viddiff_closed_through_the_cli(capsys, tmp_path, openai_server, localiz
         assert r["details"]["transcript"] and r["usage"]["calls"] >= 1 + len(r["predictions"])
     metrics = json.loads((run / "metrics.json").read_text())
     assert "localization" in metrics
+    assert ("oracle" in metrics) is (localizer == "oracle")
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["method"]["uses_ground_truth"] is (localizer == "oracle")
     if localizer == "oracle":
-        assert metrics["localization"]["overall"]["both"]["mean_abs_s"] == pytest.approx(0.0)
+        # Items without ground-truth frames are counted and explained in metrics and report.
+        missing = {
+            (r["sample_key"], item.split(":")[0])
+            for r in records
+            for item in r["details"]["oracle_fallback"]
+        }
+        oracle = metrics["oracle"]
+        assert oracle["items"] == sum(len(r["predictions"]) for r in records)
+        assert oracle["items_without_ground_truth"] == len(missing)
+        assert "uniform" in oracle["fallback"]
+        assert "had no ground-truth frames" in (run / "report.md").read_text()
         res = run_cli(capsys, "leaderboard", str(run), "--out-dir", str(tmp_path / "lb"))
         assert res.code == 0, res.err
         rows = list(csv.DictReader(open(tmp_path / "lb" / "closed.csv")))

@@ -311,7 +311,10 @@ class MethodOutput:
     `predictions`: closed mode keys are the asked difference keys; open mode keys are "0".."n-1".
     `localization`: optional, difference key -> (frame indices in A, frame indices in B), trimmed
     video indices, for methods that choose frames per difference (scored against ground truth).
-    `details`: method-specific intermediate outputs worth keeping (stage transcripts, ...).
+    `details`: method-specific intermediate outputs worth keeping (stage transcripts, ...). An
+    oracle method sets `details["oracle_fallback"]` (["diff_key:a"|"diff_key:b", ...]: no
+    ground-truth frames there) and `details["oracle_fallback_rule"]` (what it did instead); the
+    harness counts them in metrics.json and report.md.
     """
 
     predictions: dict[str, DifferencePrediction]

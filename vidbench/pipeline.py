@@ -226,6 +226,9 @@ def score_run(
         metrics = score_open_predictions(
             samples, predictions, request, client, max_workers, run_dir, records=forward
         )
+    oracle = oracle_coverage(forward)
+    if oracle is not None:
+        metrics["oracle"] = oracle
     localization = scoring.score_localization(samples, forward)
     if localization:
         metrics["localization"] = localization
@@ -237,6 +240,36 @@ def score_run(
         manifest = runs.read_json(run_dir / runs.MANIFEST)
         (run_dir / runs.REPORT).write_text(render_report(manifest, metrics))
     return metrics
+
+
+def oracle_coverage(records: list[PredictionRecord]) -> dict[str, Any] | None:
+    """For oracle runs (records whose details carry `oracle_fallback`, the MethodOutput
+    convention): how many differences had no ground-truth frames in some video, and what the
+    method did instead. None for other runs."""
+    oracle = [r for r in records if "oracle_fallback" in r.details]
+    if not oracle:
+        return None
+    missing = sorted(
+        {
+            (r.sample_key, item.split(":")[0])
+            for r in oracle
+            for item in r.details["oracle_fallback"]
+        }
+    )
+    return {
+        "items": sum(len(r.predictions) for r in oracle),
+        "items_without_ground_truth": len(missing),
+        "videos_without_ground_truth": sum(len(r.details["oracle_fallback"]) for r in oracle),
+        "fallback": next(
+            (
+                r.details.get("oracle_fallback_rule")
+                for r in oracle
+                if r.details.get("oracle_fallback_rule")
+            ),
+            "the method's own frames",
+        ),
+        "missing": [f"{s}:{k}" for s, k in missing],
+    }
 
 
 def score_open_predictions(

@@ -148,6 +148,13 @@ def render_report(manifest: dict[str, Any], metrics: dict[str, Any]) -> str:
         parts.append(f"- judge: {manifest['judge']}")
     if method.get("uses_ground_truth"):
         parts.append("- **oracle: this run used ground-truth localisation frames**")
+    oracle = metrics.get("oracle")
+    if oracle:
+        parts.append(
+            f"- oracle: {oracle['items_without_ground_truth']} of {oracle['items']} differences "
+            f"had no ground-truth frames in at least one video "
+            f"({oracle['videos_without_ground_truth']} videos): {oracle['fallback']}"
+        )
     parts += ["", markdown_table(split_rows(metrics)), ""]
     parts += [f"- {line}" for line in summary_lines(metrics)]
     for key in ("by_domain", "by_action"):
