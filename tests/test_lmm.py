@@ -45,7 +45,7 @@ def make_info(domain="fitness", sample_hash=1234) -> SampleInfo:
         source_dataset="HuMMan",
         sample_hash=sample_hash,
         videos=(ref, ref),
-        n_open=3,
+        max_differences=3,
     )
 
 

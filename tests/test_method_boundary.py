@@ -61,8 +61,8 @@ def test_summaries_come_from_the_classes():
 
 
 def test_credential_check_uses_the_declared_models(monkeypatch):
-    from vidbench.dataset import Selection
-    from vidbench.pipeline import RunRequest, check_credentials
+    from vidbench.contracts import RunConfig
+    from vidbench.pipeline import check_credentials
     from vidbench.registry import build_method
     from vidbench_methods.viddiff.method import VidDiffMethod
 
@@ -74,7 +74,7 @@ def test_credential_check_uses_the_declared_models(monkeypatch):
         ModelEndpoint("anthropic/claude-x", None),
     ]
     method = build_method("viddiff", {"localizer": "uniform"})
-    request = RunRequest("viddiff", {}, "closed", "demo", None, Selection(), None)
+    request = RunConfig(method="viddiff", mode="closed")
 
     class Bench:
         samples: list = []

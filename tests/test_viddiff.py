@@ -61,7 +61,7 @@ def _info(videos) -> SampleInfo:
         source_dataset="HuMMan",
         sample_hash=12345,
         videos=(videos[0].ref, videos[1].ref),
-        n_open=3,
+        max_differences=3,
     )
 
 

@@ -112,14 +112,15 @@ def compare(
 
 def judge_agreement(run: Path, other: str, api_base: str | None = None) -> dict[str, Any]:
     """Re-judge a finished open run with `other` (a protocol or a model id) and compare."""
-    from vidbench.dataset import load_benchmark
+    from vidbench.contracts import RunConfig, latest_records
+    from vidbench.dataset import Benchmark, select
     from vidbench.judge import judge_all, judge_label, make_judge, read_judgements
-    from vidbench.pipeline import RunRequest, make_client
+    from vidbench.pipeline import load_split, make_client, selection_of
     from vidbench.predictions import records_to_predictions
 
     if not (run / runs.CONFIG).is_file():
         raise UserError(f"{run} is not a run folder (no config.json)", fix="pass a run folder")
-    request = RunRequest.from_json(runs.read_json(run / runs.CONFIG))
+    request = runs.read_model(run / runs.CONFIG, RunConfig)
     if request.mode != "open":
         raise UserError(
             f"{run} is a {request.mode}-set run; judges only judge open-set runs",
@@ -133,13 +134,10 @@ def judge_agreement(run: Path, other: str, api_base: str | None = None) -> dict[
         protocol, model = other, None
     else:
         protocol, model = request.judge_protocol, other
-    bench = load_benchmark(request.dataset, request.revision, request.selection, request.video_root)
-    records = [
-        r
-        for r in runs.latest_records(runs.RecordLog(run / runs.PREDICTIONS).read()).values()
-        if not r.swapped
-    ]
-    predictions = records_to_predictions(records)
+    bench = load_split(request)
+    bench = Benchmark(bench.source, select(bench.samples, selection_of(request)))
+    records = latest_records(runs.RecordLog(run / runs.PREDICTIONS).read(), False)
+    predictions = records_to_predictions(records.values())
     first = read_judgements(run / runs.JUDGEMENTS)
     client = make_client(8, None)
     judge = make_judge(protocol, client.session, model, api_base or request.judge_api_base)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Literal, Optional
 
 import typer
 
+from vidbench.contracts import Mode as ModeName
 from vidbench.dataset import DEFAULT_REPO_ID, Selection
 
 Dataset = typer.Option(
@@ -94,12 +95,12 @@ def selection(
     )
 
 
-def check_mode(mode: str) -> str:
+def check_mode(mode: str) -> ModeName:
     from vidbench.errors import UserError
 
     if mode not in ("closed", "open"):
         raise UserError(f"unknown mode {mode!r}", fix="use --mode closed or --mode open")
-    return mode
+    return mode  # type: ignore[return-value]
 
 
 def use_cache(cache_dir: Optional[Path]) -> None:
@@ -109,9 +110,9 @@ def use_cache(cache_dir: Optional[Path]) -> None:
         cache.use_cache_dir(cache_dir)
 
 
-def check_judge_protocol(value: str | None) -> str | None:
+def check_judge_protocol(value: str | None) -> Literal["paper", "single"] | None:
     from vidbench.errors import UserError
 
     if value is not None and value not in ("paper", "single"):
         raise UserError(f"--judge-protocol {value!r} is not a protocol", fix="use paper or single")
-    return value
+    return value  # type: ignore[return-value]  # checked just above
