@@ -108,6 +108,17 @@ def test_viddiff_closed_through_the_cli(capsys, tmp_path, openai_server, localiz
     assert len(records) == 2 and all(r["status"] == "ok" for r in records), records
     for r in records:
         assert set(r["localization"]) == set(r["predictions"])
+        # Every localised frame is also recorded as a timestamp: index / the video's own rate.
+        assert set(r["localization_seconds"]) == set(r["localization"])
+        for v in range(2):
+            pairs = [
+                (i, t)
+                for k, frames in r["localization"].items()
+                for i, t in zip(frames[v], r["localization_seconds"][k][v])
+            ]
+            i_max, t_max = max(pairs)
+            rate = i_max / t_max if t_max else 1.0  # one rate per video
+            assert all(abs(i / rate - t) < 1e-3 for i, t in pairs)
         assert r["details"]["transcript"] and r["usage"]["calls"] >= 1 + len(r["predictions"])
     metrics = json.loads((run / "metrics.json").read_text())
     assert "localization" in metrics

@@ -357,6 +357,8 @@ class PredictionRecord:
     error: str | None = None
     frames: dict[str, Any] = field(default_factory=dict)  # {"a": VideoFrames.record(), "b": ...}
     localization: dict[str, tuple[list[int], list[int]]] | None = None
+    # The same frames as seconds from each trimmed video's start (index / fps_original).
+    localization_seconds: dict[str, tuple[list[float], list[float]]] | None = None
     usage: Usage = field(default_factory=Usage)
     details: dict[str, Any] = field(default_factory=dict)
     swapped: bool = (

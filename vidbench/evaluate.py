@@ -73,6 +73,19 @@ def map_back(output: MethodOutput) -> MethodOutput:
     return MethodOutput(preds, loc, output.details)
 
 
+def localization_seconds(
+    output: MethodOutput, videos: tuple[VideoSource, ...]
+) -> dict[str, tuple[list[float], list[float]]] | None:
+    """The localised frames as timestamps (index / the video's own rate), in dataset order."""
+    if output.localization is None:
+        return None
+    rates = [videos[0].fps_original, videos[1].fps_original]
+    return {
+        k: ([round(i / rates[0], 4) for i in a], [round(i / rates[1], 4) for i in b])
+        for k, (a, b) in output.localization.items()
+    }
+
+
 def check_output(
     output: MethodOutput, mode: str, asked: dict[str, str], max_differences: int
 ) -> str | None:
@@ -181,6 +194,9 @@ class Evaluator:
             else:
                 output = map_back(output) if swapped else output
                 record.predictions, record.localization = output.predictions, output.localization
+                record.localization_seconds = localization_seconds(
+                    output, pair[::-1] if swapped else pair
+                )
                 record.details = output.details
         record.usage = session.usage
         return record
