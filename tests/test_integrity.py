@@ -55,6 +55,8 @@ def lmm(base_url: str, *extra: str) -> list[str]:
         "max_images=2",
         "-M",
         "max_side=32",
+        "-M",
+        "preset=vidbench",  # subsample to the cap (the paper preset refuses over 150 frames)
         "--no-progress",
         *extra,
     ]
@@ -646,6 +648,7 @@ def test_score_takes_cache_and_timeout(capsys, tmp_path, openai_server):
 
     openai_server.respond_with(answer_everything)
     judge = ["--judge", "openai/test-judge", "--judge-api-base", openai_server.base_url]
+    judge += ["--judge-protocol", "single"]  # the scripted server answers the one-call judge
     res = run_cli(
         capsys,
         "eval",
