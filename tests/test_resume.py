@@ -64,6 +64,14 @@ def test_every_other_difference_is_refused_and_listed():
     assert info.value.exit_code == 2
 
 
+def test_an_option_given_with_the_value_the_run_used_is_not_a_difference():
+    resolved = {**SAVED["options"], "temperature": 1.0, "fps": None}
+    config, changes = reconcile(SAVED, {}, {"temperature": 1.0, "fps": None}, resolved)
+    assert changes == {} and config["options"] == SAVED["options"]
+    with pytest.raises(UserError):
+        reconcile(SAVED, {}, {"temperature": 0.0}, resolved)
+
+
 def test_a_redacted_credential_is_not_replayed():
     saved = {**SAVED, "options": {**SAVED["options"], "api_key": "<redacted>"}}
     config, _ = reconcile(saved, {}, {})

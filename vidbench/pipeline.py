@@ -241,7 +241,8 @@ def run_eval(
         runs.read_model(resume / runs.CONFIG, RunConfig)  # a clear error for a foreign file
         given, given_options = overrides or ({}, {})
         saved = runs.read_json(resume / runs.CONFIG)
-        config, changes = reconcile(saved, given, given_options)
+        resolved = runs.read_model(resume / runs.MANIFEST, Manifest).method.config
+        config, changes = reconcile(saved, given, given_options, resolved)
         request = RunConfig.model_validate(config)
         remember_credentials(request)
     method, bench, split_samples = prepare(request)

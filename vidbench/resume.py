@@ -59,12 +59,17 @@ def _recorded(value: Any) -> Any:
 
 
 def reconcile(
-    saved: dict[str, Any], given: dict[str, Any], given_options: dict[str, Any]
+    saved: dict[str, Any],
+    given: dict[str, Any],
+    given_options: dict[str, Any],
+    resolved_options: dict[str, Any] | None = None,
 ) -> tuple[dict[str, Any], dict[str, list[Any]]]:
     """The config a resume runs with, and what it changed.
 
     `saved` is config.json; `given` holds the config fields set explicitly on the command line
-    (selection fields at top level: split, domains, ...); `given_options` the -M options given.
+    (selection fields at top level: split, domains, ...); `given_options` the -M options given;
+    `resolved_options` the method's full configuration as the run used it (the manifest's), so
+    that an option given with the value the run already had is not a difference.
     Returns (config, changes) where changes maps a field or `options.KEY` to [old, new] (URLs
     without credentials; credential values never). Raises UserError listing every refused
     difference.
@@ -91,7 +96,7 @@ def reconcile(
     for key in [k for k, v in options.items() if v == REDACTED]:
         del options[key]  # a credential is never stored: it must come again from the command line
     for key, new in given_options.items():
-        old = options.get(key)
+        old = options.get(key, (resolved_options or {}).get(key))
         if is_credential_name(key):
             options[key] = new  # applied, never recorded
         elif key in ENDPOINT_OPTIONS:
