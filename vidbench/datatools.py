@@ -55,7 +55,7 @@ def info_tables(samples: list[Sample]) -> dict[str, Any]:
             }
             for k in keys
         ]
-    total = Counter()
+    total: Counter[str] = Counter()
     for row in out["split"]:
         total.update({k: v for k, v in row.items() if k != "split"})
     out["total"] = dict(total)
