@@ -164,34 +164,69 @@ def default_judge() -> str:
     return DEFAULT_JUDGE_MODEL
 
 
+def load_request(run_dir: Path) -> RunRequest:
+    """The saved request of a run folder, or a UserError saying why the folder cannot be used
+    (before anything is run or paid for)."""
+    saved = runs.read_json(run_dir / runs.CONFIG)
+    try:
+        return RunRequest.from_json(saved)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise UserError(
+            f"{run_dir / runs.CONFIG} is damaged ({type(exc).__name__}: {exc})",
+            fix="this run cannot be resumed or rescored; start a new run with `vidbench eval`",
+        ) from None
+
+
 def run_eval(
     request: RunRequest, options: EvalOptions, runs_dir: Path, resume: Path | None = None
 ) -> EvalOutcome:
-    """Start a run (or resume one), run every missing or failed sample, score, write it all."""
-    if resume is not None:
-        saved = runs.read_json(resume / runs.CONFIG)
-        request = RunRequest.from_json(saved)
-    method, bench = prepare(request)
-    ensure_videos_present(bench)
-    check_credentials(request, method, bench)
-    if resume is not None:
-        run_dir = resume
-        log = runs.RecordLog(run_dir / runs.PREDICTIONS)
-        done = runs.completed(log.read())
-        log.keep_only(done.values())  # drop failed records: they run again, never duplicated
-    else:
-        run_dir = runs.new_run_dir(runs_dir, request.method, request.mode)
-        runs.write_json(run_dir / runs.CONFIG, request.to_json())
+    """Start a run (or resume one), run every missing or failed sample, score, write it all.
+    The run folder stays locked (one writer) until its metrics are written."""
+    lock = runs.lock_run_dir(resume) if resume is not None else None
+    try:
+        if resume is not None:
+            request = load_request(resume)
+        method, bench = prepare(request)
+        ensure_videos_present(bench)
+        check_credentials(request, method, bench)
+        if resume is not None:
+            run_dir = resume
+            _rebuild_manifest_if_damaged(run_dir, request, method, bench)
+            log = runs.RecordLog(run_dir / runs.PREDICTIONS)
+            done = runs.completed(log.read())
+            log.keep_only(done.values())  # drop failed records: they run again, never duplicated
+        else:
+            files = {
+                runs.CONFIG: request.to_json(),
+                runs.MANIFEST: manifest_for(request, method, bench),
+            }
+            run_dir, lock = runs.create_run_dir(runs_dir, request.method, request.mode, files)
+            done = {}
+        client = make_client(options.max_concurrency, options.max_cost, options.prices)
+        evaluator = Evaluator(method, bench, request.mode, run_dir, options, client, get_cache())
+        jobs = jobs_for(bench, request.both_orders)
+        todo = [job for job in jobs if (job[0].key, job[1]) not in done]
+        _, stopped = evaluator.run(todo)
+        records = list(runs.latest_records(evaluator.log.read()).values())
+        outcome = EvalOutcome(run_dir, records, total_usage(records), stopped)
+        outcome.metrics = score_run(
+            request, bench, records, run_dir, client, options.max_concurrency
+        )
+        return outcome
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _rebuild_manifest_if_damaged(
+    run_dir: Path, request: RunRequest, method: Method, bench: Benchmark
+) -> None:
+    """A folder from an older vidbench may have been killed between config.json and
+    manifest.json; the manifest is derived from the config, so it is rebuilt, not fatal."""
+    try:
+        runs.read_json(run_dir / runs.MANIFEST)
+    except UserError:
         runs.write_json(run_dir / runs.MANIFEST, manifest_for(request, method, bench))
-        done = {}
-    client = make_client(options.max_concurrency, options.max_cost, options.prices)
-    evaluator = Evaluator(method, bench, request.mode, run_dir, options, client, get_cache())
-    todo = [job for job in jobs_for(bench, request.both_orders) if (job[0].key, job[1]) not in done]
-    _, stopped = evaluator.run(todo)
-    records = list(runs.latest_records(evaluator.log.read()).values())
-    outcome = EvalOutcome(run_dir, records, total_usage(records), stopped)
-    outcome.metrics = score_run(request, bench, records, run_dir, client, options.max_concurrency)
-    return outcome
 
 
 def total_usage(records: list[PredictionRecord]) -> Usage:

@@ -42,10 +42,10 @@ def score_target(
     judge_api_base: str | None,
     prices: dict[str, tuple[float, float]] | None = None,
 ) -> dict[str, Any]:
-    from vidbench.pipeline import RunRequest, make_client, score_run
+    from vidbench.pipeline import RunRequest, load_request, make_client, score_run
 
     if target.is_dir():
-        request = RunRequest.from_json(runs.read_json(target / runs.CONFIG))
+        request = load_request(target)
         if mode is not None and mode != request.mode:
             raise UserError(
                 f"{target} is a {request.mode}-set run, not {mode}",
