@@ -207,15 +207,17 @@ def validate_command(
     """List every problem of a predictions file, each with where it is. Exit 0 if clean, else 2."""
     from vidbench.scorecmd import validate_file
 
-    problems, warnings, n = validate_file(
+    problems, total, warnings, n = validate_file(
         predictions, opt.check_mode(mode), dataset, revision, split
     )
     for w in warnings:
         _echo_err(f"warning: {w}")
     if problems:
-        for p in problems:
+        from vidbench.untrusted import capped
+
+        for p in capped(problems, 250):
             _echo_err(f"problem: {p}")
-        _echo_err(f"{len(problems)} problem(s) in {predictions}")
+        _echo_err(f"{total:,} problem(s) in {predictions}")
         raise typer.Exit(2)
     typer.echo(f"{predictions}: valid {mode}-set predictions for {n} sample(s)")
 

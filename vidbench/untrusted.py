@@ -85,7 +85,9 @@ def parse_json(text: str, where: str, pairs_hook: Any = None) -> Any:
         )
     except json.JSONDecodeError as exc:
         raise UserError(
-            f"{where} is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+            f"malformed JSON: {exc.msg}",
+            where=f"{where} line {exc.lineno} column {exc.colno}",
+            fix="fix the JSON syntax at that position",
         ) from None
     except RecursionError:
         raise UserError(f"{where} is nested deeper than {MAX_DEPTH} levels") from None
