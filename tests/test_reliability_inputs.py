@@ -145,3 +145,16 @@ def test_bad_extra_leaderboard_rows_are_exit_2(capsys, tmp_path, rows, needle):
     path.write_bytes(rows.encode("latin-1") if rows == "\xff" else rows.encode())
     res = run_cli(capsys, "leaderboard", str(path), "--out-dir", str(tmp_path / "lb"))
     assert res.code == 2 and needle in res.err and "Traceback" not in res.err, res.err
+
+
+def test_a_damaged_judgements_file_is_a_user_error(tmp_path):
+    from vidbench.errors import UserError
+    from vidbench.judge import read_judgements
+
+    path = tmp_path / "judgements.jsonl"
+    path.write_bytes(b'{"sample_key": "\xff"}\n')
+    with pytest.raises(UserError, match="not UTF-8"):
+        read_judgements(path)
+    path.write_text("[" * 100_000 + "\n")
+    with pytest.raises(UserError, match="line 1"):
+        read_judgements(path)

@@ -214,7 +214,8 @@ def _json_column(row: dict[str, Any], column: str, expect: type) -> Any:
         try:
             value = parse_json(text, f"column {column!r}")
         except UserError as exc:
-            raise UserError(exc.what, where=f"sample {row.get('sample_key')!r}") from None
+            place = exc.where or f"column {column!r}"
+            raise UserError(exc.what, where=f"sample {row.get('sample_key')!r}, {place}") from None
     if not isinstance(value, expect):
         raise UserError(
             f"column {column!r} should decode to a {expect.__name__}, got {type(value).__name__}",
