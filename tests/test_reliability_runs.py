@@ -126,7 +126,7 @@ def test_an_old_folder_killed_before_its_manifest_resumes(capsys, tmp_path):
         (b"null", "null"),
         (b"[]", "a list"),
         (b'{"method": "random"}', "does not fit"),
-        (b'{"method": "random", "mode": "closed", "dataset": "demo", "selection": 5}', "does not fit"),
+        (b'{"method": "random", "mode": "closed", "dataset": "demo", "selection": 5}', "fit"),
         (b"\xff\xfe{", "UTF-8"),
         (b"[" * 100_000, "nested deeper"),
         (

@@ -15,7 +15,6 @@ problem is returned with where it is and how to fix it, so one round trip fixes 
 
 from __future__ import annotations
 
-import json
 import os
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
