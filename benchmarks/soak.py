@@ -157,13 +157,14 @@ def serve(fault_rate: float, seed: int, latency: tuple[float, float], stall_s: f
 
     server = Server(("127.0.0.1", 0), Handler)
     print(f"http://127.0.0.1:{server.server_address[1]}/v1", flush=True)
-    server.serve_forever(0.05)
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    sys.stdin.read()  # EOF: the harness is gone (however it ended), so this server goes too
 
 
 def start_server(fault_rate: float, seed: int, stall_s: float) -> tuple[subprocess.Popen, str]:
     cmd = [sys.executable, __file__, "--serve", "--fault-rate", str(fault_rate)]
     cmd += ["--seed", str(seed), "--stall", str(stall_s)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     return proc, proc.stdout.readline().strip()
 
@@ -238,6 +239,16 @@ def _install_write_hooks(runs: Path, kill_at: int, log: Path | None) -> None:
         wrap(name, fd_based=True)
 
 
+def _die_with_parent() -> None:
+    """Linux: SIGKILL this child if the harness dies, so no eval outlives an interrupted soak."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 class Child:
     """A forked `vidbench` process, with Popen's wait/kill/returncode (-9 when SIGKILLed)."""
 
@@ -247,6 +258,7 @@ class Child:
         if self.pid == 0:  # the child: never returns
             code = 1
             try:
+                _die_with_parent()
                 null = os.open(os.devnull, os.O_WRONLY)
                 os.dup2(null, 1)
                 os.dup2(os.open(err, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644), 2)
@@ -294,6 +306,8 @@ class Soak:
         self.unequal: list[str] = []
         self.scenarios = 0
         self.timeout_flag = _supports_timeout()
+        self.kill_window = (1.0, 5.0)
+        self.rounds = 0
 
     def eval_args(self, url: str, runs: Path, cache: Path, limit: int | None) -> list[str]:
         args = ["eval", "--method", "lmm", "-M", "model=openai/soak", "-M", f"api_base={url}"]
@@ -358,7 +372,12 @@ class Soak:
     def reference(self, url: str, limit: int | None) -> dict:
         runs = self.work / f"ref-{limit}"
         proc = self.child(self.eval_args(url, runs, self.work / f"ref-cache-{limit}", limit), runs)
+        started = time.monotonic()
         proc.wait()
+        # Random kills land between 10 % and 150 % of a fault-free run's time (faults make the
+        # real runs longer, so most land mid-run).
+        seconds = time.monotonic() - started
+        self.kill_window = (0.1 * seconds, 1.5 * seconds)
         run = _run_folder(runs)
         if proc.returncode != 0 or run is None or not _complete(run):
             raise self.failed(proc)
@@ -387,10 +406,12 @@ class Soak:
     def random_kills(self, url: str, reference: dict) -> None:
         """Rounds of one run each, SIGKILLed at random moments and resumed until it completes;
         every kill lands on an unfinished run."""
-        rounds = 0
         while self.kills["random"] < self.args.random_kills:
-            rounds += 1
-            runs, cache = self.work / f"random-{rounds}", self.work / f"random-cache-{rounds}"
+            self.rounds += 1
+            runs, cache = (
+                self.work / f"random-{self.rounds}",
+                self.work / f"random-cache-{self.rounds}",
+            )
             base = self.eval_args(url, runs, cache, None)
             seen: dict[str, Any] = {}
             while True:
@@ -398,7 +419,7 @@ class Soak:
                 argv = base if run is None else [*base, "--resume", str(run)]
                 proc = self.child(argv, runs)
                 try:
-                    proc.wait(timeout=self.rng.uniform(*self.args.kill_window))
+                    proc.wait(timeout=self.rng.uniform(*self.kill_window))
                 except subprocess.TimeoutExpired:
                     proc.send_signal(signal.SIGKILL)
                     proc.wait()
@@ -483,7 +504,6 @@ def main() -> None:
     parser.add_argument("--small", type=int, default=10, help="samples per targeted scenario")
     parser.add_argument("--fault-rate", type=float, default=0.35)
     parser.add_argument("--random-kills", type=int, default=14)
-    parser.add_argument("--kill-window", type=float, nargs=2, default=(4.0, 14.0))
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     if args.serve:
@@ -507,7 +527,7 @@ def main() -> None:
         try:
             soak = Soak(args, work)
             ref_small = soak.reference(clean_url, args.small)
-            ref_full = soak.reference(clean_url, None)
+            ref_full = soak.reference(clean_url, None)  # last: it sets the kill window
             soak.targeted(faulty_url, ref_small)
             soak.random_kills(faulty_url, ref_full)
             stats = server_stats(faulty_url)
@@ -528,6 +548,8 @@ def main() -> None:
         f"kills (SIGKILL): {sum(soak.kills.values())} "
         f"({soak.kills['targeted']} targeted, {soak.kills['random']} random)"
     )
+    low, high = soak.kill_window
+    print(f"random kills: {soak.rounds} run(s), each killed {low:.1f}-{high:.1f} s after a start")
     print(f"scenarios resumed to completion: {soak.scenarios}")
     print(f"records lost: {soak.lost}, duplicated: {soak.duplicated}, torn: {soak.torn}")
     print(
