@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -152,3 +153,24 @@ def test_lock_refuses_a_missing_folder(tmp_path):
     with pytest.raises(UserError, match="not a run folder"):
         runs.lock_run_dir(tmp_path / "nope")
     assert not os.path.exists(tmp_path / "nope")
+
+
+def test_staging_folders_left_by_kills_are_swept(tmp_path):
+    old = time.time() - 3600
+    abandoned = tmp_path / ".creating-1-dead"
+    abandoned.mkdir()
+    (abandoned / "config.json").write_text("{}")
+    os.utime(abandoned, (old, old))
+    alive = tmp_path / ".creating-2-alive"
+    alive.mkdir()
+    held = runs.lock_run_dir(alive)  # its creator is still writing it
+    os.utime(alive, (old, old))
+    fresh = tmp_path / ".creating-3-fresh"  # just made: its creator may not have locked it yet
+    fresh.mkdir()
+    try:
+        run_dir, lock = runs.create_run_dir(tmp_path, "random", "closed", {runs.CONFIG: {}})
+        lock.release()
+        assert not abandoned.exists() and alive.exists() and fresh.exists()
+        assert run_dir.is_dir()
+    finally:
+        held.release()

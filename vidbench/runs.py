@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterable
 from datetime import datetime, timezone
 from importlib import metadata
@@ -100,10 +101,31 @@ def create_run_dir(
     return run_dir, lock
 
 
+STAGING_PREFIX = ".creating-"
+# A staging folder is locked within microseconds of being made; one older than this whose lock
+# is free was left by a killed process and is removed by the next run created next to it.
+ABANDONED_AFTER_S = 60.0
+
+
+def _sweep_abandoned(parent: Path) -> None:
+    for staging in parent.glob(f"{STAGING_PREFIX}*"):
+        try:
+            if time.time() - staging.stat().st_mtime < ABANDONED_AFTER_S:
+                continue
+            lock = lock_run_dir(staging)
+        except (OSError, UserError):
+            continue  # gone already, or its creator is alive and holds it
+        try:
+            shutil.rmtree(staging, ignore_errors=True)
+        finally:
+            lock.release()
+
+
 def _staging_dir(parent: Path) -> Path:
     try:
         parent.mkdir(parents=True, exist_ok=True)
-        staging = parent / f".creating-{os.getpid()}-{secrets.token_hex(6)}"
+        _sweep_abandoned(parent)
+        staging = parent / f"{STAGING_PREFIX}{os.getpid()}-{secrets.token_hex(6)}"
         staging.mkdir()  # the umask's permissions, unlike mkdtemp's 0700
         return staging
     except OSError as exc:
