@@ -1,5 +1,5 @@
 """Property-based fuzzing (hypothesis) of the two readers of untrusted files: the predictions
-validator/scorer and the run-folder reader (score, leaderboard). Whatever the bytes, the
+validator/scorer and the run-folder reader (score, eval --resume, leaderboard). Whatever the bytes, the
 answer is exit 0 or exit 2 with a message, never a traceback. Bounded to well under a minute."""
 
 from __future__ import annotations
@@ -147,4 +147,5 @@ def test_run_folder_reader_never_tracebacks(capsys, run_folder, data):
         else:
             (run / name).write_bytes(content)
         _check(run_cli(capsys, "score", str(run)))
+        _check(run_cli(capsys, "eval", "--resume", str(run), "--no-progress"))
         _check(run_cli(capsys, "leaderboard", str(run), "--out-dir", str(Path(tmp) / "lb")))
