@@ -1,6 +1,7 @@
 """Property-based fuzzing (hypothesis) of the two readers of untrusted files: the predictions
-validator/scorer and the run-folder reader (score, eval --resume, leaderboard). Whatever the bytes, the
-answer is exit 0 or exit 2 with a message, never a traceback. Bounded to well under a minute."""
+validator/scorer and the run-folder reader (score, eval --resume, leaderboard). Whatever the
+bytes, the answer is exit 0 or exit 2 with a message, never a traceback. Bounded to well under a
+minute."""
 
 from __future__ import annotations
 
