@@ -10,7 +10,8 @@ bodies and garbage bodies. vidbench runs the `lmm` method at concurrency 16 in c
 1. Targeted kills: the file-system writes of a run's start (staging folder, lock, config,
    manifest, publishing rename, first record) are logged once; then for every write a run is
    SIGKILLed just before it, and recovered (resumed if a run folder appeared, else started again).
-2. Random kills: one larger run (both orders) SIGKILLed at random moments and resumed each time.
+2. Random kills: larger runs (both orders) SIGKILLed at random moments and resumed each time.
+3. Simultaneous starts: 300 processes create run folders in one folder at the same instant.
 
 Each scenario is resumed until every sample is ok, then checked against a fault-free run of the
 same selection: records lost (an ok record seen before a kill and not kept, or a sample with no
@@ -311,7 +312,7 @@ class Soak:
 
     def eval_args(self, url: str, runs: Path, cache: Path, limit: int | None) -> list[str]:
         args = ["eval", "--method", "lmm", "-M", "model=openai/soak", "-M", f"api_base={url}"]
-        args += ["-M", "max_images=2", "--dataset", str(self.work / "ds")]
+        args += ["-M", "preset=vidbench", "-M", "max_images=2", "--dataset", str(self.work / "ds")]
         args += ["--video-root", str(self.work / "videos"), "--runs-dir", str(runs)]
         args += ["--cache-dir", str(cache), "--no-progress", "--max-concurrency", "16"]
         if self.timeout_flag:
@@ -434,6 +435,33 @@ class Soak:
             self.check(run, seen, reference)
 
 
+def simultaneous_starts(parent: Path, n: int) -> tuple[int, int]:
+    """n processes create a run folder in the same parent at the same instant (released together
+    by closing a pipe); returns (folders made, processes that failed)."""
+    from vidbench import runs
+
+    read_end, write_end = os.pipe()
+    pids = []
+    for _ in range(n):
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                os.close(write_end)
+                os.read(read_end, 1)  # blocks until the parent closes its end: all start at once
+                _, lock = runs.create_run_dir(parent, "random", "closed", {runs.CONFIG: {}})
+                lock.release()
+                code = 0
+            finally:
+                os._exit(code)
+        pids.append(pid)
+    os.close(read_end)
+    os.close(write_end)
+    failed = sum(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) != 0 for pid in pids)
+    made = sum(1 for p in parent.iterdir() if not p.name.startswith("."))
+    return made, failed
+
+
 def _supports_timeout() -> bool:
     out = subprocess.run(
         [sys.executable, "-m", "vidbench.cli", "eval", "--help"], capture_output=True, text=True
@@ -505,6 +533,7 @@ def main() -> None:
     parser.add_argument("--fault-rate", type=float, default=0.35)
     parser.add_argument("--random-kills", type=int, default=14)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--simultaneous", type=int, default=300, help="processes starting at once")
     args = parser.parse_args()
     if args.serve:
         serve(args.fault_rate, args.seed, (0.05, 0.6), args.stall)
@@ -528,6 +557,7 @@ def main() -> None:
             soak = Soak(args, work)
             ref_small = soak.reference(clean_url, args.small)
             ref_full = soak.reference(clean_url, None)  # last: it sets the kill window
+            made, failed = simultaneous_starts(work / "simultaneous", args.simultaneous)
             soak.targeted(faulty_url, ref_small)
             soak.random_kills(faulty_url, ref_full)
             stats = server_stats(faulty_url)
@@ -556,8 +586,11 @@ def main() -> None:
         "metrics equal to the fault-free run: "
         + ("yes" if not soak.unequal else f"NO {soak.unequal}")
     )
+    print(
+        f"simultaneous starts: {args.simultaneous} processes, {made} run folders, {failed} failed"
+    )
     print(f"wall: {time.monotonic() - started:.0f} s")
-    if soak.lost or soak.duplicated or soak.unequal:
+    if soak.lost or soak.duplicated or soak.unequal or failed or made != args.simultaneous:
         sys.exit(1)
 
 
