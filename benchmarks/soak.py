@@ -568,7 +568,10 @@ def main() -> None:
     requests = stats.pop("requests", 0)
     faults = sum(stats.values())
     print(f"samples: {args.samples} (x2 orders in the random-kill run), concurrency 16")
-    print(f"client timeout: {CLIENT_TIMEOUT_S if soak.timeout_flag else 'not settable'} s")
+    if soak.timeout_flag:
+        print(f"client timeout: --timeout {CLIENT_TIMEOUT_S} (timeout faults stall past it)")
+    else:
+        print("client timeout: not settable here; timeout faults stall, then drop the connection")
     print(f"requests: {requests}")
     print(
         f"faults: {faults} ({faults / max(requests, 1):.0%}): "
