@@ -43,6 +43,15 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 FAULTS = ("429", "500", "reset", "timeout", "truncated", "garbage")
 CLIENT_TIMEOUT_S = 1.5
+# Credentials the children are given (a password in the URL, an API key in the environment); no
+# file the soak leaves behind may hold them, in clear or as the Basic-auth value.
+SECRET_PASS = "s0ak-PASS-9f2"
+SECRET_KEY = "sk-soak-KEY-7c1"
+SECRETS = (
+    SECRET_PASS,
+    SECRET_KEY,
+    __import__("base64").b64encode(f"soak:{SECRET_PASS}".encode()).decode(),
+)
 
 # --------------------------------------------------------------------------------------------
 # The faulty server (run as `soak.py --serve`, in its own process).
@@ -91,8 +100,9 @@ def serve(fault_rate: float, seed: int, latency: tuple[float, float], stall_s: f
                     counts[fault] += 1
             if fault == "429":
                 self._send(429, b'{"error": {"message": "slow down"}}', {"Retry-After": "1"})
-            elif fault == "500":
-                self._send(500, b'{"error": {"message": "internal error"}}')
+            elif fault == "500":  # like a careless proxy, it echoes the credentials it got
+                echoed = json.dumps(f"internal error ({self.headers.get('Authorization')})")
+                self._send(500, f'{{"error": {{"message": {echoed}}}}}'.encode())
             elif fault == "reset":
                 self.connection.setsockopt(
                     socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
@@ -167,13 +177,26 @@ def start_server(fault_rate: float, seed: int, stall_s: float) -> tuple[subproce
     cmd += ["--seed", str(seed), "--stall", str(stall_s)]
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
-    return proc, proc.stdout.readline().strip()
+    url = proc.stdout.readline().strip()
+    return proc, url.replace("http://", f"http://soak:{SECRET_PASS}@")
+
+
+def files_with_secrets(work: Path) -> list[str]:
+    """Every file the runs left (run folders, caches, logs) that holds a credential."""
+    found = []
+    for path in work.rglob("*"):
+        if path.is_file() and path.parts[len(work.parts)] not in ("ds", "videos"):
+            data = path.read_bytes()
+            if any(secret.encode() in data for secret in SECRETS):
+                found.append(str(path.relative_to(work)))
+    return found
 
 
 def server_stats(url: str) -> Counter[str]:
     import urllib.request
 
-    with urllib.request.urlopen(url + "/_stats", timeout=10) as resp:
+    plain = url.replace(f"soak:{SECRET_PASS}@", "")
+    with urllib.request.urlopen(plain + "/_stats", timeout=10) as resp:
         return Counter(json.loads(resp.read()))
 
 
@@ -264,6 +287,7 @@ class Child:
                 os.dup2(null, 1)
                 os.dup2(os.open(err, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644), 2)
                 os.environ["VIDBENCH_LLM_BACKOFF_S"] = "0.05"
+                os.environ["OPENAI_API_KEY"] = SECRET_KEY
                 _install_write_hooks(runs, kill_at, log)
                 from vidbench.cli import main
 
@@ -561,6 +585,7 @@ def main() -> None:
             soak.targeted(faulty_url, ref_small)
             soak.random_kills(faulty_url, ref_full)
             stats = server_stats(faulty_url)
+            leaked = files_with_secrets(work)
         finally:
             for proc in (clean, faulty):
                 proc.kill()
@@ -592,8 +617,10 @@ def main() -> None:
     print(
         f"simultaneous starts: {args.simultaneous} processes, {made} run folders, {failed} failed"
     )
+    print(f"files holding a credential: {len(leaked)}" + (f" {leaked[:5]}" if leaked else ""))
     print(f"wall: {time.monotonic() - started:.0f} s")
-    if soak.lost or soak.duplicated or soak.unequal or failed or made != args.simultaneous:
+    broken = soak.lost or soak.duplicated or soak.unequal or leaked
+    if broken or failed or made != args.simultaneous:
         sys.exit(1)
 
 
