@@ -234,67 +234,96 @@ def run_eval(
     """Start a run (or resume one), run every missing or failed sample, score, write it all.
 
     On resume, `overrides` holds what the command line set explicitly (config fields, -M
-    options); vidbench.resume decides what of it applies and what is refused."""
-    changes: dict[str, list[Any]] = {}
-    remember_credentials(request)
-    if resume is not None:
-        runs.read_model(resume / runs.CONFIG, RunConfig)  # a clear error for a foreign file
-        given, given_options = overrides or ({}, {})
-        saved = runs.read_json(resume / runs.CONFIG)
-        resolved = runs.read_model(resume / runs.MANIFEST, Manifest).method.config
-        config, changes = reconcile(saved, given, given_options, resolved)
-        request = RunConfig.model_validate(config)
-        remember_credentials(request)
-    method, bench, split_samples = prepare(request)
-    ensure_videos_present(bench)
-    check_credentials(request, method, bench)
-    if resume is not None:
-        run_dir = resume
-        manifest = runs.read_model(run_dir / runs.MANIFEST, Manifest)
-        log = runs.RecordLog(run_dir / runs.PREDICTIONS)
-        done = runs.completed(log.read())
-        log.keep_only(done.values())  # drop failed records: they run again, never duplicated
-        record_resume(run_dir, request, manifest, run_options(options), changes)
-    else:
-        run_dir = runs.new_run_dir(runs_dir, request.method, request.mode)
-        manifest = manifest_for(request, method, bench, split_samples)
-        manifest.run_options = run_options(options)
-        runs.write_model(run_dir / runs.CONFIG, request)
-        runs.write_model(run_dir / runs.MANIFEST, manifest)
-        done = {}
-    client = make_client(
-        options.max_concurrency,
-        options.max_cost,
-        options.prices,
-        options.timeout_s,
-        options.cache_mode,
-    )
-    evaluator = Evaluator(
-        method, bench, request.mode, run_dir, options, client, get_cache(), name=request.method
-    )
-    jobs = jobs_for(bench, request.both_orders)
-    todo = [job for job in jobs if (job[0].key, job[1]) not in done]
+    options); vidbench.resume decides what of it applies and what is refused. The run folder
+    stays locked (one writer) until its metrics are written; a folder that cannot be resumed is
+    refused before anything runs."""
+    lock = runs.lock_run_dir(resume) if resume is not None else None
     try:
-        new_records, stopped = evaluator.run(todo)
-        # The records in hand are the run: the kept ones from before plus the ones just made (a
-        # failed old record was dropped above, so nothing is superseded twice).
-        records = list(done.values()) + new_records
-        outcome = EvalOutcome(
-            run_dir,
-            records,
-            total_usage(records),
-            stopped,
-            saved_usd=float(getattr(client, "saved_usd", 0.0)),
-            unpriced_calls=int(getattr(client, "unpriced_calls", 0)),
-            n_jobs=len(jobs),
+        changes: dict[str, list[Any]] = {}
+        remember_credentials(request)
+        if resume is not None:
+            request, changes = _resumed_config(resume, overrides)
+            remember_credentials(request)
+        method, bench, split_samples = prepare(request)
+        ensure_videos_present(bench)
+        check_credentials(request, method, bench)
+        if resume is not None:
+            run_dir = resume
+            manifest = _manifest_or_rebuilt(run_dir, request, method, bench, split_samples)
+            log = runs.RecordLog(run_dir / runs.PREDICTIONS)
+            done = runs.completed(log.read())
+            log.keep_only(done.values())  # drop failed records: they run again, never duplicated
+            record_resume(run_dir, request, manifest, run_options(options), changes)
+        else:
+            manifest = manifest_for(request, method, bench, split_samples)
+            manifest.run_options = run_options(options)
+            files = {runs.CONFIG: request, runs.MANIFEST: manifest}
+            run_dir, lock = runs.create_run_dir(runs_dir, request.method, request.mode, files)
+            done = {}
+        client = make_client(
+            options.max_concurrency,
+            options.max_cost,
+            options.prices,
+            options.timeout_s,
+            options.cache_mode,
         )
-        outcome.metrics = score_records(
-            request, bench, records, client, options.max_concurrency, run_dir, manifest
+        evaluator = Evaluator(
+            method, bench, request.mode, run_dir, options, client, get_cache(), name=request.method
         )
-    except KeyboardInterrupt:  # while running or while judging: say what is saved
-        saved_now = runs.completed(evaluator.log.read())
-        raise RunInterrupted(run_dir, len(saved_now), len(jobs)) from None
-    return outcome
+        jobs = jobs_for(bench, request.both_orders)
+        todo = [job for job in jobs if (job[0].key, job[1]) not in done]
+        try:
+            new_records, stopped = evaluator.run(todo)
+            # The records in hand are the run: the kept ones from before plus the ones just
+            # made (a failed old record was dropped above, so nothing is superseded twice).
+            records = list(done.values()) + new_records
+            outcome = EvalOutcome(
+                run_dir,
+                records,
+                total_usage(records),
+                stopped,
+                saved_usd=float(getattr(client, "saved_usd", 0.0)),
+                unpriced_calls=int(getattr(client, "unpriced_calls", 0)),
+                n_jobs=len(jobs),
+            )
+            outcome.metrics = score_records(
+                request, bench, records, client, options.max_concurrency, run_dir, manifest
+            )
+        except KeyboardInterrupt:  # while running or while judging: say what is saved
+            saved_now = runs.completed(evaluator.log.read())
+            raise RunInterrupted(run_dir, len(saved_now), len(jobs)) from None
+        return outcome
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _resumed_config(
+    run_dir: Path, overrides: ResumeOverrides | None
+) -> tuple[RunConfig, dict[str, list[Any]]]:
+    """The saved config with what the command line may change applied (vidbench.resume)."""
+    runs.read_model(run_dir / runs.CONFIG, RunConfig)  # a clear error for a foreign file
+    given, given_options = overrides or ({}, {})
+    try:
+        resolved = runs.read_model(run_dir / runs.MANIFEST, Manifest).method.config
+    except UserError:  # killed before its manifest: rebuilt later from the config
+        resolved = None
+    saved = runs.read_json(run_dir / runs.CONFIG)
+    config, changes = reconcile(saved, given, given_options, resolved)
+    return RunConfig.model_validate(config), changes
+
+
+def _manifest_or_rebuilt(
+    run_dir: Path, request: RunConfig, method: Method, bench: Benchmark, split_samples: int
+) -> Manifest:
+    """A folder from an older vidbench may have been killed between config.json and
+    manifest.json; the manifest is derived from the config, so it is rebuilt, not fatal."""
+    try:
+        return runs.read_model(run_dir / runs.MANIFEST, Manifest)
+    except UserError:
+        manifest = manifest_for(request, method, bench, split_samples)
+        runs.write_model(run_dir / runs.MANIFEST, manifest)
+        return manifest
 
 
 def total_usage(records: list[PredictionRecord]) -> Usage:
