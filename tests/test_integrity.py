@@ -18,7 +18,13 @@ import pytest
 from tests.cli_helpers import run_cli
 from tests.openai_server import Fault, OpenAIServer, Reply
 from vidbench.cache import use_cache_dir
-from vidbench.secrets import normalise_endpoint, redact, redact_text, strip_url_credentials
+from vidbench.secrets import (
+    normalise_endpoint,
+    redact,
+    redact_text,
+    register_url,
+    strip_url_credentials,
+)
 
 SECRET = "sk-test-SECRET-0123456789"
 PASSWORD = "hunter2-Pa55word"
@@ -186,6 +192,10 @@ def test_url_and_key_helpers():
     assert redact_text("sent Bearer abc123def456") == "sent Bearer <redacted>"
     prose = "max_tokens=256, a token budget, basic authentication"
     assert redact_text(prose) == prose
+    # A URL's password is a secret everywhere; its user name is not (it may name paths, models).
+    register_url("http://soak:Secret-Pass-1@h/v1")
+    assert redact_text("openai/soak-model in /tmp/soak") == "openai/soak-model in /tmp/soak"
+    assert redact_text("echoed Secret-Pass-1") == "echoed <redacted>"
 
 
 def test_secrets_never_reach_a_run_folder_or_the_cache(capsys, tmp_path, openai_server):

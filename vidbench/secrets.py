@@ -70,7 +70,8 @@ CREDENTIAL_NAMES = frozenset(
 )
 # URL query parameters that carry a credential (Gemini's `?key=`, signed URLs, ...).
 QUERY_CREDENTIAL_NAMES = CREDENTIAL_NAMES | {"key", "token", "sig", "signature", "auth"}
-_MIN_SECRET_LEN = 4  # shorter values would redact ordinary words
+# Shorter values would redact ordinary words (and with them paths and model names in a config).
+_MIN_SECRET_LEN = 8
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
 # An Authorization value: a scheme, then a credential-like word (with a digit, so that prose such
 # as "basic authentication" survives).
@@ -125,10 +126,10 @@ def register_url(url: Any) -> None:
         username, password = parts.username, parts.password
     except ValueError:
         return
+    # The user name is not a secret (and replacing it everywhere would damage paths and model
+    # names that contain it); the password and the Basic-auth value built from both are.
     if password:
         register_secret(password)
-    if username and (password or len(username) >= 8):
-        register_secret(username)
     if username is not None or password is not None:
         pair = f"{username or ''}:{password or ''}"
         register_secret(base64.b64encode(pair.encode()).decode("ascii"))
