@@ -11,7 +11,6 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 
 import numpy as np
-from scipy.stats import binomtest
 
 Z_95 = 1.959963984540054  # two-sided 95% normal quantile
 DEFAULT_RESAMPLES = 2000
@@ -38,7 +37,23 @@ def binomial_p_greater(k: int, n: int, p0: float = 0.5) -> float | None:
     """Exact one-sided binomial p-value for H1: true rate > p0; None when n = 0."""
     if n <= 0:
         return None
-    return float(binomtest(int(k), int(n), float(p0), alternative="greater").pvalue)
+    k, n, p0 = int(k), int(n), float(p0)
+    if not 0.0 <= p0 <= 1.0:
+        raise ValueError(f"p0 must be in [0, 1], got {p0}")
+    if k <= 0 or p0 >= 1.0:
+        return 1.0
+    if k > n or p0 <= 0.0:
+        return 0.0
+    # P(X >= k) summed in log space (terms overflow floats long before n gets large). Written out
+    # rather than imported: scipy.stats costs ~2 s to import for this one number.
+    log_p, log_q = math.log(p0), math.log1p(-p0)
+    log_n_fact = math.lgamma(n + 1)
+    terms = [
+        log_n_fact - math.lgamma(i + 1) - math.lgamma(n - i + 1) + i * log_p + (n - i) * log_q
+        for i in range(k, n + 1)
+    ]
+    peak = max(terms)
+    return min(1.0, math.exp(peak) * math.fsum(math.exp(t - peak) for t in terms))
 
 
 def majority_rate(labels: Iterable[str]) -> float | None:
