@@ -39,7 +39,7 @@ from vidbench.contracts import (
     sorted_keys,
 )
 from vidbench.errors import UserError
-from vidbench.llm import PROVIDER_MAX_IMAGES, image_part, provider_of, text_part
+from vidbench.llm import PROVIDER_MAX_IMAGES, encoded_image_part, provider_of, text_part
 
 
 # Hard per-request image limits of providers (documented), checked when a config is built.
@@ -228,8 +228,14 @@ class LMMMethod(Method):
 
     def frame_spec(self, info: SampleInfo) -> FrameSpec:
         fps = self.config.fps or DOMAIN_FPS.get(info.domain, 2.0)
+        # Frames sent as images are encoded by the harness while it prepares the sample (and
+        # kept in its frame cache); native video re-encodes the arrays instead.
+        as_images = self.config.video_input == "frames"
         return FrameSpec(
-            fps=fps, max_frames=self.config.max_images // 2, max_side=self.config.max_side
+            fps=fps,
+            max_frames=self.config.max_images // 2,
+            max_side=self.config.max_side,
+            image_format=self.config.image_format if as_images else None,
         )
 
     # -- requests ----------------------------------------------------------------------------
@@ -253,9 +259,10 @@ class LMMMethod(Method):
             )
             return [text_part(header), video_part(encode_mp4(frames))]
         parts: list[dict[str, Any]] = []
-        for i, (t, array) in enumerate(zip(frames.timestamps, frames.arrays), start=1):
+        fmt = self.config.image_format
+        for i, (t, image) in enumerate(zip(frames.timestamps, frames.encoded(fmt)), start=1):
             parts.append(text_part(f"Video {label}, frame {i} at {t:.2f} s"))
-            parts.append(image_part(array, fmt=self.config.image_format))
+            parts.append(encoded_image_part(image, fmt))
         return parts
 
     def _messages(

@@ -9,7 +9,8 @@ and the keyframes; targets are then grouped into runs: a run starts with a seek 
 before its first target and decodes forward; the next target joins the run unless a later
 keyframe lets a seek skip frames. Inside a run, packets of non-reference frames that are not
 targets are skipped by the decoder (`skip_frame`), and only target frames are converted to RGB.
-Decoded frames go to the disk cache (namespace "frames"), keyed by the video's content.
+Decoded arrays are not cached; frames a method sends as images (FrameSpec.image_format) are
+encoded here, once, and kept as those image files in the frame cache (vidbench.framecache).
 """
 
 from __future__ import annotations
@@ -31,10 +32,11 @@ import numpy as np
 from vidbench.cache import Cache, content_key, get_cache
 from vidbench.contracts import FrameSpec, VideoFrames, VideoRef
 from vidbench.errors import VideoError
+from vidbench.framecache import frame_cache
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 FRAMES_NS = "frames"
-_FRAMES_FORMAT = 1  # bump when the cached array layout changes
+_FRAMES_FORMAT = 2  # bump when what a frame-cache entry holds changes (2: encoded images)
 # A seek flushes the decoder (whose reordering and threading pipeline has already read a few
 # frames ahead) and restarts at a keyframe: it must skip at least this many frames to pay off.
 # On 720p h264 with 1 s keyframes at 30 -> 4 fps, 1 to 8 measured the same wall time.
@@ -393,17 +395,21 @@ def _decode_folder(
     return out.stack
 
 
-def _to_bytes(arrays: np.ndarray) -> memoryview:
+def encode_image(array: np.ndarray, fmt: str = "jpeg", quality: int = 90) -> bytes:
+    """One (H, W, 3) RGB uint8 frame as a JPEG (at `quality`) or PNG file: the one encoder, so a
+    frame sent from the cache is byte for byte the frame sent without it."""
+    from PIL import Image
+
+    fmt = fmt.lower()
+    if fmt not in ("jpeg", "jpg", "png"):
+        raise ValueError(f"image format must be jpeg or png, got {fmt!r}")
+    image = Image.fromarray(np.ascontiguousarray(array, dtype=np.uint8))
     buf = io.BytesIO()
-    np.save(buf, arrays, allow_pickle=False)
-    return buf.getbuffer()  # a view, not a second copy of a possibly large stack
-
-
-def _from_bytes(raw: bytes) -> np.ndarray | None:
-    try:
-        return np.load(io.BytesIO(raw), allow_pickle=False)
-    except (ValueError, OSError):  # a damaged entry is a miss, not a failure
-        return None
+    if fmt == "png":
+        image.save(buf, format="PNG")
+    else:
+        image.save(buf, format="JPEG", quality=quality)
+    return buf.getvalue()
 
 
 # --------------------------------------------------------------------------------------------
@@ -462,11 +468,22 @@ class Video:
         )
 
     def sample(self, spec: FrameSpec) -> VideoFrames:
-        """Frames chosen by `spec` (the same rule for both videos of a pair)."""
-        return self.read(frame_indices(self.num_frames, self.fps_original, spec), spec.max_side)
+        """Frames chosen by `spec` (the same rule for both videos of a pair); encoded as images
+        too when the spec names an image format."""
+        image = (spec.image_format, spec.image_quality) if spec.image_format else None
+        indices = frame_indices(self.num_frames, self.fps_original, spec)
+        return self.read(indices, spec.max_side, image=image)
 
-    def read(self, indices: Sequence[int], max_side: int | None = None) -> VideoFrames:
-        """Exactly these trimmed-video frames, in the order given (repeats allowed)."""
+    def read(
+        self,
+        indices: Sequence[int],
+        max_side: int | None = None,
+        *,
+        image: tuple[str, int] | None = None,
+    ) -> VideoFrames:
+        """Exactly these trimmed-video frames, in the order given (repeats allowed). `image`
+        (format, quality): also encode them as the image files a model is sent, through the
+        frame cache; the arrays are then decoded only if asked for."""
         indices = [int(i) for i in indices]
         bad = [i for i in indices if not 0 <= i < self.num_frames]
         if bad:
@@ -477,41 +494,55 @@ class Video:
             )
         size = _fit(self.layout.width, self.layout.height, max_side)
         absolute = sorted({self.span[i] for i in indices})
-        stack = self._load(absolute, size, max_side)
         position = {a: p for p, a in enumerate(absolute)}
         order = [position[self.span[i]] for i in indices]
-        # Sorted unique indices (what `sample` asks for) use the stack as is: no second copy.
-        arrays = stack if order == list(range(len(absolute))) else stack[order]
-        fps = self.fps_original
-        return VideoFrames(
-            indices=tuple(indices),
-            timestamps=tuple(i / fps for i in indices),
-            fps_original=fps,
-            arrays=arrays,
-        )
+        in_order = order == list(range(len(absolute)))
 
-    def _load(self, absolute: list[int], size: tuple[int, int], max_side: int | None) -> np.ndarray:
-        """(len(absolute), H, W, 3) for sorted unique whole-video indices, via the cache."""
+        def decode() -> np.ndarray:
+            stack = self._decode(absolute, size)
+            # Sorted unique indices (what `sample` asks for) use the stack as is: no second copy.
+            return stack if in_order else stack[order]
+
+        fps = self.fps_original
+        times = tuple(i / fps for i in indices)
+        if image is None:
+            return VideoFrames(indices, times, fps, decode())
+        fmt, quality = VideoFrames.image_key(*image)
+        store = self._frame_store()
+        key = None
+        if store is not None:
+            key = content_key(
+                FRAMES_NS, _FRAMES_FORMAT, content_hash(self.path), absolute, max_side, fmt, quality
+            )
+            cached = store.get(key)
+            if cached is not None and len(cached) == len(absolute):
+                self.stats.cache_hits += 1
+                images = {(fmt, quality): [cached[p] for p in order]}
+                return VideoFrames(indices, times, fps, decode=decode, images=images)
+            self.stats.cache_misses += 1
+        stack = self._decode(absolute, size)
+        encoded = [encode_image(a, fmt, quality) for a in stack]
+        if store is not None and key is not None:
+            store.put(key, encoded)
+        # The arrays are dropped: a method that sends images rarely needs them, and samples
+        # waiting for a request slot then hold ~1 MB each instead of ~20 MB.
+        images = {(fmt, quality): [encoded[p] for p in order]}
+        return VideoFrames(indices, times, fps, decode=decode, images=images)
+
+    def _frame_store(self) -> Any:
+        """The frame cache beside the cache, for files only: an image folder's frames are read
+        as cheaply as a cached copy of them would be."""
+        if self.cache is None or self.path.is_dir():
+            return None
+        return frame_cache(self.cache.root)
+
+    def _decode(self, absolute: list[int], size: tuple[int, int]) -> np.ndarray:
+        """(len(absolute), H, W, 3) for sorted unique whole-video indices."""
         if not absolute:
             return np.zeros((0, size[1], size[0], 3), dtype=np.uint8)
-        key = None
-        if self.cache is not None:
-            key = content_key(
-                FRAMES_NS, _FRAMES_FORMAT, content_hash(self.path), absolute, max_side
-            )
-            raw = self.cache.get(FRAMES_NS, key)
-            stack = _from_bytes(raw) if raw is not None else None
-            if stack is not None and stack.shape == (len(absolute), size[1], size[0], 3):
-                self.stats.cache_hits += 1
-                return stack
-            self.stats.cache_misses += 1
         if self.path.is_dir():
-            stack = _decode_folder(self.layout, absolute, size, self.stats)
-        else:
-            stack = _decode_file(self.path, self.layout, absolute, size, self.stats)
-        if self.cache is not None and key is not None:
-            self.cache.put(FRAMES_NS, key, _to_bytes(stack))  # type: ignore[arg-type]
-        return stack
+            return _decode_folder(self.layout, absolute, size, self.stats)
+        return _decode_file(self.path, self.layout, absolute, size, self.stats)
 
     def _who(self) -> str:
         return f"sample {self.sample_key!r}: " if self.sample_key else ""
