@@ -1,11 +1,22 @@
 """The eval loop: samples -> frames -> method -> records appended to predictions.jsonl, then
-scoring. One thread per in-flight sample (all the waiting is on HTTP), one LLM client shared by the
-whole run so its concurrency limit, cache and budget hold across samples."""
+scoring. One LLM client is shared by the whole run so its concurrency limit, cache and budget hold
+across samples.
+
+Two stages, so that neither the cores nor the API wait on the other: a few "frames" threads (one
+per core) prepare samples in order (decode, resize, encode the images a method sends), keeping a
+few prepared samples ahead of the free request slots; up to --max-concurrency "sample" threads run
+the method on prepared samples (all their waiting is on HTTP). The first request thus goes out as
+soon as the first sample's frames are ready, instead of after every in-flight sample decoded at
+once, and later samples' frames are prepared while earlier requests are in flight. Decoding
+(PyAV/FFmpeg) and encoding (Pillow) release the GIL, so the frames threads use every core."""
 
 from __future__ import annotations
 
 import dataclasses
+import os
+import sys
 import threading
+from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +34,8 @@ from vidbench.contracts import (
     SampleInfo,
     Status,
     Usage,
+    VideoFrames,
+    VideoSource,
 )
 from vidbench.dataset import Benchmark
 from vidbench.errors import SampleFailure, UserError, VideoError
@@ -109,22 +122,27 @@ class Evaluator:
         return bool(getattr(self.method, "uses_ground_truth", False))
 
     def run_one(self, sample: Sample, swapped: bool) -> PredictionRecord:
+        """Prepare one sample and run the method on it (both stages, in this thread)."""
+        prepared = self.prepare(sample, swapped)
+        return prepared if isinstance(prepared, PredictionRecord) else self.call(prepared)
+
+    def prepare(self, sample: Sample, swapped: bool) -> _Prepared | PredictionRecord:
+        """Stage 1: the sample's frames (a finished record when they cannot be had)."""
         from vidbench.video import open_video
 
-        mode = self.mode
         info = swap_info(sample.info) if swapped else sample.info
         record = PredictionRecord(
             sample_key=sample.key,
-            mode=mode,  # type: ignore[arg-type]
+            mode=self.mode,  # type: ignore[arg-type]
             status=Status.OK,
             swapped=swapped,
         )
         root = self.bench.source.video_root
         try:
             spec = self.method.frame_spec(info)
-            videos = tuple(
-                open_video(ref, root, sample_key=sample.key, cache=self.cache)
-                for ref in info.videos
+            videos = (
+                open_video(info.videos[0], root, sample_key=sample.key, cache=self.cache),
+                open_video(info.videos[1], root, sample_key=sample.key, cache=self.cache),
             )
             frames = (videos[0].sample(spec), videos[1].sample(spec))
         except VideoError as exc:
@@ -140,17 +158,23 @@ class Evaluator:
         if self.uses_ground_truth():
             rf = sample.retrieval_frames
             oracle = (rf[1], rf[0]) if swapped else rf
+        return _Prepared(record, info, sample.closed_statements(), frames, videos, oracle)
+
+    def call(self, prepared: _Prepared) -> PredictionRecord:
+        """Stage 2: the method on a prepared sample; its failures are the record's status."""
+        record, info, asked, mode = prepared.record, prepared.info, prepared.asked, self.mode
         session = self.client.session()
-        asked = sample.closed_statements()
         try:
             if mode == "closed":
                 output = self.method.closed(
-                    ClosedTask(info, asked, frames, videos, oracle), session
-                )  # type: ignore[arg-type]
+                    ClosedTask(info, asked, prepared.frames, prepared.videos, prepared.oracle),
+                    session,
+                )
             else:
                 output = self.method.open(
-                    OpenTask(info, info.n_open, frames, videos, oracle), session
-                )  # type: ignore[arg-type]
+                    OpenTask(info, info.n_open, prepared.frames, prepared.videos, prepared.oracle),
+                    session,
+                )
         except SampleFailure as exc:
             record.status, record.error = exc.status, str(exc)
         except Exception as exc:  # a method's bug must not end the run; it is this sample's status
@@ -160,16 +184,20 @@ class Evaluator:
             if problem:
                 record.status, record.error = Status.METHOD_ERROR, problem
             else:
-                output = map_back(output) if swapped else output
+                output = map_back(output) if record.swapped else output
                 record.predictions, record.localization = output.predictions, output.localization
                 record.details = output.details
         record.usage = session.usage
         return record
 
     def run(self, todo: list[tuple[Sample, bool]]) -> tuple[list[PredictionRecord], bool]:
-        """Run jobs with at most max_concurrency in flight; stop starting work at the budget."""
+        """Run jobs with at most max_concurrency methods in flight and a few prepared samples
+        waiting for them; stop starting work at the budget (prepared samples not yet started
+        are dropped: a --resume runs them)."""
         from tqdm import tqdm
 
+        slots = max(1, self.options.max_concurrency)
+        preparers = frame_workers()
         new_records: list[PredictionRecord] = []
         stopped = False
         bar = tqdm(
@@ -179,30 +207,55 @@ class Evaluator:
             dynamic_ncols=True,
             desc=f"{getattr(self.method, 'registry_name', self.method.name)}",
         )
-        with ThreadPoolExecutor(max_workers=max(1, self.options.max_concurrency)) as pool:
-            pending: set[Future[PredictionRecord]] = set()
+
+        def finish(record: PredictionRecord) -> None:
+            self.log.append(record)
+            new_records.append(record)
+            self._count(record)
+            bar.update(1)
+            bar.set_postfix(self._postfix(), refresh=False)
+
+        with (
+            ThreadPoolExecutor(preparers, thread_name_prefix="frames") as prep_pool,
+            ThreadPoolExecutor(slots, thread_name_prefix="sample") as call_pool,
+        ):
+            preparing: set[Future[Any]] = set()
+            calling: set[Future[Any]] = set()
+            ready: deque[_Prepared] = deque()
             jobs = iter(todo)
+            exhausted = False
             while True:
-                while len(pending) < max(1, self.options.max_concurrency):
+                while ready and len(calling) < slots and not stopped:
+                    if self._budget_reached():
+                        stopped = True
+                        break
+                    calling.add(call_pool.submit(self.call, ready.popleft()))
+                # Keep the free slots plus one sample per frames thread prepared or preparing.
+                while not (stopped or exhausted) and (
+                    len(preparing) + len(ready) < slots - len(calling) + preparers
+                ):
                     if self._budget_reached():
                         stopped = True
                         break
                     job = next(jobs, None)
                     if job is None:
+                        exhausted = True
                         break
-                    pending.add(pool.submit(self.run_one, *job))
-                if not pending:
+                    preparing.add(prep_pool.submit(self.prepare, *job))
+                if not preparing and not calling:
                     break
-                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                finished, _ = wait([*preparing, *calling], return_when=FIRST_COMPLETED)
                 for fut in finished:
-                    record = fut.result()
-                    self.log.append(record)
-                    new_records.append(record)
-                    self._count(record)
-                    bar.update(1)
-                    bar.set_postfix(self._postfix(), refresh=False)
-                if stopped:
-                    continue  # drain what is in flight, start nothing new
+                    result = fut.result()
+                    if fut in calling:
+                        calling.discard(fut)
+                        finish(result)
+                        continue
+                    preparing.discard(fut)
+                    if isinstance(result, PredictionRecord):
+                        finish(result)  # no frames: the sample's record is already final
+                    else:
+                        ready.append(result)
         bar.close()
         return new_records, stopped
 
@@ -225,6 +278,31 @@ class Evaluator:
             "failed": self.counts["failed"],
             "spent": f"${spent:.2f}",
         }
+
+
+@dataclass
+class _Prepared:
+    """A sample whose frames are ready: what the method stage needs."""
+
+    record: PredictionRecord
+    info: SampleInfo
+    asked: dict[str, str]
+    frames: tuple[VideoFrames, VideoFrames]
+    videos: tuple[VideoSource, VideoSource]
+    oracle: Any
+
+
+def frame_workers() -> int:
+    """Threads preparing frames: one per core this process may run on (taskset included)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def status(text: str) -> None:
+    """One line on stderr saying what the run is doing, before there is progress to show."""
+    print(f"vidbench: {text}", file=sys.stderr, flush=True)
 
 
 def order_consistency(samples: list[Sample], records: list[PredictionRecord]) -> dict[str, Any]:

@@ -17,7 +17,9 @@ from vidbench.evaluate import (
     EvalOutcome,
     Evaluator,
     ensure_videos_present,
+    frame_workers,
     order_consistency,
+    status,
 )
 from vidbench.registry import build_method
 
@@ -132,6 +134,13 @@ def check_credentials(request: RunRequest, method: Method, bench: Benchmark) -> 
             )
 
 
+def calls_models(request: RunRequest, method: Method, bench: Benchmark) -> bool:
+    """Whether the run will call any model (so the client is worth importing early)."""
+    if request.mode == "open":
+        return True  # the judge
+    return bool(method.plan(bench.samples[0].info, request.mode, 1, (1, 1)))
+
+
 def jobs_for(bench: Benchmark, both_orders: bool) -> list[tuple[Sample, bool]]:
     jobs = [(s, False) for s in bench.samples]
     if both_orders:
@@ -140,7 +149,7 @@ def jobs_for(bench: Benchmark, both_orders: bool) -> list[tuple[Sample, bool]]:
 
 
 def manifest_for(request: RunRequest, method: Method, bench: Benchmark) -> dict[str, Any]:
-    specs = {}
+    specs: dict[str, Any] = {}
     for s in bench.samples:
         specs.setdefault(s.domain, method.frame_spec(s.info).as_dict())
     return runs.build_manifest(
@@ -171,7 +180,14 @@ def run_eval(
     if resume is not None:
         saved = runs.read_json(resume / runs.CONFIG)
         request = RunRequest.from_json(saved)
+    status(f"loading dataset {request.dataset} ...")
     method, bench = prepare(request)
+    if calls_models(request, method, bench):
+        from vidbench.llm import import_litellm_in_background
+
+        status("importing the model client in the background ...")
+        import_litellm_in_background()
+    status(f"{len(bench.samples)} samples: checking videos ...")
     ensure_videos_present(bench)
     check_credentials(request, method, bench)
     if resume is not None:
@@ -187,8 +203,10 @@ def run_eval(
     client = make_client(options.max_concurrency, options.max_cost, options.prices)
     evaluator = Evaluator(method, bench, request.mode, run_dir, options, client, get_cache())
     todo = [job for job in jobs_for(bench, request.both_orders) if (job[0].key, job[1]) not in done]
+    status(f"running {len(todo)} samples ({frame_workers()} frame threads) ...")
     _, stopped = evaluator.run(todo)
     records = list(runs.latest_records(evaluator.log.read()).values())
+    status("scoring ...")
     outcome = EvalOutcome(run_dir, records, total_usage(records), stopped)
     outcome.metrics = score_run(request, bench, records, run_dir, client, options.max_concurrency)
     return outcome
