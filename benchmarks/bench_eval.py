@@ -137,6 +137,8 @@ def build_fixture(folder: Path, pairs: int, seconds: float) -> tuple[Path, Path]
                 retrieval=[{"0": [10]}, {"0": [12]}],
             )
         )
+        # Distinct prompts, so that no pair's request is another's cached answer.
+        rows[-1]["action_description"] = f"A person does a squat (take {p})."
     return write_hub_folder(folder / "dataset", rows), videos
 
 
@@ -283,7 +285,8 @@ def frame_cache_bytes(cache: Path) -> int:
     """Bytes the frame cache holds: its blob files plus its rows in the database."""
     import sqlite3
 
-    total = sum(p.stat().st_size for p in (cache / "blobs").glob("frames*") if p.is_file())
+    total = sum(p.stat().st_size for p in (cache / "frames").rglob("*") if p.is_file())
+    total += sum(p.stat().st_size for p in (cache / "blobs").glob("frames*") if p.is_file())
     db = cache / "cache.sqlite3"
     if db.exists():
         with sqlite3.connect(db) as conn:
@@ -380,8 +383,15 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     print(f"fixture: {args.pairs} pairs of {args.seconds:g} s 720p30 h264 clips in {work}")
     t0 = time.perf_counter()
-    dataset, video_root = build_fixture(work / "fixture", args.pairs, args.seconds)
-    print(f"  built in {time.perf_counter() - t0:.1f} s; {cores} cores visible")
+    fixture = work / f"fixture-{args.pairs}x{args.seconds:g}s"
+    if (fixture / "dataset").is_dir():  # --keep: reuse the clips of an earlier invocation
+        dataset, video_root = fixture / "dataset", fixture / "videos"
+    else:
+        shutil.rmtree(fixture, ignore_errors=True)
+        dataset, video_root = build_fixture(fixture, args.pairs, args.seconds)
+    for stale in ("cache-lmm", "cache-viddiff", "c1", "c2", "runs"):
+        shutil.rmtree(work / stale, ignore_errors=True)  # every run starts cold
+    print(f"  ready in {time.perf_counter() - t0:.1f} s; {cores} cores visible")
     baseline = baseline_cpu_per_pair(video_root, args.pairs)
     print(f"baseline: plain decode + resize + JPEG encode, {baseline:.2f} CPU-s per pair")
     server = TimedServer(args.latency)

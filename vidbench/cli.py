@@ -374,6 +374,8 @@ def _exit_now(code: int) -> None:
             stream.flush()
         except (OSError, ValueError):  # a closed pipe: nothing left to say to it
             pass
+    if "vidbench.framepool" in sys.modules:
+        sys.modules["vidbench.framepool"].shutdown()
     if "multiprocessing" in sys.modules:
         import multiprocessing
 

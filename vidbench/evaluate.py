@@ -2,18 +2,17 @@
 scoring. One LLM client is shared by the whole run so its concurrency limit, cache and budget hold
 across samples.
 
-Two stages, so that neither the cores nor the API wait on the other: a few "frames" threads (one
-per core) prepare samples in order (decode, resize, encode the images a method sends), keeping a
-few prepared samples ahead of the free request slots; up to --max-concurrency "sample" threads run
-the method on prepared samples (all their waiting is on HTTP). The first request thus goes out as
-soon as the first sample's frames are ready, instead of after every in-flight sample decoded at
-once, and later samples' frames are prepared while earlier requests are in flight. Decoding
-(PyAV/FFmpeg) and encoding (Pillow) release the GIL, so the frames threads use every core."""
+Two stages, so that neither the cores nor the API wait on the other: samples are prepared in order
+(decode, resize, encode the images a method sends) by one frame worker process per core
+(vidbench.framepool), keeping a few prepared samples ahead of the free request slots; up to
+--max-concurrency "sample" threads run the method on prepared samples (all their waiting is on
+HTTP). The first request thus goes out as soon as the first sample's frames are ready, instead of
+after every in-flight sample has decoded at once, and later samples' frames are prepared while
+earlier requests are in flight."""
 
 from __future__ import annotations
 
 import dataclasses
-import os
 import sys
 import threading
 from collections import deque
@@ -128,7 +127,7 @@ class Evaluator:
 
     def prepare(self, sample: Sample, swapped: bool) -> _Prepared | PredictionRecord:
         """Stage 1: the sample's frames (a finished record when they cannot be had)."""
-        from vidbench.video import open_video
+        from vidbench.framepool import sample_pair
 
         info = swap_info(sample.info) if swapped else sample.info
         record = PredictionRecord(
@@ -140,11 +139,9 @@ class Evaluator:
         root = self.bench.source.video_root
         try:
             spec = self.method.frame_spec(info)
-            videos = (
-                open_video(info.videos[0], root, sample_key=sample.key, cache=self.cache),
-                open_video(info.videos[1], root, sample_key=sample.key, cache=self.cache),
+            videos, frames = sample_pair(
+                info.videos, root, spec, sample_key=sample.key, cache=self.cache
             )
-            frames = (videos[0].sample(spec), videos[1].sample(spec))
         except VideoError as exc:
             record.status, record.error = Status.VIDEO_ERROR, str(exc)
             return record
@@ -158,7 +155,14 @@ class Evaluator:
         if self.uses_ground_truth():
             rf = sample.retrieval_frames
             oracle = (rf[1], rf[0]) if swapped else rf
-        return _Prepared(record, info, sample.closed_statements(), frames, videos, oracle)
+        return _Prepared(
+            record,
+            info,
+            sample.closed_statements(),
+            (frames[0], frames[1]),
+            (videos[0], videos[1]),
+            oracle,
+        )
 
     def call(self, prepared: _Prepared) -> PredictionRecord:
         """Stage 2: the method on a prepared sample; its failures are the record's status."""
@@ -293,11 +297,10 @@ class _Prepared:
 
 
 def frame_workers() -> int:
-    """Threads preparing frames: one per core this process may run on (taskset included)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)
+    """Samples prepared at once: one per frame worker process (one per core)."""
+    from vidbench.framepool import core_count, worker_count
+
+    return worker_count() or core_count()
 
 
 def status(text: str) -> None:

@@ -187,6 +187,9 @@ def run_eval(
 
         status("importing the model client in the background ...")
         import_litellm_in_background()
+    from vidbench import framepool
+
+    framepool.start()  # the frame workers boot while the videos are checked
     status(f"{len(bench.samples)} samples: checking videos ...")
     ensure_videos_present(bench)
     check_credentials(request, method, bench)
@@ -203,7 +206,7 @@ def run_eval(
     client = make_client(options.max_concurrency, options.max_cost, options.prices)
     evaluator = Evaluator(method, bench, request.mode, run_dir, options, client, get_cache())
     todo = [job for job in jobs_for(bench, request.both_orders) if (job[0].key, job[1]) not in done]
-    status(f"running {len(todo)} samples ({frame_workers()} frame threads) ...")
+    status(f"running {len(todo)} samples ({frame_workers()} frame workers) ...")
     _, stopped = evaluator.run(todo)
     records = list(runs.latest_records(evaluator.log.read()).values())
     status("scoring ...")

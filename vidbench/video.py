@@ -125,13 +125,32 @@ def _image_files(folder: Path) -> list[Path]:
     )
 
 
+def _memo_key(path: Path) -> tuple[Any, ...]:
+    if path.is_dir():
+        return ("dir", str(path.resolve()), tuple(_stat_key(f) for f in _image_files(path)))
+    return ("file", *_stat_key(path))
+
+
+def learned_facts(path: Path) -> tuple[tuple[Any, ...], _Layout | None, str | None]:
+    """What this process learned about a video (its layout, its content hash), under the key of
+    the file's current state: a worker process hands it to the main process (`learn_facts`), so
+    the main process opens the video without reading it again."""
+    key = _memo_key(path)
+    with _memo_lock:
+        return key, _probe_memo.get(key), _hash_memo.get(key)
+
+
+def learn_facts(key: tuple[Any, ...], layout: _Layout | None, digest: str | None) -> None:
+    with _memo_lock:
+        if layout is not None:
+            _probe_memo[key] = layout
+        if digest is not None:
+            _hash_memo[key] = digest
+
+
 def content_hash(path: Path) -> str:
     """blake2b of a video file's bytes, or of an image folder's sorted names and bytes."""
-    if path.is_dir():
-        files = _image_files(path)
-        memo_key: tuple[Any, ...] = ("dir", str(path.resolve()), tuple(_stat_key(f) for f in files))
-    else:
-        memo_key = ("file", *_stat_key(path))
+    memo_key = _memo_key(path)
     with _memo_lock:
         cached = _hash_memo.get(memo_key)
     if cached is not None:
@@ -236,14 +255,7 @@ def _scan_folder(path: Path) -> _Layout:
 
 
 def _layout(path: Path) -> _Layout:
-    if path.is_dir():
-        memo_key: tuple[Any, ...] = (
-            "dir",
-            str(path.resolve()),
-            tuple(_stat_key(f) for f in _image_files(path)),
-        )
-    else:
-        memo_key = ("file", *_stat_key(path))
+    memo_key = _memo_key(path)
     with _memo_lock:
         layout = _probe_memo.get(memo_key)
     if layout is None:
