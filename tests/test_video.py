@@ -376,3 +376,17 @@ def test_video_root_prefers_the_explicit_value(monkeypatch, tmp_path):
     assert video_root(None) == tmp_path / "env"
     assert video_root(tmp_path / "cli") == tmp_path / "cli"
     assert video_root(str(tmp_path / "cli")) == tmp_path / "cli"
+
+
+def test_preload_decodes_once_and_serves_later_reads(clips):
+    video = _open(clips, "gop10.mp4")
+    plain = _open(clips, "gop10.mp4")
+    video.preload([40, 3, 77, 41])
+    decoded = video.stats.frames_decoded
+    for ask in ([3], [77, 40], [41, 41, 3]):
+        got = video.read(ask)
+        assert np.array_equal(got.arrays, plain.read(ask).arrays)
+        assert decode_indices(got.arrays) == ask
+    assert video.stats.frames_decoded == decoded  # nothing decoded after the preload
+    video.read([5])  # not preloaded: decoded as usual
+    assert video.stats.frames_decoded > decoded
