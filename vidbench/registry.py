@@ -34,7 +34,10 @@ class MethodEntry:
 def _builtin_entries() -> dict[str, MethodEntry]:
     entries = {
         "random": MethodEntry(
-            "random", "vidbench_methods.trivial:RandomMethod", "random a/b answers (sanity row, ~50%)", {}
+            "random",
+            "vidbench_methods.trivial:RandomMethod",
+            "random a/b answers (sanity row, ~50%)",
+            {},
         ),
         "constant-a": MethodEntry(
             "constant-a",
@@ -58,7 +61,9 @@ def _builtin_entries() -> dict[str, MethodEntry]:
     from vidbench_methods.lmm import NAMED_CONFIGS
 
     for name, (summary, overrides) in NAMED_CONFIGS.items():
-        entries[name] = MethodEntry(name, "vidbench_methods.lmm:LMMMethod", summary, dict(overrides))
+        entries[name] = MethodEntry(
+            name, "vidbench_methods.lmm:LMMMethod", summary, dict(overrides)
+        )
     return entries
 
 

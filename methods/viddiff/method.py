@@ -14,9 +14,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
 from pydantic import Field
-
 from vidbench_methods.viddiff import differencer, proposer
 from vidbench_methods.viddiff.localizer import DifferenceTarget, Localizer
+
 from vidbench.cache import get_cache
 from vidbench.contracts import (
     DOMAIN_FPS,
@@ -33,7 +33,6 @@ from vidbench.contracts import (
     VideoSource,
 )
 from vidbench.errors import UserError
-
 
 # Warm-ups (CLIP load, frame embeddings) of samples whose proposer call is in flight.
 _background = ThreadPoolExecutor(2, thread_name_prefix="viddiff-clip")
