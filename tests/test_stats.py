@@ -46,6 +46,13 @@ def test_binomial_matches_exact_rational_sums():
         p = Fraction(p0)
         exact = sum(comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(k, n + 1))
         assert binomial_p_greater(k, n, float(p)) == pytest.approx(float(exact), rel=1e-9)
+    # Past the exact range a log-space sum takes over: it agrees with the exact sum.
+    from vidbench.stats import _binomial_tail_exact, _binomial_tail_log
+
+    for n, k, p0 in [(2500, 1400, 0.55), (3000, 1000, 0.3), (2200, 2100, 0.9)]:
+        exact = _binomial_tail_exact(k, n, p0)
+        assert _binomial_tail_log(k, n, p0) == pytest.approx(exact, rel=1e-9)
+        assert binomial_p_greater(k, n, p0) == pytest.approx(exact, rel=1e-9)
     assert binomial_p_greater(11, 10) == 0.0
     assert binomial_p_greater(1, 10, 0.0) == 0.0 and binomial_p_greater(5, 10, 1.0) == 1.0
 
