@@ -84,6 +84,19 @@ def map_back(output: MethodOutput) -> MethodOutput:
     return MethodOutput(preds, loc, output.details)
 
 
+def localization_seconds(
+    output: MethodOutput, videos: tuple[VideoSource, ...]
+) -> dict[str, tuple[list[float], list[float]]] | None:
+    """The localised frames as timestamps (index / the video's own rate), in dataset order."""
+    if output.localization is None:
+        return None
+    rates = [videos[0].fps_original, videos[1].fps_original]
+    return {
+        k: ([round(i / rates[0], 4) for i in a], [round(i / rates[1], 4) for i in b])
+        for k, (a, b) in output.localization.items()
+    }
+
+
 def check_output(
     output: MethodOutput, mode: str, asked: dict[str, str], max_differences: int
 ) -> str | None:
@@ -165,33 +178,46 @@ class Evaluator:
         if self.uses_ground_truth():
             rf = sample.retrieval_frames
             oracle = (rf[1], rf[0]) if swapped else rf
+        asked = sample.closed_statements()
+        statement_frames = {
+            k: d.num_frames for k, d in sample.differences.items() if k in asked and d.num_frames
+        }
         return _Prepared(
             record,
             info,
-            sample.closed_statements(),
+            asked,
             (frames[0], frames[1]),
             (videos[0], videos[1]),
             oracle,
+            statement_frames,
         )
 
     def call(self, prepared: _Prepared) -> PredictionRecord:
         """Stage 2: the method on a prepared sample; its failures are the record's status."""
         record, info, asked, mode = prepared.record, prepared.info, prepared.asked, self.mode
         session = self.client.session()
+        pair = prepared.videos
         try:
             if mode == "closed":
-                output = self.method.closed(
-                    ClosedTask(info, asked, prepared.frames, prepared.videos, prepared.oracle),
-                    session,
+                task = ClosedTask(
+                    info,
+                    asked,
+                    prepared.frames,
+                    pair,
+                    prepared.oracle,
+                    prepared.statement_frames,
+                    store=self.cache,
                 )
+                output = self.method.closed(task, session)
             else:
                 output = self.method.open(
                     OpenTask(
                         info,
                         info.max_differences,
                         prepared.frames,
-                        prepared.videos,
+                        pair,
                         prepared.oracle,
+                        store=self.cache,
                     ),
                     session,
                 )
@@ -206,6 +232,9 @@ class Evaluator:
             else:
                 output = map_back(output) if record.swapped else output
                 record.predictions, record.localization = output.predictions, output.localization
+                record.localization_seconds = localization_seconds(
+                    output, pair[::-1] if record.swapped else pair
+                )
                 record.details = output.details
         record.usage = session.usage
         return record
@@ -310,6 +339,7 @@ class _Prepared:
     frames: tuple[VideoFrames, VideoFrames]
     videos: tuple[VideoSource, VideoSource]
     oracle: Any
+    statement_frames: dict[str, Any]  # closed mode: annotated num_frames per asked statement
 
 
 def frame_workers() -> int:

@@ -61,8 +61,10 @@ def frame_indices(n_frames: int, fps_original: float, spec: FrameSpec) -> list[i
     """Indices (into a video of `n_frames` at `fps_original`) that `spec` selects.
 
     fps: frame floor(i * fps_original / fps) for i = 0, 1, ... (every frame if fps >= the
-    original), so 30 -> 4 fps gives 0, 7, 15, 22, 30, ... num_frames: evenly spaced over the whole
-    video. max_frames then keeps an even subsample of that list.
+    original), so 30 -> 4 fps gives 0, 7, 15, 22, 30, ...; with index_rule "stride", every
+    int(fps_original / fps)-th frame (the reference code's rule: 0, 7, 14, 21, ...).
+    num_frames: evenly spaced over the whole video. max_frames then keeps an even subsample of
+    that list.
     """
     if n_frames <= 0:
         return []
@@ -73,6 +75,9 @@ def frame_indices(n_frames: int, fps_original: float, spec: FrameSpec) -> list[i
             )
         if spec.fps >= fps_original:
             indices = list(range(n_frames))
+        elif spec.index_rule == "stride":
+            # The reference code's rule: a whole-frame stride, the rate rounded up.
+            indices = list(range(0, n_frames, int(fps_original / spec.fps + _FPS_EPS)))
         else:
             indices = []
             i = 0
@@ -481,12 +486,15 @@ class Video:
             f"{self._who()}video {self.path} has no fps_original and no container frame rate"
         )
 
+    def indices(self, spec: FrameSpec) -> list[int]:
+        """The trimmed-video indices `spec` selects, without decoding."""
+        return frame_indices(self.num_frames, self.fps_original, spec)
+
     def sample(self, spec: FrameSpec) -> VideoFrames:
         """Frames chosen by `spec` (the same rule for both videos of a pair); encoded as images
         too when the spec names an image format."""
         image = (spec.image_format, spec.image_quality) if spec.image_format else None
-        indices = frame_indices(self.num_frames, self.fps_original, spec)
-        return self.read(indices, spec.max_side, image=image)
+        return self.read(self.indices(spec), spec.max_side, image=image)
 
     def read(
         self,
