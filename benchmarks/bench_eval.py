@@ -6,7 +6,8 @@ Run: .venv/bin/python benchmarks/bench_eval.py [--pairs 48] [--seconds 6] [--lat
 Builds a Hub-layout dataset folder (parquet written by `datasets`) of `--pairs` fitness pairs whose
 videos are 720p30 h264 clips, starts the loopback OpenAI-compatible server of the tests (in this
 process, answering after `--latency` s), and runs the real `vidbench eval` CLI in a child process
-(`--method lmm`, then `--method viddiff` with the tiny CLIP model on CPU). It prints, per run:
+(`--method lmm`, then `--method viddiff` with the tiny CLIP model on CPU, both `-M preset=vidbench`:
+48 frames a pair as 512-px JPEGs). It prints, per run:
 
 - start-up: launch of the child -> the first request reaching the server;
 - tail: the last reply leaving the server -> the child's exit (scoring and writing included);
@@ -448,10 +449,15 @@ def main() -> None:
     server = TimedServer(args.latency)
     server.server.start()
     base = server.server.base_url
-    lmm = ["--method", "lmm", "-M", "model=openai/bench-vlm", "-M", f"api_base={base}"]
+    # preset=vidbench: 48 frames a pair as 512-px JPEGs (the paper preset sends up to 150
+    # full-size PNGs); for viddiff it is the merged proposer call this server scripts.
+    lmm = ["--method", "lmm", "-M", "preset=vidbench", "-M", "model=openai/bench-vlm"]
+    lmm += ["-M", f"api_base={base}"]
     viddiff = [
         "--method",
         "viddiff",
+        "-M",
+        "preset=vidbench",
         "-M",
         "proposer_model=openai/proposer",
         "-M",
