@@ -29,6 +29,10 @@ def _image_urls(server) -> list[list[str]]:
 def test_worker_frames_equal_in_thread_frames_and_cache_hits_send_the_same_bytes(
     capsys, tmp_path, openai_server, monkeypatch
 ):
+    from vidbench import cache as cache_module
+
+    # --cache-dir repoints the process-wide cache: put it back afterwards for the next tests.
+    monkeypatch.setattr(cache_module, "_shared", cache_module._shared)
     openai_server.respond_with(answer_everything)
     runs = ["--runs-dir", str(tmp_path / "runs")]
 

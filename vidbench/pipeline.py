@@ -3,6 +3,7 @@ run folder. The CLI only parses arguments and prints."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -53,9 +54,14 @@ def make_client(
     )
 
 
-def prepare(request: RunConfig) -> tuple[Method, Benchmark, int]:
-    """The method, the selected samples and how many samples the whole split has."""
+def prepare(
+    request: RunConfig, on_method: Callable[[Method], None] | None = None
+) -> tuple[Method, Benchmark, int]:
+    """The method, the selected samples and how many samples the whole split has.
+    `on_method` runs once the method is built, before the dataset is read."""
     method = build_method(request.method, request.options)
+    if on_method is not None:
+        on_method(method)
     if request.mode not in method.modes:
         raise UserError(
             f"method {request.method!r} has no {request.mode} mode",
@@ -109,11 +115,21 @@ def check_credentials(request: RunConfig, method: Method, bench: Benchmark) -> N
             )
 
 
-def calls_models(request: RunConfig, method: Method, bench: Benchmark) -> bool:
-    """Whether the run will call any model (so the client is worth importing early)."""
-    if request.mode == "open":
-        return True  # the judge
+def calls_models(request: RunConfig, method: Method, bench: Benchmark | None = None) -> bool:
+    """Whether the run will call any model, so the client is worth importing early: known from
+    the method's declared models, else (once the dataset is read) from its plan."""
+    if request.mode == "open" or type(method).models(method.config):
+        return True  # the judge, or declared models
+    if bench is None:
+        return False
     return bool(method.plan(bench.samples[0].info, request.mode, 1, (1, 1)))
+
+
+def _import_client_early(request: RunConfig, method: Method, bench: Benchmark | None) -> None:
+    from vidbench.llm import import_litellm_in_background
+
+    if calls_models(request, method, bench) and import_litellm_in_background():
+        status("importing the model client in the background ...")
 
 
 def jobs_for(bench: Benchmark, both_orders: bool) -> list[tuple[Sample, bool]]:
@@ -182,12 +198,11 @@ def run_eval(
     if resume is not None:
         request = runs.read_model(resume / runs.CONFIG, RunConfig)
     status(f"loading dataset {request.dataset} ...")
-    method, bench, split_samples = prepare(request)
-    if calls_models(request, method, bench):
-        from vidbench.llm import import_litellm_in_background
-
-        status("importing the model client in the background ...")
-        import_litellm_in_background()
+    # The model client (seconds to import) loads in the background from here on.
+    method, bench, split_samples = prepare(
+        request, on_method=lambda m: _import_client_early(request, m, None)
+    )
+    _import_client_early(request, method, bench)  # methods that declare no models
     from vidbench import framepool
 
     framepool.start()  # the frame workers boot while the videos are checked
