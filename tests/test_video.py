@@ -281,7 +281,10 @@ def test_frame_cache_evicts_least_recently_used_past_its_cap(tmp_path):
     assert store.get("dd4") is not None
     info = store.info()
     assert info["bytes"] <= 9_000 and info["max_bytes"] == 10_000
-    assert store.clear() == info["entries"] and store.info()["entries"] == 0
+    os.utime(tmp_path / "frames" / "cc" / "cc3", (1, 1))  # unused since 1970
+    assert store.clear(older_than_s=3600) == (1, 3000)  # only the stale entry
+    assert store.get("cc3") is None and store.get("aa1") is not None
+    assert store.clear() == (2, 6000) and store.info()["entries"] == 0
 
 
 def test_frame_cache_damaged_entry_is_a_miss(tmp_path):

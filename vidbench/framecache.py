@@ -19,6 +19,7 @@ import os
 import shutil
 import struct
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -149,13 +150,24 @@ class FrameCache:
             "max_bytes": self.max_bytes,
         }
 
-    def clear(self) -> int:
-        """Remove every entry; returns how many there were."""
-        n = len(self._entries())
+    def clear(self, older_than_s: float | None = None) -> tuple[int, int]:
+        """Remove every entry, or those not used for `older_than_s` seconds; returns how many
+        entries and bytes were removed."""
+        entries = self._entries()
+        if older_than_s is None:
+            with self._lock:
+                shutil.rmtree(self.folder, ignore_errors=True)
+                self._total = 0
+            return len(entries), sum(size for _, size, _ in entries)
+        cutoff = time.time_ns() - int(older_than_s * 1e9)
+        removed = freed = 0
         with self._lock:
-            shutil.rmtree(self.folder, ignore_errors=True)
-            self._total = 0
-        return n
+            for used, size, path in entries:
+                if used < cutoff:
+                    path.unlink(missing_ok=True)
+                    removed, freed = removed + 1, freed + size
+            self._total = None  # rescanned at the next write
+        return removed, freed
 
 
 _stores: dict[Path, FrameCache] = {}
@@ -177,6 +189,9 @@ def frame_cache_info(cache_root: str | os.PathLike[str]) -> dict[str, Any]:
     return frame_cache(cache_root).info()
 
 
-def clear_frame_cache(cache_root: str | os.PathLike[str]) -> int:
-    """For `vidbench cache clear`: remove every cached frame set; returns how many."""
-    return frame_cache(cache_root).clear()
+def clear_frame_cache(
+    cache_root: str | os.PathLike[str], older_than_s: float | None = None
+) -> tuple[int, int]:
+    """For `vidbench cache clear`: remove the cached frame sets (all, or those unused for
+    `older_than_s` seconds); returns (entries, bytes) removed."""
+    return frame_cache(cache_root).clear(older_than_s)
