@@ -496,6 +496,13 @@ def main() -> None:
                     f"{two['wall_s']:.2f} s -> 2 cores give {one['wall_s'] / two['wall_s']:.2f}x "
                     "the throughput of 1 (target >= 1.8x)"
                 )
+                # On a shared machine other processes take cores too: CPU-s / wall says how
+                # many cores each run actually got.
+                for label, r in (("1 core ", one), ("2 cores", two)):
+                    print(
+                        f"  {label}: {r['cpu_s']:.1f} CPU-s, {r['cpu_s'] / r['wall_s']:.2f} cores "
+                        f"busy on average, start-up {r['startup_s']:.2f} s"
+                    )
         if "viddiff" in methods:
             cache = work / "cache-viddiff"
             cold = run_eval(args, server, viddiff, dataset, video_root, cache, work / "runs", None)
