@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from vidbench import video as video_module
 from vidbench.cache import Cache, get_cache
 from vidbench.contracts import FrameSpec, VideoFrames, VideoRef
 from vidbench.framecache import frame_cache
@@ -71,9 +72,11 @@ def worker_count() -> int:
 _worker_caches: dict[str, Cache] = {}
 
 
-def _ignore_interrupts() -> None:
+def _init_worker() -> None:
     # Ctrl-C reaches the whole process group: the main process reports it, workers stay quiet.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # One worker per core already: FFmpeg's own decoding threads would only add overhead.
+    video_module.DECODE_THREADS = 1
 
 
 def _sample_videos(
@@ -133,7 +136,7 @@ def _get_pool(workers: int) -> ProcessPoolExecutor:
             _pool = ProcessPoolExecutor(
                 workers,
                 mp_context=multiprocessing.get_context("spawn"),
-                initializer=_ignore_interrupts,
+                initializer=_init_worker,
             )
             _pool_size = workers
         return _pool
