@@ -12,7 +12,9 @@ import sys
 from pathlib import Path
 
 from tests.cli_helpers import run_cli
+from tests.hub_fixture import make_row, write_hub_folder
 from tests.test_eval_llm import _lmm, _run_dir, answer_everything
+from tests.videos import write_video
 from vidbench.framecache import frame_cache_info
 
 
@@ -101,3 +103,44 @@ def test_console_script_writes_everything_before_its_quick_exit(tmp_path):
     bad = _console(tmp_path, "eval", "--method", "no-such-method", "--dataset", "demo")
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert "no-such-method" in bad.stderr
+
+
+def test_a_video_that_fails_in_a_worker_is_that_samples_status(capsys, tmp_path, monkeypatch):
+    from vidbench import cache as cache_module
+
+    monkeypatch.setattr(cache_module, "_shared", cache_module._shared)
+    monkeypatch.setenv("VIDBENCH_FRAME_WORKERS", "2")
+    root = tmp_path / "videos"
+    rows = []
+    for key in ("good", "bad"):
+        for side in "ab":
+            write_video(root / key / f"{side}.mp4", 20, fps=10, gop=5)
+        refs = [
+            {"path": f"{key}/{s}.mp4", "fps_original": 10, "frames_trim": [0, None]} for s in "ab"
+        ]
+        rows.append(make_row(key, videos=refs))
+    (root / "bad" / "b.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 this is not a video")
+    dataset = write_hub_folder(tmp_path / "ds", rows)
+    res = run_cli(
+        capsys,
+        "eval",
+        "--method",
+        "constant-a",
+        "--dataset",
+        str(dataset),
+        "--video-root",
+        str(root),
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--runs-dir",
+        str(tmp_path / "runs"),
+        "--no-progress",
+    )
+    assert res.code in (0, 3), res.err  # 3: some samples failed (where that exit code exists)
+    records = {
+        r["sample_key"]: r
+        for r in map(json.loads, (_run_dir(res.out) / "predictions.jsonl").open())
+    }
+    assert records["good"]["status"] == "ok"
+    assert records["bad"]["status"] == "video_error"
+    assert "'bad'" in records["bad"]["error"] and "b.mp4" in records["bad"]["error"]
