@@ -570,6 +570,9 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except RunInterrupted as exc:
         _echo_err(exc.render())
+        pool = sys.modules.get("vidbench.framepool")
+        if pool is not None:  # its workers ignore Ctrl-C: stop them, nothing outlives the run
+            pool.shutdown()
         sys.stdout.flush()
         sys.stderr.flush()
         # Calls still in flight would hold the exit for up to a whole timeout; what was saved is
@@ -583,5 +586,41 @@ def main() -> None:
         sys.exit(130)
 
 
+def entry() -> None:
+    """The `vidbench` console script: `main`, then an exit that skips interpreter teardown.
+
+    Everything is written by then (records are appended as they finish, metrics and reports
+    before the command returns), but tearing down litellm's and torch's modules and threads
+    took 2-4 s after the last line was printed. In-process callers (tests) use `main`."""
+    code = 0
+    try:
+        main()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        if exc.code is not None and not isinstance(exc.code, int):
+            _echo_err(str(exc.code))
+    _exit_now(code)
+
+
+def _exit_now(code: int) -> None:
+    import logging
+    import os
+
+    logging.shutdown()  # flush log handlers (what atexit would have done)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: nothing left to say to it
+            pass
+    if "vidbench.framepool" in sys.modules:
+        sys.modules["vidbench.framepool"].shutdown()
+    if "multiprocessing" in sys.modules:
+        import multiprocessing
+
+        if multiprocessing.active_children():  # worker processes: let atexit stop them
+            sys.exit(code)
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    main()
+    entry()

@@ -280,6 +280,28 @@ def _import_litellm() -> Any:
         return _litellm
 
 
+_import_started = threading.Event()
+
+
+def import_litellm_in_background() -> bool:
+    """Start importing litellm (seconds) on a daemon thread, so that it overlaps with loading
+    the dataset and preparing frames; the first call then waits only for what is left (an
+    import error surfaces there, at the first call, as it would without this). True when this
+    call started it."""
+    if _litellm is not None or _import_started.is_set():
+        return False
+    _import_started.set()
+
+    def run() -> None:
+        try:
+            _import_litellm()
+        except Exception:  # noqa: S110 - the first real call imports again and reports it
+            pass
+
+    threading.Thread(target=run, name="import-litellm", daemon=True).start()
+    return True
+
+
 class LLMClient:
     """Shared by all samples of a run: one cache, one concurrency limit, one budget, run totals.
 

@@ -5,7 +5,6 @@ and the dry-run planner use them without importing the LLM client (vidbench.llm)
 from __future__ import annotations
 
 import base64
-import io
 import json
 import re
 from typing import Any
@@ -40,20 +39,19 @@ def text_part(text: str) -> dict[str, Any]:
 
 def image_part(array: np.ndarray, fmt: str = "jpeg", quality: int = 90) -> dict[str, Any]:
     """An OpenAI image_url content part holding `array` (H, W, 3 RGB uint8) as a base64 data URL."""
-    from PIL import Image
+    from vidbench.video import encode_image
 
     fmt = fmt.lower()
     if fmt not in ("jpeg", "jpg", "png"):
         raise ValueError(f"image format must be jpeg or png, got {fmt!r}")
-    image = Image.fromarray(np.ascontiguousarray(array, dtype=np.uint8))
-    buf = io.BytesIO()
-    if fmt == "png":
-        image.save(buf, format="PNG")
-        mime = "image/png"
-    else:
-        image.save(buf, format="JPEG", quality=quality)
-        mime = "image/jpeg"
-    url = f"data:{mime};base64,{base64.b64encode(buf.getvalue()).decode('ascii')}"
+    return encoded_image_part(encode_image(array, fmt, quality), fmt)
+
+
+def encoded_image_part(data: bytes, fmt: str = "jpeg") -> dict[str, Any]:
+    """An OpenAI image_url content part for an already encoded JPEG or PNG file
+    (VideoFrames.encoded: the harness encodes, and caches, the frames a method sends)."""
+    mime = "image/png" if fmt.lower() == "png" else "image/jpeg"
+    url = f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
     return {"type": "image_url", "image_url": {"url": url}}
 
 

@@ -3,6 +3,7 @@ run folder. The CLI only parses arguments and prints."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,8 @@ from vidbench.evaluate import (
     EvalOutcome,
     Evaluator,
     ensure_videos_present,
+    frame_workers,
+    status,
 )
 from vidbench.registry import build_method
 from vidbench.resume import reconcile
@@ -69,9 +72,14 @@ def remember_credentials(config: RunConfig) -> None:
     register_url(config.judge_api_base)
 
 
-def prepare(request: RunConfig) -> tuple[Method, Benchmark, int]:
-    """The method, the selected samples and how many samples the whole split has."""
+def prepare(
+    request: RunConfig, on_method: Callable[[Method], None] | None = None
+) -> tuple[Method, Benchmark, int]:
+    """The method, the selected samples and how many samples the whole split has.
+    `on_method` runs once the method is built, before the dataset is read."""
     method = build_method(request.method, request.options)
+    if on_method is not None:
+        on_method(method)
     if request.mode not in method.modes:
         raise UserError(
             f"method {request.method!r} has no {request.mode} mode",
@@ -123,6 +131,23 @@ def check_credentials(request: RunConfig, method: Method, bench: Benchmark) -> N
                 "the method at an OpenAI-compatible server with -M api_base=URL "
                 "(--judge-api-base for the judge); --dry-run works without keys",
             )
+
+
+def calls_models(request: RunConfig, method: Method, bench: Benchmark | None = None) -> bool:
+    """Whether the run will call any model, so the client is worth importing early: known from
+    the method's declared models, else (once the dataset is read) from its plan."""
+    if request.mode == "open" or type(method).models(method.config):
+        return True  # the judge, or declared models
+    if bench is None:
+        return False
+    return bool(method.plan(bench.samples[0].info, request.mode, 1, (1, 1)))
+
+
+def _import_client_early(request: RunConfig, method: Method, bench: Benchmark | None) -> None:
+    from vidbench.llm import import_litellm_in_background
+
+    if calls_models(request, method, bench) and import_litellm_in_background():
+        status("importing the model client in the background ...")
 
 
 def jobs_for(bench: Benchmark, both_orders: bool) -> list[tuple[Sample, bool]]:
@@ -244,7 +269,16 @@ def run_eval(
         if resume is not None:
             request, changes = _resumed_config(resume, overrides)
             remember_credentials(request)
-        method, bench, split_samples = prepare(request)
+        status(f"loading dataset {request.dataset} ...")
+        # The model client (seconds to import) loads in the background from here on.
+        method, bench, split_samples = prepare(
+            request, on_method=lambda m: _import_client_early(request, m, None)
+        )
+        _import_client_early(request, method, bench)  # methods that declare no models
+        from vidbench import framepool
+
+        framepool.start()  # the frame workers boot while the videos are checked
+        status(f"{len(bench.samples)} samples: checking videos ...")
         ensure_videos_present(bench)
         check_credentials(request, method, bench)
         if resume is not None:
@@ -272,11 +306,13 @@ def run_eval(
         )
         jobs = jobs_for(bench, request.both_orders)
         todo = [job for job in jobs if (job[0].key, job[1]) not in done]
+        status(f"running {len(todo)} samples ({frame_workers()} frame workers) ...")
         try:
             new_records, stopped = evaluator.run(todo)
             # The records in hand are the run: the kept ones from before plus the ones just
             # made (a failed old record was dropped above, so nothing is superseded twice).
             records = list(done.values()) + new_records
+            status("scoring ...")
             outcome = EvalOutcome(
                 run_dir,
                 records,
