@@ -237,15 +237,17 @@ def validate_command(
     """List every problem of a predictions file, each with where it is. Exit 0 if clean, else 2."""
     from vidbench.scorecmd import validate_file
 
-    problems, warnings, n = validate_file(
+    problems, total, warnings, n = validate_file(
         predictions, opt.check_mode(mode), dataset, revision, split
     )
     for w in warnings:
         _echo_err(f"warning: {w}")
     if problems:
-        for p in problems:
+        from vidbench.untrusted import capped
+
+        for p in capped(problems, 250):
             _echo_err(f"problem: {p}")
-        _echo_err(f"{len(problems)} problem(s) in {predictions}")
+        _echo_err(f"{total:,} problem(s) in {predictions}")
         raise typer.Exit(2)
     typer.echo(f"{predictions}: valid {mode}-set predictions for {n} sample(s)")
 
@@ -331,15 +333,36 @@ def data_download(
         None, "--file", help="Archive path in that repo (repeatable)."
     ),
     revision: Optional[str] = opt.Revision,
+    archives: Optional[list[Path]] = typer.Option(
+        None,
+        "--archive",
+        help="Unpack this already-downloaded zip instead of fetching (repeatable).",
+    ),
+    max_extract_gb: Optional[float] = typer.Option(
+        None,
+        "--max-extract-gb",
+        min=0.001,
+        help="Refuse archives that would unpack to more than this many GiB (default 64).",
+    ),
 ) -> None:
     """Fetch and unpack the hosted video archives; print how to get the licence-gated ones."""
     from vidbench import datatools
     from vidbench.dataset import default_video_root
 
     root = Path(video_root).expanduser() if video_root else default_video_root()
-    datatools.download_videos(
-        root, repo or datatools.VIDEO_REPO_ID, tuple(files or datatools.VIDEO_ARCHIVES), revision
-    )
+    max_bytes = int(max_extract_gb * 1024**3) if max_extract_gb else datatools.MAX_EXTRACT_BYTES
+    if archives:
+        for archive in archives:
+            written = datatools.extract_archive(archive, root, max_bytes=max_bytes)
+            typer.echo(f"{archive}: {written:,} bytes unpacked")
+    else:
+        datatools.download_videos(
+            root,
+            repo or datatools.VIDEO_REPO_ID,
+            tuple(files or datatools.VIDEO_ARCHIVES),
+            revision,
+            max_bytes=max_bytes,
+        )
     typer.echo(f"videos unpacked under {root}\n")
     typer.echo(datatools.gated_sources_note(root))
 

@@ -54,7 +54,17 @@ def content_key(*parts: Any) -> str:
 def sorted_keys(keys: Any) -> list[str]:
     """Difference keys in their natural order: stringified ints numerically ("2" before "10"),
     anything else after them, by name."""
-    return sorted(keys, key=lambda k: (0, int(k), "") if str(k).isdigit() else (1, 0, str(k)))
+    return sorted(keys, key=_natural)
+
+
+def _natural(key: Any) -> tuple[int, int, str, str]:
+    # ASCII digits only ("²".isdigit() is true but int() refuses it), compared by length then
+    # text: no int() of a 5,000-digit key (Python refuses over 4,300 digits).
+    text = str(key)
+    if text.isascii() and text.isdigit():
+        digits = text.lstrip("0")
+        return (0, len(digits), digits, text)
+    return (1, 0, "", text)
 
 
 @dataclass(frozen=True)

@@ -356,14 +356,15 @@ def status(text: str) -> None:
 
 def ensure_videos_present(bench: Benchmark) -> None:
     """Fail before any work when videos are missing: name the sample, path, root and fix."""
-    from vidbench.video import video_path
+    from vidbench.video import path_problem, video_path
 
     root = bench.source.video_root
     missing = []
     for sample in bench.samples:
         for ref in sample.info.videos:
             path = video_path(ref, root)
-            if not path.exists():
+            # A path leaving the root is never looked at: that sample is refused as video_error.
+            if path_problem(ref, root) is None and not path.exists():
                 missing.append(f"{sample.key}: {path}")
     if missing:
         shown = "\n    ".join(missing[:5]) + (

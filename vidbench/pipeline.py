@@ -194,56 +194,76 @@ def default_judge() -> str:
 def run_eval(
     request: RunConfig, options: EvalOptions, runs_dir: Path, resume: Path | None = None
 ) -> EvalOutcome:
-    """Start a run (or resume one), run every missing or failed sample, score, write it all."""
-    if resume is not None:
-        request = runs.read_model(resume / runs.CONFIG, RunConfig)
-    status(f"loading dataset {request.dataset} ...")
-    # The model client (seconds to import) loads in the background from here on.
-    method, bench, split_samples = prepare(
-        request, on_method=lambda m: _import_client_early(request, m, None)
-    )
-    _import_client_early(request, method, bench)  # methods that declare no models
-    from vidbench import framepool
+    """Start a run (or resume one), run every missing or failed sample, score, write it all.
+    The run folder stays locked (one writer) until its metrics are written; a folder that cannot
+    be resumed is refused before anything runs."""
+    lock = runs.lock_run_dir(resume) if resume is not None else None
+    try:
+        if resume is not None:
+            request = runs.read_model(resume / runs.CONFIG, RunConfig)
+        status(f"loading dataset {request.dataset} ...")
+        # The model client (seconds to import) loads in the background from here on.
+        method, bench, split_samples = prepare(
+            request, on_method=lambda m: _import_client_early(request, m, None)
+        )
+        _import_client_early(request, method, bench)  # methods that declare no models
+        from vidbench import framepool
 
-    framepool.start()  # the frame workers boot while the videos are checked
-    status(f"{len(bench.samples)} samples: checking videos ...")
-    ensure_videos_present(bench)
-    check_credentials(request, method, bench)
-    if resume is not None:
-        run_dir = resume
-        manifest = runs.read_model(run_dir / runs.MANIFEST, Manifest)
-        log = runs.RecordLog(run_dir / runs.PREDICTIONS)
-        done = runs.completed(log.read())
-        log.keep_only(done.values())  # drop failed records: they run again, never duplicated
-    else:
-        run_dir = runs.new_run_dir(runs_dir, request.method, request.mode)
+        framepool.start()  # the frame workers boot while the videos are checked
+        status(f"{len(bench.samples)} samples: checking videos ...")
+        ensure_videos_present(bench)
+        check_credentials(request, method, bench)
+        if resume is not None:
+            run_dir = resume
+            manifest = _manifest_or_rebuilt(run_dir, request, method, bench, split_samples)
+            log = runs.RecordLog(run_dir / runs.PREDICTIONS)
+            done = runs.completed(log.read())
+            log.keep_only(done.values())  # drop failed records: they run again, never duplicated
+        else:
+            manifest = manifest_for(request, method, bench, split_samples)
+            files = {runs.CONFIG: request, runs.MANIFEST: manifest}
+            run_dir, lock = runs.create_run_dir(runs_dir, request.method, request.mode, files)
+            done = {}
+        client = make_client(options.max_concurrency, options.max_cost, options.prices)
+        evaluator = Evaluator(
+            method, bench, request.mode, run_dir, options, client, get_cache(), name=request.method
+        )
+        jobs = jobs_for(bench, request.both_orders)
+        todo = [job for job in jobs if (job[0].key, job[1]) not in done]
+        status(f"running {len(todo)} samples ({frame_workers()} frame workers) ...")
+        new_records, stopped = evaluator.run(todo)
+        # The records in hand are the run: the kept ones from before plus the ones just made (a
+        # failed old record was dropped above, so nothing is superseded twice).
+        records = list(done.values()) + new_records
+        status("scoring ...")
+        outcome = EvalOutcome(
+            run_dir,
+            records,
+            total_usage(records),
+            stopped,
+            saved_usd=float(getattr(client, "saved_usd", 0.0)),
+            unpriced_calls=int(getattr(client, "unpriced_calls", 0)),
+        )
+        outcome.metrics = score_records(
+            request, bench, records, client, options.max_concurrency, run_dir, manifest
+        )
+        return outcome
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _manifest_or_rebuilt(
+    run_dir: Path, request: RunConfig, method: Method, bench: Benchmark, split_samples: int
+) -> Manifest:
+    """A folder from an older vidbench may have been killed between config.json and
+    manifest.json; the manifest is derived from the config, so it is rebuilt, not fatal."""
+    try:
+        return runs.read_model(run_dir / runs.MANIFEST, Manifest)
+    except UserError:
         manifest = manifest_for(request, method, bench, split_samples)
-        runs.write_model(run_dir / runs.CONFIG, request)
         runs.write_model(run_dir / runs.MANIFEST, manifest)
-        done = {}
-    client = make_client(options.max_concurrency, options.max_cost, options.prices)
-    evaluator = Evaluator(
-        method, bench, request.mode, run_dir, options, client, get_cache(), name=request.method
-    )
-    todo = [job for job in jobs_for(bench, request.both_orders) if (job[0].key, job[1]) not in done]
-    status(f"running {len(todo)} samples ({frame_workers()} frame workers) ...")
-    new_records, stopped = evaluator.run(todo)
-    # The records in hand are the run: the kept ones from before plus the ones just made (a
-    # failed old record was dropped above, so nothing is superseded twice).
-    records = list(done.values()) + new_records
-    status("scoring ...")
-    outcome = EvalOutcome(
-        run_dir,
-        records,
-        total_usage(records),
-        stopped,
-        saved_usd=float(getattr(client, "saved_usd", 0.0)),
-        unpriced_calls=int(getattr(client, "unpriced_calls", 0)),
-    )
-    outcome.metrics = score_records(
-        request, bench, records, client, options.max_concurrency, run_dir, manifest
-    )
-    return outcome
+        return manifest
 
 
 def total_usage(records: list[PredictionRecord]) -> Usage:

@@ -21,6 +21,7 @@ import hashlib
 import io
 import math
 import os
+import stat
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -444,6 +445,58 @@ def video_path(ref: VideoRef, root: Path | None) -> Path:
     return (Path(root) / ref.path) if root is not None else Path(ref.path)
 
 
+def path_problem(ref: VideoRef, root: Path | None) -> str | None:
+    """Why the dataset's path for this video must not be opened, or None.
+
+    Dataset rows are untrusted: a path must stay inside the video root as written (relative, no
+    `..` component, no NUL). Symlinks the user placed inside the root are followed wherever they
+    point (the docs tell users to link video folders there); only the row's text is judged. With
+    no root (library use) the path is taken as given."""
+    if root is None:
+        return None
+    text = ref.path
+    if not text or "\x00" in text:
+        return f"video path {text!r} is empty or holds a NUL byte"
+    pure = Path(text)
+    if pure.is_absolute() or text.startswith(("/", "\\")) or ".." in pure.parts:
+        return (
+            f"video path {text!r} points outside the video root {root} "
+            "(absolute, or climbs out with '..'); dataset paths must be relative to the root"
+        )
+    return None
+
+
+def _not_regular(path: Path) -> str | None:
+    """Only regular files and folders (of regular image files) are opened: a FIFO or a device
+    would block or stream forever."""
+    try:
+        mode = path.stat().st_mode
+        if stat.S_ISDIR(mode):
+            for f in _image_files(path):
+                if not stat.S_ISREG(f.stat().st_mode):
+                    return f"frame image {f} is not a regular file"
+            return None
+    except OSError as exc:
+        return f"cannot read {path}: {exc.strerror or exc}"
+    return None if stat.S_ISREG(mode) else f"{path} is not a regular file or folder"
+
+
+def checked_video_path(ref: VideoRef, root: Path | None, sample_key: str | None = None) -> Path:
+    """`video_path`, refused (VideoError: this sample's status) when the row's path leaves the
+    root or names something other than a regular file or folder."""
+    who = f"sample {sample_key!r}: " if sample_key else ""
+    problem = path_problem(ref, root)
+    if problem:
+        raise VideoError(f"{who}{problem}")
+    path = video_path(ref, root)
+    if not path.exists():
+        raise VideoError(_missing_message(path, root, sample_key))
+    problem = _not_regular(path)
+    if problem:
+        raise VideoError(f"{who}{problem}")
+    return path
+
+
 def _missing_message(path: Path, root: Path | None, sample_key: str | None) -> str:
     who = f"sample {sample_key!r}: " if sample_key else ""
     return (
@@ -600,9 +653,7 @@ def open_video(
     """Open (and probe) one dataset video. `cache` defaults to the process-wide cache;
     `use_cache=False` decodes every time (benchmarks). Raises VideoError naming the sample,
     the path and the remedy when the video is missing, undecodable, empty or mis-trimmed."""
-    path = video_path(ref, root)
-    if not path.exists():
-        raise VideoError(_missing_message(path, root, sample_key))
+    path = checked_video_path(ref, root, sample_key)
     who = f"sample {sample_key!r}: " if sample_key else ""
     try:
         layout = _layout(path)
@@ -645,11 +696,21 @@ class VideoProbe:
 def probe(ref: VideoRef, root: Path | None) -> VideoProbe:
     """Check one video: found, decodes its first frame, frame count before and after the trim."""
     path = video_path(ref, root)
-    if not path.exists():
+    refused = path_problem(ref, root)
+    if refused or not path.exists():
         return VideoProbe(
-            path, False, False, None, None, None, None, None, _missing_message(path, root, None)
+            path,
+            False,
+            False,
+            None,
+            None,
+            None,
+            None,
+            None,
+            refused or _missing_message(path, root, None),
         )
     try:
+        checked_video_path(ref, root)
         layout = _layout(path)
         size = (layout.width, layout.height)
         if path.is_dir():
