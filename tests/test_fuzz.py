@@ -79,10 +79,9 @@ def _check(res) -> None:
     assert res.code in (0, 2), (res.code, res.err[-2000:])
     assert "Traceback" not in res.err
     if res.code == 2:
-        # Status lines ("vidbench: loading dataset ...") may come first; then the message.
-        lines = res.err.splitlines()
-        message = "\n".join(l for l in lines if not l.startswith("vidbench: "))
-        assert message.startswith(("error:", "problem:", "warning:")), res.err[:500]
+        # Status lines ("vidbench: loading ...") may come first; the message itself follows them.
+        message = [line for line in res.err.splitlines() if not line.startswith("vidbench: ")]
+        assert message and message[0].startswith(("error:", "problem:", "warning:")), res.err[:500]
 
 
 @given(data=st.data())
