@@ -89,8 +89,11 @@ def make_client(
     )
 
 
-def prepare(request: RunRequest) -> tuple[Method, Benchmark]:
-    method = build_method(request.method, request.options)
+def prepare(
+    request: RunRequest, method: Method | None = None, bench: Benchmark | None = None
+) -> tuple[Method, Benchmark]:
+    """The request's method and samples, checked; either may be handed in already built."""
+    method = method or build_method(request.method, request.options)
     if request.mode not in method.modes:
         raise UserError(
             f"method {request.method!r} has no {request.mode} mode",
@@ -101,7 +104,10 @@ def prepare(request: RunRequest) -> tuple[Method, Benchmark]:
             "--both-orders applies to closed mode only",
             fix="drop --both-orders or use --mode closed",
         )
-    bench = load_benchmark(request.dataset, request.revision, request.selection, request.video_root)
+    if bench is None:
+        bench = load_benchmark(
+            request.dataset, request.revision, request.selection, request.video_root
+        )
     if not bench.samples:
         raise UserError(
             "the selection matches no sample",
@@ -140,7 +146,7 @@ def jobs_for(bench: Benchmark, both_orders: bool) -> list[tuple[Sample, bool]]:
 
 
 def manifest_for(request: RunRequest, method: Method, bench: Benchmark) -> dict[str, Any]:
-    specs = {}
+    specs: dict[str, Any] = {}
     for s in bench.samples:
         specs.setdefault(s.domain, method.frame_spec(s.info).as_dict())
     return runs.build_manifest(
@@ -165,13 +171,18 @@ def default_judge() -> str:
 
 
 def run_eval(
-    request: RunRequest, options: EvalOptions, runs_dir: Path, resume: Path | None = None
+    request: RunRequest,
+    options: EvalOptions,
+    runs_dir: Path,
+    resume: Path | None = None,
+    prepared: tuple[Method, Benchmark] | None = None,
 ) -> EvalOutcome:
-    """Start a run (or resume one), run every missing or failed sample, score, write it all."""
+    """Start a run (or resume one), run every missing or failed sample, score, write it all.
+    `prepared`: a method and benchmark built by the caller (the Python API's objects)."""
     if resume is not None:
         saved = runs.read_json(resume / runs.CONFIG)
         request = RunRequest.from_json(saved)
-    method, bench = prepare(request)
+    method, bench = prepare(request, *(prepared or (None, None)))
     ensure_videos_present(bench)
     check_credentials(request, method, bench)
     if resume is not None:

@@ -34,7 +34,10 @@ class MethodEntry:
 def _builtin_entries() -> dict[str, MethodEntry]:
     entries = {
         "random": MethodEntry(
-            "random", "vidbench_methods.trivial:RandomMethod", "random a/b answers (sanity row, ~50%)", {}
+            "random",
+            "vidbench_methods.trivial:RandomMethod",
+            "random a/b answers (sanity row, ~50%)",
+            {},
         ),
         "constant-a": MethodEntry(
             "constant-a",
@@ -58,7 +61,9 @@ def _builtin_entries() -> dict[str, MethodEntry]:
     from vidbench_methods.lmm import NAMED_CONFIGS
 
     for name, (summary, overrides) in NAMED_CONFIGS.items():
-        entries[name] = MethodEntry(name, "vidbench_methods.lmm:LMMMethod", summary, dict(overrides))
+        entries[name] = MethodEntry(
+            name, "vidbench_methods.lmm:LMMMethod", summary, dict(overrides)
+        )
     return entries
 
 
@@ -121,12 +126,13 @@ def _import_file(spec: str) -> type[Method]:
 def build_method(spec: str, options: Mapping[str, Any] | None = None) -> Method:
     """A configured method from a registry name or `file.py:Class`, options validated."""
     options = dict(options or {})
+    defaults: Mapping[str, Any] = {}
     if spec.endswith(".py") or ".py:" in spec:
         if ":" not in spec:
             raise UserError(
                 f"--method {spec} names a file but no class", fix=f"use {spec}:ClassName"
             )
-        cls, defaults, name = _import_file(spec), {}, spec
+        cls, name = _import_file(spec), spec
     else:
         entries = available_methods()
         entry = entries.get(spec)
@@ -140,8 +146,14 @@ def build_method(spec: str, options: Mapping[str, Any] | None = None) -> Method:
             entry.defaults,
             spec,
         )
+    return instantiate(cls, {**defaults, **options}, name)
+
+
+def instantiate(cls: type[Method], options: Mapping[str, Any], name: str) -> Method:
+    """`cls` configured with `options`, validated by its Config (also for classes handed over
+    directly, e.g. defined in a notebook)."""
     try:
-        config = cls.Config(**{**defaults, **options})
+        config = cls.Config(**options)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or 'options'}: {e['msg']}" for e in exc.errors()
