@@ -334,6 +334,11 @@ def data_doctor(
         raise typer.Exit(1)
 
 
+from vidbench import cli_runs  # noqa: E402  (compare, merge, view, submit)
+
+cli_runs.register(app)
+
+
 def main() -> None:
     try:
         app()

@@ -389,3 +389,25 @@ def score_localization(
             for vid in ("a", "b", "both")
         },
     }
+
+
+def item_outcomes(
+    samples: Sequence[Sample],
+    predictions: Predictions,
+    judgements: Mapping[str, Judgement] | None = None,
+) -> dict[tuple[str, str], bool]:
+    """Right (True) or wrong per scored (sample key, difference key) item, by the rules above:
+    closed mode when `judgements` is None, open mode otherwise (what `vidbench compare` pairs)."""
+    out: dict[tuple[str, str], bool] = {}
+    for s in samples:
+        labels = s.scored_labels()
+        preds = predictions.get(s.key, {})
+        if judgements is None:
+            for dkey, label in labels.items():
+                pred = preds.get(dkey)
+                out[(s.key, dkey)] = pred is not None and pred.prediction == label
+        else:
+            capped, _ = cap_open_predictions(s, preds)
+            items = _open_items(s, capped, judgements.get(s.key))
+            out.update({(s.key, dkey): it.correct for dkey, it in zip(labels, items)})
+    return out
