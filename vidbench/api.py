@@ -63,13 +63,14 @@ def _selection(
     sample_ids: Sequence[str] | None,
     per_action: int | None,
     limit: int | None,
+    shard: tuple[int, int] | None = None,
 ) -> Selection:
     def many(value: str | Sequence[str] | None) -> tuple[str, ...]:
         if value is None:
             return ()
         return (value,) if isinstance(value, str) else tuple(value)
 
-    return Selection(split, many(domain), many(action), many(sample_ids), per_action, limit)
+    return Selection(split, many(domain), many(action), many(sample_ids), per_action, limit, shard)
 
 
 def _from_datasets(ds: Any, video_root: str | os.PathLike[str] | None) -> list[Any]:

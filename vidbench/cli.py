@@ -49,6 +49,7 @@ def eval_command(
     limit: Optional[int] = opt.Limit,
     sample_ids: Optional[list[str]] = opt.SampleIds,
     per_action: Optional[int] = opt.PerAction,
+    shard: Optional[str] = opt.Shard,
     video_root: Optional[str] = opt.VideoRoot,
     cache_dir: Optional[Path] = opt.CacheDir,
     max_concurrency: int = typer.Option(
@@ -96,7 +97,7 @@ def eval_command(
         mode=opt.check_mode(mode),
         dataset=dataset,
         revision=revision,
-        selection=opt.selection(split, domain, action, limit, sample_ids, per_action),
+        selection=opt.selection(split, domain, action, limit, sample_ids, per_action, shard),
         video_root=video_root,
         both_orders=both_orders,
         judge=judge,

@@ -27,8 +27,21 @@ def compare_command(
     typer.echo(render_comparison(result))
 
 
+def merge_command(
+    shards: list[Path] = typer.Argument(..., help="The run folders of every --shard I/N."),
+    runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="Where the merged run goes."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Merged run folder (default: new)."),
+) -> None:
+    """Join the shards of one `vidbench eval --shard I/N` into one scored run folder (checked:
+    one configuration, disjoint, complete)."""
+    from vidbench.api import open_run
+    from vidbench.merge import merge_runs
+
+    merged = merge_runs(list(shards), runs_dir, out)
+    typer.echo(open_run(merged).summary())
+    typer.echo(f"\nmerged {len(shards)} shards into {merged}")
+
+
 def register(app: typer.Typer) -> None:
     app.command("compare")(compare_command)
-
-
-__all__ = ["register", "Optional"]
+    app.command("merge")(merge_command)

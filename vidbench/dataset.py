@@ -68,6 +68,8 @@ class Selection:
     sample_ids: Sequence[str] = ()
     per_action: int | None = None
     limit: int | None = None
+    # (i, n), 1 <= i <= n: only every n-th selected sample starting at the i-th (`--shard i/n`).
+    shard: tuple[int, int] | None = None
 
     def manifest(self) -> dict[str, Any]:
         return {
@@ -77,6 +79,7 @@ class Selection:
             "sample_ids": list(self.sample_ids),
             "per_action": self.per_action,
             "limit": self.limit,
+            "shard": list(self.shard) if self.shard else None,
         }
 
 
@@ -301,6 +304,10 @@ def select(samples: Iterable[Sample], selection: Selection) -> list[Sample]:
         chosen = kept
     if selection.limit is not None:
         chosen = chosen[: selection.limit]
+    if selection.shard is not None:
+        # Round-robin over the selection's order: deterministic, and shard sizes differ by <= 1.
+        index, count = selection.shard
+        chosen = chosen[index - 1 :: count]
     return chosen
 
 

@@ -3,6 +3,7 @@ run folder. The CLI only parses arguments and prints."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,7 @@ class RunRequest:
                 sample_ids=tuple(sel.get("sample_ids") or ()),
                 per_action=sel.get("per_action"),
                 limit=sel.get("limit"),
+                shard=tuple(sel["shard"]) if sel.get("shard") else None,  # type: ignore[arg-type]
             ),
             video_root=data.get("video_root"),
             both_orders=bool(data.get("both_orders")),
@@ -191,7 +193,9 @@ def run_eval(
         done = runs.completed(log.read())
         log.keep_only(done.values())  # drop failed records: they run again, never duplicated
     else:
-        run_dir = runs.new_run_dir(runs_dir, request.method, request.mode)
+        shard = request.selection.shard
+        label = f"{request.method}-shard{shard[0]}of{shard[1]}" if shard else request.method
+        run_dir = runs.new_run_dir(runs_dir, label, request.mode)
         runs.write_json(run_dir / runs.CONFIG, request.to_json())
         runs.write_json(run_dir / runs.MANIFEST, manifest_for(request, method, bench))
         done = {}
@@ -219,9 +223,10 @@ def score_run(
     run_dir: Path | None,
     client: Any,
     max_workers: int = 8,
+    judgements: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Metrics for a run's records; writes metrics.json, judgements.jsonl and report.md when a
-    run folder is given."""
+    run folder is given. `judgements` given (open mode): used as they are, no judge call."""
     from vidbench import scoring
     from vidbench.predictions import records_to_predictions
     from vidbench.report import render_report
@@ -233,7 +238,7 @@ def score_run(
         metrics = scoring.score_closed(samples, predictions, records=forward)
     else:
         metrics = score_open_predictions(
-            samples, predictions, request, client, max_workers, run_dir, records=forward
+            samples, predictions, request, client, max_workers, run_dir, forward, judgements
         )
     localization = scoring.score_localization(samples, forward)
     if localization:
@@ -256,13 +261,15 @@ def score_open_predictions(
     max_workers: int,
     run_dir: Path | None,
     records: list[PredictionRecord] | None = None,
+    judgements: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     from vidbench import scoring
     from vidbench.judge import Judge, judge_all, write_judgements
 
-    params = {"api_base": request.judge_api_base} if request.judge_api_base else {}
-    judge = Judge(client.session, model=request.judge or default_judge(), **params)
-    judgements = judge_all(samples, predictions, judge, max_workers=max_workers)
+    if judgements is None:
+        params = {"api_base": request.judge_api_base} if request.judge_api_base else {}
+        judge = Judge(client.session, model=request.judge or default_judge(), **params)
+        judgements = judge_all(samples, predictions, judge, max_workers=max_workers)
     if run_dir is not None:
         write_judgements(run_dir / runs.JUDGEMENTS, judgements.values())
     metrics = scoring.score_open(samples, predictions, judgements, records=records)

@@ -1,0 +1,154 @@
+"""`vidbench merge RUN...`: join the run folders of `vidbench eval --shard I/N` into one.
+
+Refused unless the shards are of one configuration (config.json equal but for the shard; same
+dataset revision, method configuration and frame specs), disjoint (no sample in two shards) and
+complete (shards 1..N all present, and together exactly the unsharded selection). The merged
+folder holds config.json without the shard (so `--resume` on it works), the shards' records and,
+in open mode, their judgements; it is scored from those without calling the judge again, so its
+metrics are those of the run done at once.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from vidbench import runs
+from vidbench.errors import UserError
+
+# Manifest parts that must agree across shards (the rest: times, hosts, commands, may differ).
+SAME_IN_MANIFEST = ("mode", "frame_specs", "judge", "both_orders")
+
+
+def _shard_of(path: Path, config: dict[str, Any]) -> tuple[int, int]:
+    shard = (config.get("selection") or {}).get("shard")
+    if not shard:
+        raise UserError(
+            f"{path} is not a shard", fix="merge run folders written by `vidbench eval --shard I/N`"
+        )
+    return int(shard[0]), int(shard[1])
+
+
+def _unsharded(config: dict[str, Any]) -> dict[str, Any]:
+    selection = dict(config.get("selection") or {})
+    selection["shard"] = None
+    return {**config, "selection": selection}
+
+
+def _method_identity(manifest: dict[str, Any]) -> Any:
+    method = manifest.get("method") or {}
+    return (method.get("registry_name"), method.get("name"), method.get("config"))
+
+
+def _dataset_identity(manifest: dict[str, Any]) -> Any:
+    ds = manifest.get("dataset") or {}
+    return (ds.get("repo_id"), ds.get("revision"))
+
+
+def check_shards(paths: list[Path]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The common (unsharded) config and each shard's manifest, or a UserError saying which
+    shard differs in what."""
+    if not paths:
+        raise UserError("no run folders given", fix="vidbench merge RUN_1 RUN_2 ...")
+    configs = [runs.read_json(p / runs.CONFIG) for p in paths]
+    manifests = [runs.read_json(p / runs.MANIFEST) for p in paths]
+    shards = [_shard_of(p, c) for p, c in zip(paths, configs)]
+    base = _unsharded(configs[0])
+    for path, config, manifest in zip(paths[1:], configs[1:], manifests[1:]):
+        if _unsharded(config) != base:
+            differing = sorted(
+                k for k in base.keys() | config.keys() if base.get(k) != config.get(k)
+            )
+            raise UserError(
+                f"{path} was run with another configuration than {paths[0]}",
+                where=f"config.json: {', '.join(differing)}",
+                fix="merge only shards of one `vidbench eval ... --shard I/N` command",
+            )
+        checks = [
+            ("dataset revision", _dataset_identity),
+            ("method configuration", _method_identity),
+            *[(key, lambda m, key=key: m.get(key)) for key in SAME_IN_MANIFEST],
+        ]
+        for what, get in checks:
+            if get(manifest) != get(manifests[0]):
+                raise UserError(
+                    f"{path} differs from {paths[0]} in {what}: "
+                    f"{get(manifest)!r} vs {get(manifests[0])!r}",
+                    fix="re-run that shard with the same vidbench, dataset and options",
+                )
+    counts = {n for _, n in shards}
+    if len(counts) != 1:
+        raise UserError(f"the shards split into different counts: {sorted(counts)}")
+    (count,) = counts
+    seen: dict[int, Path] = {}
+    for path, (index, _) in zip(paths, shards):
+        if index in seen:
+            raise UserError(f"shard {index}/{count} given twice: {seen[index]} and {path}")
+        seen[index] = path
+    missing = sorted(set(range(1, count + 1)) - set(seen))
+    if missing:
+        raise UserError(
+            f"shard(s) {', '.join(f'{i}/{count}' for i in missing)} missing",
+            fix="run them (`vidbench eval ... --shard I/N`) and pass every shard's folder",
+        )
+    return base, manifests
+
+
+def merge_runs(paths: list[Path], runs_dir: Path, out: Path | None = None) -> Path:
+    """Verify the shards and write the merged, scored run folder; returns its path."""
+    from vidbench.dataset import load_benchmark
+    from vidbench.pipeline import RunRequest, score_run
+
+    config, manifests = check_shards(paths)
+    request = RunRequest.from_json(config)
+    bench = load_benchmark(request.dataset, request.revision, request.selection, request.video_root)
+    expected = {s.key for s in bench.samples}
+    owner: dict[str, Path] = {}
+    records = []
+    for path in paths:
+        for (key, _swapped), record in runs.latest_records(
+            runs.RecordLog(path / runs.PREDICTIONS).read()
+        ).items():
+            if owner.setdefault(key, path) != path:
+                raise UserError(
+                    f"sample {key!r} is in two shards: {owner[key]} and {path}",
+                    fix="the shards overlap: were they run on different selections?",
+                )
+            records.append(record)
+    unknown = sorted(set(owner) - expected)
+    absent = sorted(expected - set(owner))
+    if unknown or absent:
+        raise UserError(
+            f"the shards do not cover the selection: {len(absent)} sample(s) missing, "
+            f"{len(unknown)} not in it",
+            where=", ".join((absent or unknown)[:10]),
+            fix="finish each shard with `vidbench eval --resume SHARD_DIR` before merging",
+        )
+    judgements = None
+    if request.mode == "open":
+        from vidbench.judge import read_judgements
+
+        judgements = {}
+        for path in paths:
+            if not (path / runs.JUDGEMENTS).is_file():
+                raise UserError(
+                    f"{path} has no {runs.JUDGEMENTS}", fix=f"score it: `vidbench score {path}`"
+                )
+            judgements.update(read_judgements(path / runs.JUDGEMENTS))
+    if out is None:
+        out = runs.new_run_dir(runs_dir, f"{request.method}-merged", request.mode)
+    elif out.exists() and any(out.iterdir()):
+        raise UserError(f"{out} exists and is not empty", fix="pass a new folder to --out")
+    out.mkdir(parents=True, exist_ok=True)
+    manifest = dict(manifests[0])
+    manifest["dataset"] = {
+        **(manifest.get("dataset") or {}),
+        "selection": request.selection.manifest(),
+        "n_samples": len(expected),
+    }
+    manifest["merged_from"] = [str(p) for p in paths]
+    runs.write_json(out / runs.CONFIG, config)
+    runs.write_json(out / runs.MANIFEST, manifest)
+    runs.RecordLog(out / runs.PREDICTIONS).keep_only(records)
+    score_run(request, bench, records, out, client=None, judgements=judgements)
+    return out
