@@ -42,6 +42,29 @@ def merge_command(
     typer.echo(f"\nmerged {len(shards)} shards into {merged}")
 
 
+def view_command(
+    run_dirs: list[Path] = typer.Argument(..., help="One run folder, or several side by side."),
+    out: Optional[Path] = typer.Option(
+        None, "--out", help="Folder for the site (default: FIRST_RUN/view)."
+    ),
+    frames: bool = typer.Option(
+        True, "--frames/--no-frames", help="Thumbnails of the frames sent (decodes the videos)."
+    ),
+    open_browser: bool = typer.Option(False, "--open", help="Open the site in a browser."),
+) -> None:
+    """Write a static, self-contained site of one or several runs (metrics, charts, every
+    sample's frames, answers and judge matches, VidDiff timelines)."""
+    from vidbench.view import build_view
+
+    index = build_view(run_dirs, out, frames=frames)
+    typer.echo(f"wrote {index}")
+    if open_browser:
+        import webbrowser
+
+        webbrowser.open(index.resolve().as_uri())
+
+
 def register(app: typer.Typer) -> None:
     app.command("compare")(compare_command)
     app.command("merge")(merge_command)
+    app.command("view")(view_command)

@@ -1,0 +1,123 @@
+"""`vidbench view`: the site of real demo runs, opened in headless Chromium (no console errors;
+metrics table, charts, filterable sample list and sample pages render); thumbnails of the frames
+actually sent; VidDiff timelines; several runs side by side; the size budget."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import vidbench
+from tests.browser import render
+from tests.cli_helpers import run_cli
+from vidbench.view.thumbs import MAX_THUMBS, shown_positions
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("view-runs")
+    return (
+        vidbench.evaluate("random", "demo", runs_dir=root).run_dir,
+        vidbench.evaluate("constant-a", "demo", runs_dir=root).run_dir,
+    )
+
+
+def test_the_detector_sees_a_script_error(tmp_path):
+    page = tmp_path / "bad.html"
+    page.write_text("<p id=x>no</p><script>x.textContent = 'ran'; nope();</script>")
+    dom, console = render(page)
+    assert "ran" in dom and any("nope is not defined" in line for line in console)
+
+
+def test_site_of_two_runs_renders_in_a_browser(capsys, two_runs, tmp_path):
+    out = tmp_path / "site"
+    res = run_cli(capsys, "view", *map(str, two_runs), "--out", str(out))
+    assert res.code == 0, res.err
+    dom, console = render(out / "index.html")
+    assert console == []
+    assert 'id="samples"' in dom and "12 of 12 shown" in dom  # the filter script ran
+    assert dom.count("<svg") >= 3  # split, domain and action charts
+    assert "random" in dom and "constant-a" in dom and "Average (paper)" in dom
+
+    pages = sorted((out / "samples").glob("*.html"))
+    assert len(pages) == 12
+    page_dom, console = render(pages[0])
+    assert console == []
+    assert "Statements" in page_dom and ("✔ right" in page_dom or "✘ wrong" in page_dom)
+    thumbs = list((out / "thumbs").glob("*.jpg"))
+    assert thumbs and all(t.stat().st_size < 40_000 for t in thumbs)
+    # One strip per distinct set of frames: both runs sent the same frames, so 2 per pair.
+    assert len(thumbs) == 24
+
+
+def test_default_site_lands_in_the_run_folder_and_reflects_answers(capsys, two_runs):
+    run = two_runs[1]
+    res = run_cli(capsys, "view", str(run), "--no-frames")
+    assert res.code == 0, res.err
+    index = run / "view" / "index.html"
+    html = index.read_text()
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert f"{100 * metrics['average']:.1f}" in html
+    record = json.loads((run / "predictions.jsonl").read_text().splitlines()[0])
+    page = (run / "view" / "samples" / f"{record['sample_key']}.html").read_text()
+    assert page.count('class="answer">a<') == len(record["predictions"]) > 0  # always 'a'
+    assert not (run / "view" / "thumbs").exists()
+
+
+def test_text_is_escaped():
+    from vidbench.view import environment
+
+    assert "&lt;script&gt;" in environment().from_string("{{ x }}").render(x="<script>")
+
+
+def test_viddiff_timeline_from_a_record(two_runs, tmp_path):
+    from vidbench.view.data import read_run, timeline
+
+    run = read_run(two_runs[0])
+    bench = vidbench.load_benchmark("demo")
+    sample = next(s for s in bench.samples if any(s.retrieval_frames[0].values()))
+    record = run.records[sample.key]
+    record.localization = {"0": ([2, 3], [5])}
+    record.details = {
+        "transcript": {"stages": [{"name": "down"}, {"name": "up"}]},
+        "localizer": {"videos": [{"spans": [[0, 4], [5, 9]]}, {"spans": [[0, 2], [3, 9]]}]},
+    }
+    tl = timeline(sample, run, (10, 10))
+    a, b = tl["videos"]
+    assert [s["name"] for s in a["stages"]] == ["down", "up"]
+    assert a["stages"][1]["left"] == 50.0 and a["stages"][1]["width"] == 50.0
+    row = next(r for r in a["rows"] if r["key"] == "0")
+    assert [m["index"] for m in row["chosen"]] == [2, 3]
+    truth_keys = {k for k, f in sample.retrieval_frames[0].items() if f}
+    assert truth_keys <= {r["key"] for r in a["rows"]}
+    assert [m["index"] for m in next(r for r in b["rows"] if r["key"] == "0")["chosen"]] == [5]
+
+
+def test_thumbnail_budget_for_the_whole_benchmark():
+    # 549 pairs x 2 videos, at most MAX_THUMBS frames of <= 96 px each per strip: the measured
+    # strips above are < 40 KB, so even two distinct strips per video stay under 50 MB.
+    assert shown_positions(48) == sorted(set(shown_positions(48)))
+    assert len(shown_positions(48)) == MAX_THUMBS and shown_positions(48)[-1] == 47
+    assert shown_positions(5) == [0, 1, 2, 3, 4]
+
+
+def test_open_run_pages_show_the_judges_matches(capsys, tmp_path, openai_server):
+    from tests.test_eval_llm import answer_everything
+
+    openai_server.respond_with(answer_everything)
+    run = vidbench.evaluate(
+        "random",
+        "demo",
+        mode="open",
+        runs_dir=tmp_path,
+        judge="openai/test-judge",
+        judge_api_base=openai_server.base_url,
+    )
+    res = run_cli(capsys, "view", str(run.run_dir), "--no-frames")
+    assert res.code == 0, res.err
+    pages = sorted((run.run_dir / "view" / "samples").glob("*.html"))
+    dom, console = render(pages[0])
+    assert console == []
+    assert "matched: “" in dom and "recall" in (run.run_dir / "view" / "index.html").read_text()
+    assert "judge (ok): raw replies" in dom

@@ -1,0 +1,93 @@
+"""Thumbnails of the frames a run actually sent, re-sampled from the record's frame indices.
+
+One JPEG strip per (sample, video, set of indices), frames side by side, shared by every run
+that sent the same frames. Sized for the whole benchmark: at most MAX_THUMBS frames per video,
+THUMB_SIDE pixels on the longer side, JPEG quality 70 -> about 10-20 KB a strip, so 549 pairs
+(two strips each) stay well under 50 MB even with a second run's frames.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vidbench.contracts import Sample
+
+MAX_THUMBS = 24
+THUMB_SIDE = 96
+JPEG_QUALITY = 70
+
+
+def shown_positions(n: int, cap: int = MAX_THUMBS) -> list[int]:
+    """Which of n sent frames get a thumbnail: all, or `cap` evenly spaced (first and last kept)."""
+    if n <= cap:
+        return list(range(n))
+    return sorted({round(i * (n - 1) / (cap - 1)) for i in range(cap)})
+
+
+def strip_jpeg(arrays: np.ndarray) -> bytes:
+    from PIL import Image
+
+    strip = np.concatenate(list(arrays), axis=1) if len(arrays) else np.zeros((8, 8, 3), np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(strip).save(buf, format="JPEG", quality=JPEG_QUALITY, optimize=True)
+    return buf.getvalue()
+
+
+class ThumbWriter:
+    """Writes strips under `folder` (once per distinct frame set) and says how to lay them out."""
+
+    def __init__(self, folder: Path, video_root: Path | None, workers: int = 4):
+        self.folder = folder
+        self.video_root = video_root
+        self.workers = workers
+        self.n_frames: dict[tuple[str, int], int] = {}  # (sample, video) -> trimmed length
+        self.problems: list[str] = []
+
+    def strips_for(
+        self, jobs: list[tuple[Sample, int, list[int], list[float]]]
+    ) -> list[dict[str, Any] | None]:
+        """One layout per job (sample, video 0/1, indices, timestamps); None when the video
+        could not be read (the problem is kept in `problems`)."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with ThreadPoolExecutor(self.workers) as pool:  # decoding releases the GIL
+            return list(pool.map(lambda job: self._strip(*job), jobs))
+
+    def _strip(
+        self, sample: Sample, video: int, indices: list[int], timestamps: list[float]
+    ) -> dict[str, Any] | None:
+        from vidbench.video import open_video
+
+        keep = shown_positions(len(indices))
+        chosen = [indices[p] for p in keep]
+        digest = hashlib.sha1(repr((sample.key, video, chosen)).encode()).hexdigest()[:10]
+        name = f"{''.join(c if c.isalnum() else '_' for c in sample.key)}-{'ab'[video]}-{digest}"
+        path = self.folder / f"{name}.jpg"
+        try:
+            source = open_video(
+                sample.info.videos[video], self.video_root, sample_key=sample.key, use_cache=False
+            )
+            self.n_frames[(sample.key, video)] = source.num_frames
+            frames = source.read(chosen, max_side=THUMB_SIDE)
+        except Exception as exc:  # a missing or broken video: the page says so, the site is built
+            self.problems.append(f"{sample.key} video {'AB'[video]}: {exc}")
+            return None
+        if not path.exists():
+            path.write_bytes(strip_jpeg(frames.arrays))
+        height, width = frames.arrays.shape[1:3] if len(frames.arrays) else (8, 8)
+        return {
+            "file": f"{self.folder.name}/{path.name}",
+            "width": int(width),
+            "height": int(height),
+            "strip_width": int(width) * len(chosen),
+            "frames": [
+                {"x": n * int(width), "index": indices[p], "t": round(timestamps[p], 2)}
+                for n, p in enumerate(keep)
+            ],
+            "n_sent": len(indices),
+        }
