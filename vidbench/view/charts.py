@@ -49,17 +49,16 @@ def bar_chart_svg(
                     for v, iv in zip(values, intervals)
                 ],
             ]
-            draw = ax.barh if horizontal else ax.bar
-            draw(  # type: ignore[operator]
-                pos,
-                vals,
-                width,
-                label=label,
-                color=COLOURS[s % len(COLOURS)],
-                **({"xerr": err} if horizontal else {"yerr": err}),
-                capsize=2,
-                error_kw={"elinewidth": 0.8, "ecolor": "#333"},
-            )
+            style: dict[str, Any] = {
+                "label": label,
+                "color": COLOURS[s % len(COLOURS)],
+                "capsize": 2,
+                "error_kw": {"elinewidth": 0.8, "ecolor": "#333"},
+            }
+            if horizontal:
+                ax.barh(pos, vals, width, xerr=err, **style)
+            else:
+                ax.bar(pos, vals, width, yerr=err, **style)
         ticks = list(range(n_groups))
         if horizontal:
             ax.set_yticks(ticks, list(groups))

@@ -183,10 +183,10 @@ def _outcome(sample: Sample, run: RunData) -> dict[str, Any]:
     matches = judgement.matches if judgement and judgement.status == "ok" else {}
     for key in labels:
         pkey = matches.get(key)
-        pred = record.predictions.get(pkey) if pkey is not None else None
+        matched = record.predictions.get(pkey) if pkey is not None else None
         out["answers"][key] = {
-            "answer": pred.prediction if pred else None,
-            "matched": pred.description if pred else None,
+            "answer": matched.prediction if matched else None,
+            "matched": matched.description if matched else None,
             "opposite": bool(judgement and judgement.opposite.get(key)),
             "right": outcomes.get((sample.key, key), False),
         }
