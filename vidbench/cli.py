@@ -85,6 +85,9 @@ def eval_command(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Live progress bar."),
 ) -> None:
     """Run a method over the benchmark into a run folder, then score it."""
+    from vidbench import feedback
+
+    feedback.start_status(progress and not dry_run)  # imports and loading take seconds
     from vidbench import pipeline
     from vidbench.evaluate import EvalOptions
     from vidbench.registry import parse_options
@@ -152,6 +155,9 @@ def score_command(
     out: Optional[Path] = typer.Option(None, "--out", help="Write metrics JSON here."),
 ) -> None:
     """Score saved predictions without calling any method; prints a table."""
+    from vidbench import feedback
+
+    feedback.start_status(sys.stderr.isatty())
     from vidbench.report import render_metrics
     from vidbench.scorecmd import score_target
 
@@ -301,6 +307,9 @@ def data_doctor(
     show_all: bool = typer.Option(False, "--all", help="Show healthy videos too."),
 ) -> None:
     """Check every video: found, decodes, frame count vs trim, fps vs fps_original."""
+    from vidbench import feedback
+
+    feedback.start_status(sys.stderr.isatty())
     from vidbench.dataset import Selection, load_benchmark
     from vidbench.datatools import doctor
     from vidbench.report import text_table
@@ -340,18 +349,41 @@ from vidbench import cli_runs  # noqa: E402  (compare, merge, view, submit)
 cli_runs.register(app)
 
 
+def _version(value: bool) -> None:
+    if value:
+        import vidbench
+
+        typer.echo(f"vidbench {vidbench.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Evaluate video action differencing methods on VidDiffBench."""
+
+
 def main() -> None:
+    from vidbench import feedback
+
     try:
         app()
     except UserError as exc:
+        feedback.reset()  # clear the status line before the message
         _echo_err(exc.render())
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
+        feedback.reset()
         _echo_err(
             "interrupted: finished samples are saved; continue with "
             "`vidbench eval --resume RUN_DIR`"
         )
         sys.exit(130)
+    finally:
+        feedback.reset()
 
 
 if __name__ == "__main__":

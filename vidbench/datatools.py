@@ -146,8 +146,10 @@ def doctor(samples: list[Sample], root: Path | None) -> list[DoctorRow]:
     """Check every video: found, decodes, frame count vs trim, container fps vs fps_original."""
     from vidbench.video import probe
 
+    from vidbench import feedback
+
     rows = []
-    for s in samples:
+    for s in feedback.bar(samples, len(samples), "checking videos", "pair"):
         for label, ref in zip("AB", s.info.videos):
             p = probe(ref, root)
             problem = p.error or ""

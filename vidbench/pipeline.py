@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vidbench import runs
+from vidbench import feedback, runs
 from vidbench.cache import get_cache
 from vidbench.contracts import Method, PredictionRecord, Sample, Usage
 from vidbench.dataset import Benchmark, Selection, load_benchmark
@@ -95,6 +95,7 @@ def prepare(
     request: RunRequest, method: Method | None = None, bench: Benchmark | None = None
 ) -> tuple[Method, Benchmark]:
     """The request's method and samples, checked; either may be handed in already built."""
+    feedback.stage(f"building method {request.method}")
     method = method or build_method(request.method, request.options)
     if request.mode not in method.modes:
         raise UserError(
@@ -107,6 +108,7 @@ def prepare(
             fix="drop --both-orders or use --mode closed",
         )
     if bench is None:
+        feedback.stage(f"loading dataset {request.dataset}")
         bench = load_benchmark(
             request.dataset, request.revision, request.selection, request.video_root
         )
@@ -185,7 +187,9 @@ def run_eval(
         saved = runs.read_json(resume / runs.CONFIG)
         request = RunRequest.from_json(saved)
     method, bench = prepare(request, *(prepared or (None, None)))
+    feedback.stage(f"checking the videos of {len(bench.samples)} samples")
     ensure_videos_present(bench)
+    feedback.stage("checking credentials (importing the model client)")
     check_credentials(request, method, bench)
     if resume is not None:
         run_dir = resume
@@ -199,13 +203,31 @@ def run_eval(
         runs.write_json(run_dir / runs.CONFIG, request.to_json())
         runs.write_json(run_dir / runs.MANIFEST, manifest_for(request, method, bench))
         done = {}
+    feedback.attach_run_log(run_dir)
+    feedback.log.info("run %s: %s", run_dir, runs.redacted_command())
     client = make_client(options.max_concurrency, options.max_cost, options.prices)
     evaluator = Evaluator(method, bench, request.mode, run_dir, options, client, get_cache())
     todo = [job for job in jobs_for(bench, request.both_orders) if (job[0].key, job[1]) not in done]
+    feedback.stage(f"running {len(todo)} of {len(bench.samples)} samples ({len(done)} done before)")
+    feedback.end_status()
     _, stopped = evaluator.run(todo)
     records = list(runs.latest_records(evaluator.log.read()).values())
     outcome = EvalOutcome(run_dir, records, total_usage(records), stopped)
+    for record in records:
+        if record.status.value != "ok":
+            feedback.log.info(
+                "failed %s: %s: %s", record.sample_key, record.status.value, record.error
+            )
+    feedback.stage("scoring")
     outcome.metrics = score_run(request, bench, records, run_dir, client, options.max_concurrency)
+    feedback.log.info(
+        "done: %d records, average %s, cost %s USD%s",
+        len(records),
+        outcome.metrics.get("average"),
+        outcome.usage.cost_usd,
+        " (stopped at --max-cost)" if stopped else "",
+    )
+    feedback.detach_run_log()
     return outcome
 
 

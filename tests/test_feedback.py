@@ -1,0 +1,46 @@
+"""Feedback while it works: --version, run.log in the run folder (stages, failures, the end),
+progress bars only when the CLI asks for them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import vidbench
+from tests.cli_helpers import run_cli
+from vidbench import feedback
+
+
+def test_version(capsys):
+    res = run_cli(capsys, "--version")
+    assert res.code == 0 and res.out.strip() == f"vidbench {vidbench.__version__}"
+
+
+def test_run_log_records_stages_failures_and_the_end(capsys, tmp_path):
+    res = run_cli(capsys, "eval", "--split", "easy", "--no-progress", "--runs-dir", str(tmp_path))
+    assert res.code == 0, res.err
+    run = Path(res.out.rsplit("run folder: ", 1)[1].split()[0])
+    text = (run / "run.log").read_text()
+    assert "running 4 of 4 samples" in text and "scoring" in text and "done: 4 records" in text
+
+    # A sample that fails on resume-able grounds is named in the log of the run that saw it.
+    record = json.loads((run / "predictions.jsonl").read_text().splitlines()[0])
+    bad = {**record, "status": "api_error", "error": "HTTP 500 from the server"}
+    with open(run / "predictions.jsonl", "a") as fh:
+        fh.write(json.dumps(bad) + "\n")
+    res = run_cli(capsys, "eval", "--no-progress", "--resume", str(run))
+    assert res.code == 0, res.err
+    text = (run / "run.log").read_text()
+    assert "running 1 of 4 samples (3 done before)" in text
+    assert text.count("done: 4 records") == 2
+
+
+def test_bars_only_when_the_cli_turns_progress_on(capsys):
+    assert list(feedback.bar(range(3), 3, "judging")) == [0, 1, 2]
+    assert "judging" not in capsys.readouterr().err
+    with feedback.status_line(True):
+        feedback.stage("loading dataset demo")
+        assert list(feedback.bar(range(3), 3, "judging")) == [0, 1, 2]
+    assert "judging" in capsys.readouterr().err
+    assert list(feedback.bar(range(2), 2, "judging")) == [0, 1]  # off again after
+    assert "judging" not in capsys.readouterr().err

@@ -1,0 +1,97 @@
+"""Telling the user what is going on: a status line while a run starts (imports and loading take
+seconds before the first sample), progress bars on long loops, and run.log in the run folder.
+
+Silent unless the CLI turns it on (`status_line`), so library use and tests print nothing extra.
+Everything said through `stage` also goes to the `vidbench` logger, hence into run.log.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+log = logging.getLogger("vidbench")
+RUN_LOG = "run.log"
+
+
+class _State:
+    status: Any = None  # a rich Status while the status line shows
+    progress = False  # progress bars on (the CLI's --progress)
+
+
+_state = _State()
+
+
+def start_status(enabled: bool = True) -> None:
+    """Show a spinner line on stderr that `stage` updates, and turn progress bars on (the CLI
+    calls this first thing, before the slow imports; `reset` ends it)."""
+    if not enabled or _state.status is not None:
+        return
+    from rich.console import Console
+
+    _state.progress = True
+    _state.status = Console(stderr=True).status("vidbench: starting", spinner="dots")
+    _state.status.start()
+
+
+def reset() -> None:
+    end_status()
+    _state.progress = False
+    detach_run_log()
+
+
+@contextmanager
+def status_line(enabled: bool = True) -> Iterator[None]:
+    start_status(enabled)
+    try:
+        yield
+    finally:
+        reset()
+
+
+def stage(message: str) -> None:
+    """What is happening now (one short line), shown on the status line and logged."""
+    log.info(message)
+    if _state.status is not None:
+        _state.status.update(f"vidbench: {message}")
+
+
+def end_status() -> None:
+    """Before a progress bar takes over the terminal."""
+    if _state.status is not None:
+        _state.status.stop()
+        _state.status = None
+
+
+def bar(items: Iterable[T], total: int | None = None, desc: str = "", unit: str = "it") -> Any:
+    """`items` with a tqdm bar on stderr when progress is on (as is, otherwise)."""
+    if not _state.progress:
+        return items
+    from tqdm import tqdm
+
+    end_status()
+    return tqdm(items, total=total, desc=desc, unit=unit, dynamic_ncols=True, file=sys.stderr)
+
+
+def attach_run_log(run_dir: Path) -> None:
+    """Append the `vidbench` logger's INFO and above to RUN_DIR/run.log (one run's log at a time:
+    a previous run's handler is removed)."""
+    detach_run_log()
+    handler = logging.FileHandler(run_dir / RUN_LOG, encoding="utf-8")
+    handler.set_name(RUN_LOG)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    log.addHandler(handler)
+    if log.level == logging.NOTSET or log.level > logging.INFO:
+        log.setLevel(logging.INFO)
+
+
+def detach_run_log() -> None:
+    for handler in list(log.handlers):
+        if handler.get_name() == RUN_LOG:
+            log.removeHandler(handler)
+            handler.close()
