@@ -144,9 +144,8 @@ class DoctorRow:
 
 def doctor(samples: list[Sample], root: Path | None) -> list[DoctorRow]:
     """Check every video: found, decodes, frame count vs trim, container fps vs fps_original."""
-    from vidbench.video import probe
-
     from vidbench import feedback
+    from vidbench.video import probe
 
     rows = []
     for s in feedback.bar(samples, len(samples), "checking videos", "pair"):
