@@ -44,3 +44,23 @@ def test_bars_only_when_the_cli_turns_progress_on(capsys):
     assert "judging" in capsys.readouterr().err
     assert list(feedback.bar(range(2), 2, "judging")) == [0, 1]  # off again after
     assert "judging" not in capsys.readouterr().err
+
+
+def test_score_run_writes_the_run_folders_metrics_as_the_leaderboard_hint_says(capsys, tmp_path):
+    run = vidbench.evaluate("random", "demo", runs_dir=tmp_path).run_dir
+    before = json.loads((run / "metrics.json").read_text())
+    (run / "metrics.json").unlink()
+    (run / "report.md").unlink()
+    res = run_cli(capsys, "leaderboard", str(run), "--out-dir", str(tmp_path / "lb"))
+    assert res.code == 2 and "vidbench score" in res.err
+    res = run_cli(capsys, "score", str(run))
+    assert res.code == 0, res.err
+    assert json.loads((run / "metrics.json").read_text())["splits"] == before["splits"]
+    assert (run / "report.md").is_file()
+    res = run_cli(capsys, "leaderboard", str(run), "--out-dir", str(tmp_path / "lb"))
+    assert res.code == 0, res.err
+
+    # Scored on another split: printed, the run's own metrics untouched.
+    res = run_cli(capsys, "score", str(run), "--split", "easy")
+    assert res.code == 0 and "easy" in res.out
+    assert json.loads((run / "metrics.json").read_text())["splits"] == before["splits"]

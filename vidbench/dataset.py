@@ -159,7 +159,7 @@ def _download_snapshot(repo_id: str, revision: str) -> tuple[Path, str]:
             f"could not fetch dataset {repo_id}@{revision} from the Hugging Face Hub ({kind})",
             where=str(exc).splitlines()[0][:300] if str(exc) else None,
             fix="check the network (and HF_HUB_OFFLINE), or download it elsewhere with "
-            "`huggingface-cli download --repo-type dataset "
+            "`hf download --repo-type dataset "
             f"{repo_id} --local-dir DIR` and pass --dataset DIR; --dataset demo runs offline",
         ) from None
     folder = Path(local)

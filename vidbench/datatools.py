@@ -53,7 +53,7 @@ def info_tables(samples: list[Sample]) -> dict[str, Any]:
             }
             for k in keys
         ]
-    total = Counter()
+    total: Counter[str] = Counter()
     for row in out["split"]:
         total.update({k: v for k, v in row.items() if k != "split"})
     out["total"] = dict(total)
@@ -76,12 +76,20 @@ def download_videos(
             archive = hf_hub_download(repo_id, name, repo_type="dataset", revision=revision)
         except Exception as exc:
             kind = type(exc).__name__
-            hint = (
-                "the file is not in that repo: pass --repo/--file with the right names"
-                if "EntryNotFound" in kind or "404" in str(exc)
-                else "check the network and HF_HUB_OFFLINE; or download the archive elsewhere and "
-                f"unzip it into {root}"
-            )
+            fetch = f"`hf download --repo-type dataset {repo_id} {name}`, then unzip it into {root}"
+            if "LocalEntryNotFound" in kind or "OfflineMode" in kind:
+                # Offline (or the Hub unreachable) and not in the local cache: not a wrong name.
+                hint = (
+                    "it is not in the local Hugging Face cache and the Hub cannot be reached "
+                    "(HF_HUB_OFFLINE set, or no network): go online and run again, or on a "
+                    f"machine with network run {fetch}"
+                )
+            elif "EntryNotFound" in kind or "404" in str(exc):
+                hint = "the file is not in that repo: pass --repo/--file with the right names"
+            else:
+                hint = (
+                    f"check the network and HF_HUB_OFFLINE; or download it elsewhere with {fetch}"
+                )
             raise UserError(
                 f"could not fetch {name} from dataset repo {repo_id} ({kind})", fix=hint
             ) from None

@@ -67,7 +67,13 @@ def score_target(
             raise UserError(
                 f"{target} holds no predictions yet", fix=f"run `vidbench eval --resume {target}`"
             )
-        return score_run(request, bench, records, None, make_client(8, None, prices))
+        # As run: the results are the run's own, so they are written into it (metrics.json,
+        # report.md, judgements.jsonl), which is what `vidbench leaderboard` reads. Scored with
+        # another dataset, split or judge, they are only printed (or written to --out).
+        as_run = all(v is None for v in (dataset, revision, split, judge, judge_api_base))
+        return score_run(
+            request, bench, records, target if as_run else None, make_client(8, None, prices)
+        )
     if not target.is_file():
         raise UserError(f"{target} does not exist", fix="pass a run folder or a predictions file")
     if mode is None:
