@@ -27,7 +27,7 @@ def validate_file(
     if not path.is_file():
         raise UserError(f"predictions file {path} not found")
     bench = load_benchmark(dataset, revision, Selection(split=split))
-    preds, problems, warnings = load_predictions(path, bench.samples, mode)
+    preds, problems, warnings = load_predictions(path, bench.samples, mode)  # type: ignore[arg-type]
     return [_format_problem(p) for p in problems], list(warnings), len(preds)
 
 
@@ -94,7 +94,7 @@ def score_target(
         judge_api_base=judge_api_base,
     )
     bench = load_benchmark(request.dataset, request.revision, request.selection)
-    preds, problems, warnings = load_predictions(target, bench.samples, mode)
+    preds, problems, warnings = load_predictions(target, bench.samples, mode)  # type: ignore[arg-type]
     if problems:
         shown = "\n    ".join(_format_problem(p) for p in problems[:20])
         more = f"\n    ... and {len(problems) - 20} more" if len(problems) > 20 else ""
