@@ -5,6 +5,7 @@ actually sent; VidDiff timelines; several runs side by side; the size budget."""
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -121,3 +122,18 @@ def test_open_run_pages_show_the_judges_matches(capsys, tmp_path, openai_server)
     assert console == []
     assert "matched: “" in dom and "recall" in (run.run_dir / "view" / "index.html").read_text()
     assert "judge (ok): raw replies" in dom
+
+
+def test_leaderboard_page_renders_in_a_browser(capsys, two_runs, tmp_path):
+    run_cli(capsys, "view", str(two_runs[0]), "--no-frames")  # the first run gets a viewer
+    out = tmp_path / "lb"
+    res = run_cli(capsys, "leaderboard", *map(str, two_runs), "--out-dir", str(out))
+    assert res.code == 0, res.err
+    dom, console = render(out / "index.html")
+    assert console == []
+    assert dom.count('class="leaderboard"') == 2 and dom.count("<svg") >= 2
+    assert "±" in dom and "★" in dom  # intervals in the cell, significance marks (paper rows)
+    assert 'class="reported"' in dom and 'class="reproduced"' in dom
+    assert 'href="https://' in dom  # model names link to their pages
+    viewer = (two_runs[0] / "view" / "index.html").resolve()
+    assert f'href="{os.path.relpath(viewer, out.resolve())}"' in dom

@@ -356,17 +356,13 @@ def build_leaderboards(
     written["readme"] = out_dir / "README.md"
     written["readme"].write_text("\n".join(md), encoding="utf-8")
 
-    page = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        "<title>VidDiffBench leaderboards</title>",
-        "<style>table{border-collapse:collapse;font:13px sans-serif}"
-        "td,th{border:1px solid #ccc;padding:2px 6px}</style></head><body>",
-        "<h1>VidDiffBench leaderboards</h1>",
-        f"<p>{html.escape(NOTES)}</p>",
-    ]
-    page += [_html_table(title, cols, table_rows) for title, cols, table_rows in tables]
-    page.append("</body></html>\n")
+    from vidbench.view.leaderboard import render_page
+
+    page = render_page(
+        [(title, mode, table) for (title, _, table), mode in zip(tables, ("closed", "open"))],
+        out_dir,
+        NOTES,
+    )
     written["html"] = out_dir / "index.html"
-    written["html"].write_text("\n".join(page), encoding="utf-8")
+    written["html"].write_text(page, encoding="utf-8")
     return written

@@ -31,7 +31,8 @@ def bar_chart_svg(
     n_groups, n_series = len(groups), max(len(series), 1)
     long_side = max(4.0, 0.35 * n_groups * n_series + 1.5)
     size = (7.5, min(long_side, 40.0)) if horizontal else (min(long_side, 13.0), 3.6)
-    with rc_context({"svg.fonttype": "none", "font.size": 9}):
+    # A fixed hash salt makes the SVG ids, hence the page, the same bytes for the same data.
+    with rc_context({"svg.fonttype": "none", "svg.hashsalt": "vidbench", "font.size": 9}):
         fig = Figure(figsize=size, layout="constrained")
         FigureCanvasSVG(fig)
         ax = fig.add_subplot()
