@@ -64,7 +64,32 @@ def view_command(
         webbrowser.open(index.resolve().as_uri())
 
 
+def submit_command(
+    run_dir: Path = typer.Argument(..., help="A finished run folder of the whole benchmark."),
+    name: str = typer.Option(..., "--name", help="The row's file name: my-method-v2."),
+    link: Optional[str] = typer.Option(None, "--link", help="Paper or code URL for the row."),
+    leaderboard_dir: Path = typer.Option(
+        Path("leaderboards"), "--out-dir", help="The leaderboard folder."
+    ),
+    force: bool = typer.Option(False, "--force", help="Replace a submission of that name."),
+) -> None:
+    """Put a run on the leaderboard: checked complete, on the leaderboard's dataset revision,
+    metrics recomputed from predictions.jsonl; writes submissions/NAME.json, rebuilds tables."""
+    from vidbench.leaderboard import build_leaderboards
+    from vidbench.submit import submit
+
+    path = submit(run_dir, name, link, leaderboard_dir, force)
+    typer.echo(f"wrote {path}")
+    for written in build_leaderboards([], leaderboard_dir).values():
+        typer.echo(f"wrote {written}")
+    typer.echo(
+        "next: commit leaderboards/ and open a pull request (see CONTRIBUTING.md for what to "
+        "include)"
+    )
+
+
 def register(app: typer.Typer) -> None:
     app.command("compare")(compare_command)
     app.command("merge")(merge_command)
     app.command("view")(view_command)
+    app.command("submit")(submit_command)

@@ -315,6 +315,12 @@ def build_leaderboards(
                     fix='use "closed" or "open"',
                 )
             rows[r.mode].append(_reported_row(r))
+    from vidbench.submit import submissions
+
+    for sub in submissions(Path(out_dir)):  # `vidbench submit` wrote these
+        row = _run_row(Path(sub["run"]), sub["manifest"], sub["metrics"])
+        row.update(source="submitted", run=f"submissions/{sub['name']}.json")
+        rows[sub["metrics"]["mode"]].append(row)
     for run_dir in sorted(Path(p) for p in run_dirs):
         manifest = _read_json(run_dir / "manifest.json", "manifest.json")
         metrics = _read_json(run_dir / "metrics.json", "metrics.json")
