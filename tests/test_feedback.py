@@ -64,3 +64,21 @@ def test_score_run_writes_the_run_folders_metrics_as_the_leaderboard_hint_says(c
     res = run_cli(capsys, "score", str(run), "--split", "easy")
     assert res.code == 0 and "easy" in res.out
     assert json.loads((run / "metrics.json").read_text())["splits"] == before["splits"]
+
+
+def test_the_localizers_embedding_shows_a_bar_when_progress_is_on(capsys):
+    import pytest
+
+    pytest.importorskip("open_clip")
+    from vidbench_methods.viddiff import embedder
+
+    from tests.test_localizer import TINY, _videos
+
+    clip = embedder.load_clip(TINY, None, "cpu")
+    video = _videos()[0]
+    with feedback.status_line(True):
+        with_bar = embedder.embed_video(clip, video, range(0, 48, 2), workers=1)
+    assert "embedding frames" in capsys.readouterr().err
+    without = embedder.embed_video(clip, video, range(0, 48, 2), workers=1)
+    assert "embedding frames" not in capsys.readouterr().err
+    assert (with_bar == without).all()

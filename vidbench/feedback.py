@@ -95,3 +95,21 @@ def detach_run_log() -> None:
         if handler.get_name() == RUN_LOG:
             log.removeHandler(handler)
             handler.close()
+
+
+class _NoBar:
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def counter(total: int, desc: str, unit: str = "it") -> Any:
+    """A bar updated by hand (`.update(n)`, `.close()`), cleared when closed: for work inside a
+    sample (the localizer's embedding), shown under the run's bar; a no-op when progress is off."""
+    if not _state.progress:
+        return _NoBar()
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit=unit, leave=False, dynamic_ncols=True, file=sys.stderr)
