@@ -61,6 +61,7 @@ def main() -> int:
     width, height = (int(v) for v in args.size.lower().split("x"))
 
     from vidbench_methods.viddiff import embedder
+
     from vidbench.contracts import VideoRef
     from vidbench.video import open_video
 

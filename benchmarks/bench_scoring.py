@@ -29,7 +29,15 @@ os.environ.setdefault("OPENAI_API_KEY", "sk-bench-not-a-real-key-000")
 
 from tests.openai_server import OpenAIServer  # noqa: E402
 from vidbench.cache import Cache  # noqa: E402
-from vidbench.contracts import Difference, DifferencePrediction, Sample, SampleInfo, VideoRef  # noqa: E402
+from vidbench.contracts import (  # noqa: E402
+    ClosedMetrics,
+    Difference,
+    DifferencePrediction,
+    OpenMetrics,
+    Sample,
+    SampleInfo,
+    VideoRef,
+)
 from vidbench.judge import Judge, judge_all  # noqa: E402
 from vidbench.llm import LLMClient  # noqa: E402
 from vidbench.predictions import validate_or_raise  # noqa: E402
@@ -65,7 +73,7 @@ def synthetic_samples(seed: int = 0) -> list[Sample]:
                 "synthetic",
                 i,
                 (VideoRef("a", 30.0), VideoRef("b", 30.0)),
-                n_open=-(-3 * n_labelled // 2),
+                max_differences=-(-3 * n_labelled // 2),
             )
             diffs = {
                 k: Difference(k, v, f"n{k}", f"difference {k} of {action} pair {i}")
@@ -93,7 +101,7 @@ def open_predictions(
             str(i): DifferencePrediction(
                 f"difference {k} of {s.action} pair {s.key.rsplit('_', 1)[1]}", rng.choice("ab")
             )
-            for i, k in enumerate(keys[: s.info.n_open])
+            for i, k in enumerate(keys[: s.info.max_differences])
         }
     return out
 
@@ -137,13 +145,13 @@ def main() -> None:
         path = Path(tmp) / "predictions.json"
         closed_file(samples, path)
 
-        def closed() -> dict:
+        def closed() -> ClosedMetrics:
             preds, _ = validate_or_raise(path, samples, "closed")
             return score_closed(samples, preds, n_resamples=2000)
 
         metrics, seconds = timed(closed)
         report("closed: load + validate + score (2000 boot)", seconds)
-        print(f"  average {metrics['average']:.3f}  pooled {metrics['pooled']:.3f}")
+        print(f"  average {metrics.average:.3f}  pooled {metrics.pooled:.3f}")
 
         preds = open_predictions(samples)
         cache = Cache(Path(tmp) / "cache")
@@ -164,7 +172,7 @@ def main() -> None:
             )
             served = len(server.requests)
 
-            def open_scoring() -> dict:
+            def open_scoring() -> OpenMetrics:
                 client = LLMClient(cache, max_concurrency=16)
                 judge = Judge(client.session, model=MODEL, api_base=server.base_url)
                 judgements = judge_all(samples, preds, judge, max_workers=8)
@@ -174,9 +182,9 @@ def main() -> None:
             assert len(server.requests) == served, "cached judging made a request"
         report("open: judge (all cached) + score (2000 boot)", seconds)
         print(
-            f"  recall average {metrics['average']:.3f}  pooled {metrics['pooled']:.3f}  "
-            f"judge failures {metrics['judge_failures']}  "
-            f"mean predictions {metrics['mean_predictions']:.1f}"
+            f"  recall average {metrics.average:.3f}  pooled {metrics.pooled:.3f}  "
+            f"judge failures {metrics.judge_failures}  "
+            f"mean predictions {metrics.mean_predictions:.1f}"
         )
 
 

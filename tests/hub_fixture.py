@@ -30,7 +30,7 @@ def make_row(
     annotated: dict[str, Any] | None = None,
     gt: dict[str, Any] | None = None,
     retrieval: list[dict[str, Any]] | None = None,
-    n_open: int | None = None,
+    max_differences: int | None = None,
 ) -> dict[str, Any]:
     annotated = (
         annotated
@@ -78,8 +78,8 @@ def make_row(
         "differences_gt": json.dumps(gt),
         "domain": domain,
         "split": split,
-        "n_differences_open_prediction": n_open
-        if n_open is not None
+        "n_differences_open_prediction": max_differences
+        if max_differences is not None
         else int(np.ceil(1.5 * n_labels)),
     }
 

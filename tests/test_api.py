@@ -63,7 +63,7 @@ def test_evaluate_a_class_an_instance_and_a_name_agree_with_the_truth(tmp_path):
     share_b = labels.count("b") / len(labels)
 
     by_class = vidbench.evaluate(method=AlwaysB, dataset="demo", split="easy", runs_dir=tmp_path)
-    assert by_class.metrics["splits"]["easy"]["accuracy"] == pytest.approx(share_b)
+    assert by_class.metrics.splits["easy"].accuracy == pytest.approx(share_b)
     assert (by_class.run_dir / "predictions.jsonl").is_file()
     assert len(by_class.records) == len(bench.samples)
 
@@ -88,13 +88,13 @@ def test_score_a_dict_a_run_and_a_file(tmp_path):
     bench = vidbench.load_benchmark("demo", split="hard")
     truth = {s.key: dict(s.scored_labels()) for s in bench.samples}
     metrics = vidbench.score(truth, dataset="demo", split="hard")
-    assert metrics["splits"]["hard"]["accuracy"] == 1.0
+    assert metrics.splits["hard"].accuracy == 1.0
 
     run = vidbench.evaluate("random", "demo", runs_dir=tmp_path)
-    assert vidbench.score(run)["average"] == pytest.approx(run.metrics["average"])
+    assert vidbench.score(run).average == pytest.approx(run.metrics.average)
     path = tmp_path / "preds.json"
     path.write_text(json.dumps({k: {d: "a" for d in v} for k, v in truth.items()}))
-    assert vidbench.score(str(path), split="hard")["splits"]["hard"]["n"] == sum(
+    assert vidbench.score(str(path), split="hard").splits["hard"].n == sum(
         len(v) for v in truth.values()
     )
     with pytest.raises(UserError, match="problem"):
@@ -112,7 +112,7 @@ def test_load_benchmark_accepts_a_datasets_dataset(tmp_path):
     run = vidbench.evaluate(
         "random", ds, video_root=demo.source.video_root, runs_dir=tmp_path, limit=3
     )
-    assert run.manifest["dataset"]["kind"] == "datasets"
+    assert run.manifest.dataset.kind == "datasets"
     assert len(run.records) == 3
 
 
@@ -132,7 +132,7 @@ def test_a_method_class_defined_in_main_works_like_a_notebook_cell(tmp_path):
                 )
 
         run = vidbench.evaluate(method=Mine, dataset="demo", split="easy", runs_dir="runs")
-        print(run.metrics["splits"]["easy"]["n"], run.manifest["method"]["registry_name"])
+        print(run.metrics.splits["easy"].n, run.manifest.method.name)
         """
     )
     out = subprocess.run(

@@ -88,7 +88,7 @@ def test_open_runs_compare_through_judgements(tmp_path, openai_server, capsys):
     result = compare_runs(one.run_dir, two.run_dir)
     assert result["mode"] == "open" and result["pooled"]["p_mcnemar"] is None
     for run, rate in ((one, "rate_a"), (two, "rate_b")):
-        assert math.isclose(result["pooled"][rate], run.metrics["pooled"])
+        assert math.isclose(result["pooled"][rate], run.metrics.pooled)
     (two.run_dir / "judgements.jsonl").unlink()
     res = run_cli(capsys, "compare", str(one.run_dir), str(two.run_dir))
     assert res.code == 2 and "vidbench score" in res.err

@@ -45,7 +45,7 @@ def test_round_trip_keeps_nulls_c_and_noncontiguous_keys(hub_folder):
         "3": "faster descent",
         "9": "wider stance",
     }
-    assert s.info.n_open == 5  # ceil(1.5 * 3 non-null labels)
+    assert s.info.max_differences == 5  # ceil(1.5 * 3 non-null labels)
     assert s.retrieval_frames[0]["0"] == [5, 6] and s.retrieval_frames[0]["3"] is None
     a, b = s.info.videos
     assert a.trim == (2, 40) and a.fps_original == 30.0

@@ -64,7 +64,7 @@ def P(desc: str, pred: str = "a") -> DifferencePrediction:
     return DifferencePrediction(desc, pred)
 
 
-SAMPLE = make_sample("fitness_1", {"2": "a", "10": "b", "3": "c", "4": None}, n_open=4)
+SAMPLE = make_sample("fitness_1", {"2": "a", "10": "b", "3": "c", "4": None}, max_differences=4)
 PREDS = {"0": P("knees bend more"), "1": P("faster", "b"), "2": P("arms wider")}
 
 
@@ -111,7 +111,7 @@ def test_no_predictions_no_call():
 
 
 def test_cap_and_empty_descriptions_never_shown():
-    s = make_sample("s", {"0": "a"}, n_open=2)
+    s = make_sample("s", {"0": "a"}, max_differences=2)
     judge, calls = scripted_judge({"matches": [M("0", "2")]})
     j = judge.match(s, {"0": P(" "), "1": P("one"), "2": P("two")})
     # "2" is beyond the cap (keys 0, 1 kept), "0" is empty: only "1" is shown, "2" is invented.
@@ -147,7 +147,7 @@ def test_judgements_round_trip_jsonl(tmp_path):
     path = tmp_path / "judgements.jsonl"
     write_judgements(path, [j])
     back = read_judgements(path)["fitness_1"]
-    assert back == j and back.to_json() == json.loads(path.read_text())
+    assert back == j and back.model_dump(mode="json") == json.loads(path.read_text())
 
 
 # ---------------------------------------------------------------- through the real client
@@ -190,11 +190,11 @@ def test_real_client_invalid_json_reasked_then_cached(client, openai_server):
     # Scored: gt 2 ('a') matched to pred 1 ('b') -> wrong direction; gt 10 ('b') matched to pred
     # 2 ('a') flagged opposite -> flipped to 'b' -> right.
     m = score_open([SAMPLE], {"fitness_1": PREDS}, {"fitness_1": j}, n_resamples=50)
-    assert m["pooled"] == 0.5 and m["wrong_direction_rate"] == 0.5
+    assert m.pooled == 0.5 and m.wrong_direction_rate == 0.5
     # A second run is served from the cache: no request.
     again = real_judge(client, openai_server).match(SAMPLE, PREDS)
     assert again.matches == j.matches and len(openai_server.requests) == 3
-    assert again.usage["cached_calls"] == 1
+    assert again.usage.cached_calls == 1
 
 
 def test_real_client_failure_never_aborts(client, openai_server):
@@ -219,14 +219,14 @@ def test_real_client_failure_never_aborts(client, openai_server):
     m = score_open(
         [SAMPLE, other], {"fitness_1": PREDS, "fitness_2": {"0": P("x")}}, out, n_resamples=50
     )
-    assert m["judge_failures"] == 1 and m["pooled"] == pytest.approx(1 / 3)
+    assert m.judge_failures == 1 and m.pooled == pytest.approx(1 / 3)
 
 
 def test_real_client_http_error_is_judge_failure(client, openai_server):
     openai_server.script(Fault.bad_request("nope"))
     j = real_judge(client, openai_server).match(SAMPLE, PREDS)
     assert j.status == "judge_failure" and "ApiError" in j.error
-    assert isinstance(Judgement.from_json(j.to_json()), Judgement)
+    assert isinstance(Judgement.model_validate(j.model_dump(mode="json")), Judgement)
 
 
 def test_real_client_garbage_body_is_judge_failure(client, openai_server):

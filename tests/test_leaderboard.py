@@ -4,14 +4,25 @@ from __future__ import annotations
 
 import csv
 import json
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
 from tests.test_scoring import make_sample
-from vidbench.contracts import DifferencePrediction, PredictionRecord, Status
+from vidbench import runs
+from vidbench.contracts import (
+    DatasetInfo,
+    DifferencePrediction,
+    Judgement,
+    MethodInfo,
+    Metrics,
+    PredictionRecord,
+    SelectionConfig,
+    Status,
+    Usage,
+)
 from vidbench.errors import UserError
-from vidbench.judge import Judgement
 from vidbench.leaderboard import build_leaderboards, columns
 from vidbench.reported import REPORTED_CLOSED, SCORED_ITEMS
 from vidbench.scoring import score_closed, score_localization, score_open
@@ -20,19 +31,29 @@ from vidbench.stats import binomial_p_greater
 EVIL = '<script>alert("x")</script> | pipe'
 
 
-def write_run(root: Path, name: str, metrics: dict, method: dict, judge=None) -> Path:
+def write_run(root: Path, name: str, metrics: Metrics, method: MethodInfo, judge=None) -> Path:
+    """A run folder written by the run writers (typed manifest, no hand-written JSON); the
+    end-to-end test in test_golden.py writes one through the real eval loop instead."""
     run = root / name
     run.mkdir(parents=True)
-    manifest = {
-        "method": method,
-        "dataset": {"repo_id": "jmhb/VidDiffBench", "revision": "abc123", "split": "test"},
-        "judge": judge,
-        "vidbench_version": "0.1.0",
-        "created": "2026-11-26T01:00:00Z",
-        "usage": {"cost_usd": 1.234},
-    }
-    (run / "manifest.json").write_text(json.dumps(manifest))
-    (run / "metrics.json").write_text(json.dumps(metrics))
+    manifest = runs.build_manifest(
+        method=method,
+        mode=metrics.mode,
+        dataset=DatasetInfo(
+            kind="hub",
+            repo_id="jmhb/VidDiffBench",
+            revision="abc123",
+            folder="/data",
+            split="all",
+            selection=SelectionConfig(),
+            n_samples=30,
+            split_samples=40,
+        ),
+        judge=judge,
+    )
+    metrics.usage = Usage(calls=3, cost_usd=1.234)
+    runs.write_model(run / runs.MANIFEST, manifest)
+    runs.write_model(run / runs.METRICS, metrics)
     return run
 
 
@@ -51,11 +72,16 @@ def make_runs(root: Path) -> list[Path]:
         for s in samples
     ]
     closed = score_closed(samples, preds, records=records, n_resamples=100)
-    closed["localization"] = score_localization(samples, records)
+    closed.localization = score_localization(samples, records)
     opened = score_open(
         samples,
         preds,
-        {s.key: Judgement(s.key, "ok", {"0": "0"}, {"0": False}) for s in samples},
+        {
+            s.key: Judgement(
+                sample_key=s.key, status="ok", matches={"0": "0"}, opposite={"0": False}
+            )
+            for s in samples
+        },
         n_resamples=100,
     )
     return [
@@ -63,22 +89,15 @@ def make_runs(root: Path) -> list[Path]:
             root,
             "run_closed",
             closed,
-            {
-                "name": EVIL,
-                "config": {"model": "m-1"},
-                "uses_ground_truth": False,
-                "link": "javascript:alert(1)",
-            },
+            MethodInfo(name=EVIL, config={"model": "m-1"}, link="javascript:alert(1)"),
         ),
         write_run(
             root,
             "run_oracle",
             closed,
-            {"name": "oracle-frames", "config": {}, "uses_ground_truth": True},
+            MethodInfo(name="oracle-frames", uses_ground_truth=True),
         ),
-        write_run(
-            root, "run_open", opened, {"name": "opener", "config": {}}, judge="gpt-4o-2024-08-06"
-        ),
+        write_run(root, "run_open", opened, MethodInfo(name="opener"), judge="gpt-4o-2024-08-06"),
     ]
 
 
@@ -121,11 +140,12 @@ def test_closed_csv_columns_rows_and_statsig(tmp_path):
     )
     assert mine["statsig-easy"] == "True" and mine["statsig-med"] == ""
     assert mine["source"] == "reproduced" and mine["oracle"] == "False"
-    assert (mine["dataset_revision"], mine["cost_usd"], mine["date"]) == (
+    assert (mine["dataset_revision"], mine["cost_usd"], mine["coverage"]) == (
         "abc123",
-        "1.23",
-        "2026-11-26",
+        "1.2340",
+        "30/40",
     )
+    assert mine["date"] == datetime.now(timezone.utc).date().isoformat()
     oracle = next(r for r in rows if r["oracle"] == "True")
     assert "[oracle: uses ground truth]" in oracle["model_name"]
     # Best Average first.
@@ -173,7 +193,20 @@ def test_missing_metrics_is_user_error(tmp_path):
     (run / "manifest.json").write_text("{}")
     with pytest.raises(UserError) as info:
         build_leaderboards([run], tmp_path / "lb")
+    # An empty manifest (an older vidbench's, say) names the file and the first missing field.
+    assert info.value.where == str(run / "manifest.json")
+    assert "vidbench_version" in str(info.value)
+
+
+def test_stale_metrics_field_is_user_error(tmp_path):
+    run = make_runs(tmp_path / "runs")[0]
+    metrics = json.loads((run / "metrics.json").read_text())
+    metrics["splits"]["easy"]["acc"] = metrics["splits"]["easy"].pop("accuracy")
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    with pytest.raises(UserError) as info:
+        build_leaderboards([run], tmp_path / "lb")
     assert info.value.where == str(run / "metrics.json")
+    assert "splits.easy" in str(info.value)
 
 
 def test_extra_results_rows(tmp_path):

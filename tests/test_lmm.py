@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 from pydantic import ValidationError
-
 from vidbench_methods.lmm import NAMED_CONFIGS, LMMMethod, closed_schema, encode_mp4
 from vidbench_methods.trivial import ConstantAMethod, RandomMethod
+
 from tests.openai_server import iter_parts
 from vidbench.cache import Cache
 from vidbench.contracts import ClosedTask, OpenTask, SampleInfo, VideoFrames, VideoRef
@@ -44,7 +44,7 @@ def make_info(domain="fitness", sample_hash=1234) -> SampleInfo:
         source_dataset="HuMMan",
         sample_hash=sample_hash,
         videos=(ref, ref),
-        n_open=3,
+        max_differences=3,
     )
 
 
@@ -215,6 +215,7 @@ def test_native_video_mp4_has_true_fps_and_rgb_colours(openai_server, llm):
 
 def test_video_part_becomes_gemini_inline_video():
     from vidbench_methods.lmm import video_part
+
     from vidbench.llm import _import_litellm
 
     _import_litellm()

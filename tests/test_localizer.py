@@ -8,7 +8,6 @@ import math
 
 import numpy as np
 import pytest
-
 from vidbench_methods.viddiff.localizer import (
     DifferenceTarget,
     Localizer,
@@ -23,6 +22,7 @@ from vidbench_methods.viddiff.localizer import (
     uniform_spans,
 )
 from vidbench_methods.viddiff.viterbi import viterbi
+
 from vidbench.cache import Cache
 from vidbench.contracts import FrameSpec, VideoFrames, VideoRef
 

@@ -89,7 +89,7 @@ def test_open_checks():
         },
     }
     data["fitness_12"]["0"]["prediction"] = "c"
-    # fitness_12 has 3 labelled -> n_open 5; fitness_13 has 1 -> n_open 2.
+    # fitness_12 has 3 labelled -> max_differences 5; fitness_13 has 1 -> max_differences 2.
     preds, problems, _ = load_predictions(data, SAMPLES, "open")
     w = [p.where for p in problems]
     assert "sample 'fitness_12'" in w  # over the cap (6 > 5)
@@ -148,7 +148,7 @@ def test_records_to_predictions_only_ok_and_last_wins():
 
 
 def test_cap_keeps_first_in_numeric_order():
-    s = make_sample("s", {"0": "a"}, n_open=2)
+    s = make_sample("s", {"0": "a"}, max_differences=2)
     preds = {k: DifferencePrediction(k, "a") for k in ("10", "2", "1")}
     kept, dropped = cap_open_predictions(s, preds)
     assert list(kept) == ["1", "2"] and dropped == ["10"]

@@ -13,9 +13,9 @@ import numpy as np
 import pydantic
 import pytest
 from PIL import Image
-
 from vidbench_methods.viddiff.localizer import frames_around
 from vidbench_methods.viddiff.method import VidDiffConfig, VidDiffMethod
+
 from tests.videos import decode_index, write_video
 from vidbench.cache import Cache
 from vidbench.contracts import DOMAIN_FPS, ClosedTask, FrameSpec, OpenTask, SampleInfo, VideoRef
@@ -61,7 +61,7 @@ def _info(videos) -> SampleInfo:
         source_dataset="HuMMan",
         sample_hash=12345,
         videos=(videos[0].ref, videos[1].ref),
-        n_open=3,
+        max_differences=3,
     )
 
 

@@ -6,7 +6,6 @@ import itertools
 
 import numpy as np
 import pytest
-
 from vidbench_methods.viddiff.viterbi import segments_from_stages, viterbi, viterbi_reference
 
 

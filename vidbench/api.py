@@ -11,12 +11,12 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from vidbench import runs
-from vidbench.contracts import Method, PredictionRecord
+from vidbench.contracts import Manifest, Method, Metrics, PredictionRecord, latest_records
 from vidbench.dataset import Benchmark, DatasetSource, Selection, default_video_root
 from vidbench.errors import UserError
 
@@ -25,18 +25,18 @@ DatasetLike = Any  # "demo" | folder | Hub repo id | datasets.Dataset | Benchmar
 
 @dataclass
 class Run:
-    """A run folder as Python objects: its records (latest per sample), metrics and manifest."""
+    """A run folder as Python objects: its records (latest per sample), its metrics (typed:
+    ClosedMetrics or OpenMetrics, as metrics.json) and its manifest."""
 
     run_dir: Path
     records: list[PredictionRecord]
-    metrics: dict[str, Any]
-    manifest: dict[str, Any] = field(default_factory=dict)
+    metrics: Metrics
+    manifest: Manifest
 
     @property
     def accuracy(self) -> float | None:
-        """Closed mode: the paper's Average (mean of split accuracies); open mode: mean recall."""
-        value = self.metrics.get("average")
-        return float(value) if value is not None else None
+        """The paper's Average: the mean of the split rates (accuracy, or open-set recall)."""
+        return self.metrics.average
 
     def summary(self) -> str:
         from vidbench.report import render_metrics
@@ -50,10 +50,13 @@ class Run:
 def open_run(run_dir: str | os.PathLike[str]) -> Run:
     """Read a run folder written by `vidbench eval` or `evaluate`."""
     path = Path(run_dir)
-    records = list(runs.latest_records(runs.RecordLog(path / runs.PREDICTIONS).read()).values())
-    metrics_path = path / runs.METRICS
-    metrics = runs.read_json(metrics_path) if metrics_path.is_file() else {}
-    return Run(path, records, metrics, runs.read_json(path / runs.MANIFEST))
+    records = list(latest_records(runs.RecordLog(path / runs.PREDICTIONS).read()).values())
+    return Run(
+        path,
+        records,
+        runs.read_metrics(path / runs.METRICS),
+        runs.read_model(path / runs.MANIFEST, Manifest),
+    )
 
 
 def _selection(
@@ -182,29 +185,22 @@ def evaluate(
     """Run `method` over the selected samples into a new run folder under `runs_dir`, score it
     and return the Run. Extra keyword arguments are the method's options (`-M key=value`)."""
     from vidbench import pipeline
+    from vidbench.contracts import RunConfig
     from vidbench.evaluate import EvalOptions
 
     if mode not in ("closed", "open"):
         raise UserError(f"unknown mode {mode!r}", fix="use mode='closed' or mode='open'")
     built = _method(method, options)
-    bench = load_benchmark(
-        dataset,
-        revision=revision,
-        split=split,
-        domain=domain,
-        action=action,
-        sample_ids=sample_ids,
-        per_action=per_action,
-        limit=limit,
-        video_root=video_root,
-    )
-    request = pipeline.RunRequest(
+    split_bench = load_benchmark(dataset, revision=revision, split=split, video_root=video_root)
+    request = RunConfig(
         method=_method_spec(method, built),
         options=built.config.model_dump(mode="json") if not isinstance(method, str) else options,
-        mode=mode,
-        dataset=dataset if isinstance(dataset, str) else bench.source.repo_id,
+        mode=mode,  # type: ignore[arg-type]
+        dataset=dataset if isinstance(dataset, str) else split_bench.source.repo_id,
         revision=revision,
-        selection=_selection(split, domain, action, sample_ids, per_action, limit),
+        selection=pipeline.selection_config(
+            _selection(split, domain, action, sample_ids, per_action, limit)
+        ),
         video_root=str(video_root) if video_root else None,
         both_orders=both_orders,
         judge=judge,
@@ -214,13 +210,14 @@ def evaluate(
         request,
         EvalOptions(max_concurrency=max_concurrency, max_cost=max_cost, progress=progress),
         Path(runs_dir),
-        prepared=(built, bench),
+        prepared=(built, split_bench),
     )
+    assert outcome.metrics is not None
     return Run(
         outcome.run_dir,
         outcome.records,
         outcome.metrics,
-        runs.read_json(outcome.run_dir / runs.MANIFEST),
+        runs.read_model(outcome.run_dir / runs.MANIFEST, Manifest),
     )
 
 
@@ -233,10 +230,10 @@ def score(
     revision: str | None = None,
     judge: str | None = None,
     judge_api_base: str | None = None,
-) -> dict[str, Any]:
+) -> Metrics:
     """Metrics of predictions: a dict keyed by sample_key (the predictions file's shape), the
     reference list format, a predictions JSON file, a run folder or a Run. Open mode calls the
-    judge (cached)."""
+    judge (through the cache)."""
     from vidbench import pipeline, scoring
     from vidbench.predictions import validate_or_raise
 
@@ -260,16 +257,8 @@ def score(
     preds, _warnings = validate_or_raise(predictions, bench.samples, mode)  # type: ignore[arg-type]
     if mode == "closed":
         return scoring.score_closed(bench.samples, preds)
-    request = pipeline.RunRequest(
-        method="submitted",
-        options={},
-        mode=mode,
-        dataset=bench.source.repo_id,
-        revision=revision,
-        selection=Selection(split=split),
-        video_root=None,
-        judge=judge,
-        judge_api_base=judge_api_base,
-    )
     client = pipeline.make_client(8, None)
-    return pipeline.score_open_predictions(bench.samples, preds, request, client, 8, None)
+    judgements = scoring.judge_open(
+        bench.samples, preds, pipeline.judge_for(judge, judge_api_base, client)
+    )
+    return scoring.score_open(bench.samples, preds, judgements)

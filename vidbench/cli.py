@@ -89,18 +89,21 @@ def eval_command(
 
     feedback.start_status(progress and not dry_run)  # imports and loading take seconds
     from vidbench import pipeline
+    from vidbench.contracts import RunConfig
     from vidbench.evaluate import EvalOptions
     from vidbench.registry import parse_options
     from vidbench.report import render_metrics
 
     opt.use_cache(cache_dir)
-    request = pipeline.RunRequest(
+    request = RunConfig(
         method=method,
         options=parse_options(method_option, method_config),
         mode=opt.check_mode(mode),
         dataset=dataset,
         revision=revision,
-        selection=opt.selection(split, domain, action, limit, sample_ids, per_action, shard),
+        selection=pipeline.selection_config(
+            opt.selection(split, domain, action, limit, sample_ids, per_action, shard)
+        ),
         video_root=video_root,
         both_orders=both_orders,
         judge=judge,
@@ -123,7 +126,14 @@ def eval_command(
         prices=opt.parse_prices(price),
     )
     outcome = pipeline.run_eval(request, options, runs_dir, resume)
-    typer.echo(render_metrics(outcome.metrics))
+    if outcome.metrics is not None:
+        typer.echo(render_metrics(outcome.metrics))
+    if outcome.saved_usd or outcome.unpriced_calls:
+        typer.echo(
+            f"cache saved ${outcome.saved_usd:.4f} this session; "
+            f"{outcome.unpriced_calls} call(s) had no known price (not in the cost figures; "
+            "give one with --price)"
+        )
     typer.echo(f"\nrun folder: {outcome.run_dir}")
     if outcome.stopped_for_budget:
         typer.echo(
@@ -153,6 +163,15 @@ def score_command(
     cache_dir: Optional[Path] = opt.CacheDir,
     price: Optional[list[str]] = opt.Price,
     out: Optional[Path] = typer.Option(None, "--out", help="Write metrics JSON here."),
+    into: Optional[Path] = typer.Option(
+        None,
+        "--into",
+        help="For a predictions file: write a run folder (manifest, metrics, report) here, "
+        "so the submission can go on the leaderboard.",
+    ),
+    name: Optional[str] = typer.Option(
+        None, "--name", help="The submission's name on the leaderboard (default: the file name)."
+    ),
 ) -> None:
     """Score saved predictions without calling any method; prints a table."""
     from vidbench import feedback
@@ -164,19 +183,23 @@ def score_command(
     opt.use_cache(cache_dir)
     metrics = score_target(
         target,
-        mode=mode,
+        mode=opt.check_mode(mode) if mode is not None else None,
         dataset=dataset,
         revision=revision,
         split=split,
         judge=judge,
         judge_api_base=judge_api_base,
         prices=opt.parse_prices(price),
+        into=into,
+        name=name,
     )
     typer.echo(render_metrics(metrics))
+    if into is not None:
+        typer.echo(f"run folder: {into}")
     if out is not None:
-        from vidbench.runs import write_json
+        from vidbench.runs import write_model
 
-        write_json(out, metrics)
+        write_model(out, metrics)
         typer.echo(f"metrics written to {out}")
 
 

@@ -7,6 +7,7 @@ from typing import Optional
 
 import typer
 
+from vidbench.contracts import Mode as ModeName
 from vidbench.dataset import DEFAULT_REPO_ID, Selection
 
 Dataset = typer.Option(
@@ -112,12 +113,12 @@ def parse_shard(value: Optional[str]) -> tuple[int, int] | None:
     )
 
 
-def check_mode(mode: str) -> str:
+def check_mode(mode: str) -> ModeName:
     from vidbench.errors import UserError
 
     if mode not in ("closed", "open"):
         raise UserError(f"unknown mode {mode!r}", fix="use --mode closed or --mode open")
-    return mode
+    return mode  # type: ignore[return-value]
 
 
 def use_cache(cache_dir: Optional[Path]) -> None:

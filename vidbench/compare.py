@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from vidbench import runs
-from vidbench.contracts import PredictionRecord, Sample
+from vidbench.contracts import Manifest, PredictionRecord, RunConfig, Sample, latest_records
 from vidbench.errors import UserError
 from vidbench.stats import mcnemar_exact, paired_bootstrap_difference
 
@@ -25,18 +25,17 @@ class RunView:
     """What a comparison needs of one run folder."""
 
     path: Path
-    config: dict[str, Any]
-    manifest: dict[str, Any]
+    config: RunConfig
+    manifest: Manifest
     records: dict[str, PredictionRecord]  # forward-order record per sample
 
     @property
     def mode(self) -> str:
-        return str(self.config.get("mode"))
+        return self.config.mode
 
     @property
     def name(self) -> str:
-        method = self.manifest.get("method") or {}
-        return str(method.get("registry_name") or method.get("name") or self.path.name)
+        return self.manifest.method.name
 
 
 def read_run(path: Path) -> RunView:
@@ -44,31 +43,32 @@ def read_run(path: Path) -> RunView:
         raise UserError(
             f"{path} is not a run folder", fix="pass folders written by `vidbench eval`"
         )
-    records = runs.latest_records(runs.RecordLog(path / runs.PREDICTIONS).read())
-    forward = {key: rec for (key, swapped), rec in records.items() if not swapped}
+    forward = latest_records(runs.RecordLog(path / runs.PREDICTIONS).read())
     return RunView(
-        path, runs.read_json(path / runs.CONFIG), runs.read_json(path / runs.MANIFEST), forward
+        path,
+        runs.read_model(path / runs.CONFIG, RunConfig),
+        runs.read_model(path / runs.MANIFEST, Manifest),
+        forward,
     )
 
 
 def configuration_warnings(a: RunView, b: RunView) -> list[str]:
     """What differs between the runs besides the method."""
     warnings = []
-    da, db = a.manifest.get("dataset") or {}, b.manifest.get("dataset") or {}
-    if (da.get("repo_id"), da.get("revision")) != (db.get("repo_id"), db.get("revision")):
+    da, db = a.manifest.dataset, b.manifest.dataset
+    if (da.repo_id, da.revision) != (db.repo_id, db.revision):
         warnings.append(
-            f"dataset differs: {da.get('repo_id')} @ {da.get('revision')} vs "
-            f"{db.get('repo_id')} @ {db.get('revision')}"
+            f"dataset differs: {da.repo_id} @ {da.revision} vs {db.repo_id} @ {db.revision}"
         )
-    specs_a, specs_b = a.manifest.get("frame_specs") or {}, b.manifest.get("frame_specs") or {}
+    specs_a, specs_b = a.manifest.frame_specs, b.manifest.frame_specs
     for domain in sorted(set(specs_a) & set(specs_b)):
         if specs_a[domain] != specs_b[domain]:
             warnings.append(
                 f"frame spec differs on {domain}: "
                 f"{_spec_text(specs_a[domain])} vs {_spec_text(specs_b[domain])}"
             )
-    if a.mode == "open" and a.manifest.get("judge") != b.manifest.get("judge"):
-        warnings.append(f"judge differs: {a.manifest.get('judge')} vs {b.manifest.get('judge')}")
+    if a.mode == "open" and a.manifest.judge != b.manifest.judge:
+        warnings.append(f"judge differs: {a.manifest.judge} vs {b.manifest.judge}")
     return warnings
 
 
@@ -129,8 +129,7 @@ def _block(
 
 def compare_runs(path_a: Path, path_b: Path, seed: int = 0) -> dict[str, Any]:
     """The comparison as plain data (what `--json` prints)."""
-    from vidbench.dataset import load_benchmark
-    from vidbench.pipeline import RunRequest
+    from vidbench.pipeline import load_split
 
     a, b = read_run(path_a), read_run(path_b)
     if a.mode != b.mode:
@@ -138,8 +137,10 @@ def compare_runs(path_a: Path, path_b: Path, seed: int = 0) -> dict[str, Any]:
             f"{a.path} is a {a.mode}-set run and {b.path} a {b.mode}-set run",
             fix="compare two closed-set runs or two open-set runs",
         )
-    request = RunRequest.from_json(a.config)
-    bench = load_benchmark(request.dataset, request.revision, None, request.video_root)
+    split_all = a.config.model_copy(
+        update={"selection": a.config.selection.model_copy(update={"split": "all"})}
+    )
+    bench = load_split(split_all)
     both = [s for s in bench.samples if s.key in a.records and s.key in b.records]
     if not both:
         raise UserError(

@@ -9,12 +9,12 @@ from __future__ import annotations
 import enum
 import math
 from abc import ABC
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Protocol, TypeVar
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 Label = Literal["a", "b", "c"]
 """Ground-truth label: the statement applies more to video A, to video B, or 'c' (no difference)."""
@@ -22,7 +22,6 @@ Answer = Literal["a", "b"]
 """What a method predicts for one statement."""
 Mode = Literal["closed", "open"]
 SPLITS: tuple[str, ...] = ("easy", "medium", "hard")
-DOMAINS: tuple[str, ...] = ("fitness", "ballsports", "diving", "music", "surgery")
 
 # Paper-era inference frame rates of frame-based LMMs, per domain (viddiffbench.md).
 DOMAIN_FPS: Mapping[str, float] = {
@@ -91,7 +90,7 @@ class SampleInfo:
     source_dataset: str
     sample_hash: int
     videos: tuple[VideoRef, VideoRef]
-    n_open: int
+    max_differences: int
 
 
 @dataclass(frozen=True)
@@ -251,15 +250,6 @@ class Usage:
         else:
             self.cost_usd += other.cost_usd
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "calls": self.calls,
-            "cached_calls": self.cached_calls,
-            "prompt_tokens": self.prompt_tokens,
-            "completion_tokens": self.completion_tokens,
-            "cost_usd": self.cost_usd,
-        }
-
 
 @dataclass
 class MethodOutput:
@@ -306,7 +296,8 @@ class OpenTask:
 
 @dataclass
 class PredictionRecord:
-    """One line of predictions.jsonl: everything a run knows about one sample."""
+    """One line of predictions.jsonl: everything a run knows about one sample. Serialised with
+    pydantic like the run outputs below (vidbench.runs.RECORD: dump_json / validate_json)."""
 
     sample_key: str
     mode: Mode
@@ -321,49 +312,13 @@ class PredictionRecord:
         False  # True for the B/A pass of --both-orders (predictions already mapped back)
     )
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "sample_key": self.sample_key,
-            "mode": self.mode,
-            "status": self.status.value,
-            "swapped": self.swapped,
-            "error": self.error,
-            "predictions": {
-                k: {"description": p.description, "prediction": p.prediction}
-                for k, p in self.predictions.items()
-            },
-            "frames": self.frames,
-            "localization": (
-                {k: [list(a), list(b)] for k, (a, b) in self.localization.items()}
-                if self.localization is not None
-                else None
-            ),
-            "usage": self.usage.as_dict(),
-            "details": self.details,
-        }
 
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> PredictionRecord:
-        loc = data.get("localization")
-        return cls(
-            sample_key=str(data["sample_key"]),
-            mode=data["mode"],
-            status=Status(data["status"]),
-            predictions={
-                str(k): DifferencePrediction(v.get("description") or "", v.get("prediction"))
-                for k, v in (data.get("predictions") or {}).items()
-            },
-            error=data.get("error"),
-            frames=data.get("frames") or {},
-            localization=(
-                {str(k): (list(v[0]), list(v[1])) for k, v in loc.items()}
-                if loc is not None
-                else None
-            ),
-            usage=Usage(**(data.get("usage") or {})),
-            details=data.get("details") or {},
-            swapped=bool(data.get("swapped", False)),
-        )
+def latest_records(
+    records: Iterable[PredictionRecord], swapped: bool = False
+) -> dict[str, PredictionRecord]:
+    """The last record per sample of one order (`swapped` selects the B/A pass of
+    --both-orders): the log is append-only and a retry appends, so later lines supersede."""
+    return {r.sample_key: r for r in records if r.swapped == swapped}
 
 
 T = TypeVar("T")
@@ -455,3 +410,260 @@ class Method(ABC):
             "config": self.config.model_dump(mode="json"),
             "uses_ground_truth": self.uses_ground_truth,
         }
+
+
+# =================================================================================================
+# Typed run outputs: what a run folder holds (config.json, manifest.json, metrics.json,
+# judgements.jsonl) and the predictions the scorer takes. Every writer builds these models and every
+# reader (report, leaderboard, score, resume) parses them, so a field that no run writes cannot be
+# read, and a file from an older vidbench fails with the file and field named (runs.read_model).
+# Serialising is always pydantic's model_dump(mode="json", by_alias=True) / model_validate.
+# =================================================================================================
+
+Predictions = dict[str, dict[str, DifferencePrediction]]
+"""sample_key -> difference key -> prediction: what the scorer takes (from a file or a run)."""
+
+
+class Strict(BaseModel):
+    """A run-output model: unknown keys are an error, so a misspelt or stale field is caught."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class SelectionConfig(Strict):
+    """Which samples a run covers (vidbench.dataset.Selection, as saved)."""
+
+    split: str = "all"
+    domains: list[str] = Field(default_factory=list)
+    actions: list[str] = Field(default_factory=list)
+    sample_ids: list[str] = Field(default_factory=list)
+    per_action: int | None = None
+    limit: int | None = None
+    shard: tuple[int, int] | None = None  # (i, n): the i-th of n parts (`--shard i/n`)
+
+
+class RunConfig(Strict):
+    """Everything that defines a run; config.json, what `--resume` rebuilds the run from.
+
+    `method` is the name the run was started with: a registry name, a named configuration
+    (`gpt-4o`) or `path/file.py:Class`; the manifest's `method.name` is the same string."""
+
+    method: str
+    options: dict[str, Any] = Field(default_factory=dict)
+    mode: Mode
+    dataset: str = "demo"
+    revision: str | None = None
+    selection: SelectionConfig = Field(default_factory=SelectionConfig)
+    video_root: str | None = None
+    both_orders: bool = False
+    judge: str | None = None
+    judge_api_base: str | None = None
+
+
+class MethodInfo(Strict):
+    """The method as a run's manifest records it. `link`: the method's or model's page, from the
+    method's own `link` attribute or the paper's table of models (vidbench.reported)."""
+
+    name: str
+    config: dict[str, Any] = Field(default_factory=dict)
+    uses_ground_truth: bool = False
+    link: str = ""
+
+
+class DatasetInfo(Strict):
+    """Where the samples came from; `split_samples` is how many samples the whole split has
+    (before domain/action/limit filters), the denominator of the leaderboard's coverage."""
+
+    kind: str
+    repo_id: str | None = None
+    revision: str | None = None
+    folder: str
+    split: str
+    selection: SelectionConfig
+    n_samples: int
+    split_samples: int
+
+
+class Manifest(Strict):
+    """manifest.json: provenance of a run, written when it starts (usage is in metrics.json)."""
+
+    vidbench_version: str
+    git_commit: str | None = None
+    created: str
+    python: str
+    platform: str
+    packages: dict[str, str | None]
+    command: str
+    method: MethodInfo
+    mode: Mode
+    dataset: DatasetInfo
+    frame_specs: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    judge: str | None = None
+    both_orders: bool = False
+    # "run": `vidbench eval` made the predictions; "submitted": a predictions file was scored.
+    source: Literal["run", "submitted"] = "run"
+
+
+class Judgement(Strict):
+    """The judge's validated one-to-one matching for one sample (one line of judgements.jsonl).
+
+    `matches`: every ground-truth key shown to the judge -> matched prediction key or None.
+    `opposite`: ground-truth key -> True when the matched statements are direct opposites (the
+    scorer flips the prediction). `replies`: the judge's decoded replies as returned, before
+    normalisation. `dropped`: what normalisation threw away, and why.
+    """
+
+    sample_key: str
+    status: Literal["ok", "judge_failure"]
+    matches: dict[str, str | None] = Field(default_factory=dict)
+    opposite: dict[str, bool] = Field(default_factory=dict)
+    replies: list[Any] = Field(default_factory=list)
+    dropped: list[str] = Field(default_factory=list)
+    error: str | None = None
+    model: str | None = None
+    usage: Usage = Field(default_factory=Usage)
+
+
+Interval = list[float] | None  # [low, high], None where undefined (n = 0)
+
+
+class RateStats(Strict):
+    """A rate's counts, intervals and tests (vidbench.scoring._rate_block)."""
+
+    n: int
+    n_correct: int
+    n_samples: int
+    wilson: Interval
+    bootstrap: Interval
+    p_vs_chance: float | None
+    majority_rate: float | None
+    p_vs_majority: float | None
+    significant: bool
+
+
+class ClosedRate(RateStats):
+    accuracy: float | None
+
+    @property
+    def rate(self) -> float | None:
+        return self.accuracy
+
+
+class OpenRate(RateStats):
+    recall: float | None
+
+    @property
+    def rate(self) -> float | None:
+        return self.recall
+
+
+class OpenExtras(Strict):
+    """Precision, F1 and the unmatched / wrong-direction split of the a/b items (open set)."""
+
+    precision: float | None
+    f1: float | None
+    n_predictions: int
+    mean_predictions: float | None
+    unmatched_rate: float | None
+    wrong_direction_rate: float | None
+
+
+class OpenSplit(OpenRate, OpenExtras):
+    pass
+
+
+class GroupRate(Strict):
+    """One row of a by-domain / by-action breakdown; `accuracy` (closed) or `recall` (open)."""
+
+    n: int
+    n_correct: int
+    wilson: Interval
+    accuracy: float | None = None
+    recall: float | None = None
+
+    @property
+    def rate(self) -> float | None:
+        return self.accuracy if self.accuracy is not None else self.recall
+
+
+class Coverage(Strict):
+    samples: int
+    ok: int
+    rate: float | None
+    failures: dict[str, int] = Field(default_factory=dict)
+    rule: str
+
+
+class OrderConsistency(Strict):
+    """--both-orders: answers that survive swapping A and B."""
+
+    n: int
+    consistency: float | None
+    accuracy_both_orders: float | None
+
+
+class DistanceStats(Strict):
+    n: int
+    mean_abs_s: float | None
+    median_abs_s: float | None
+    within_half_s: float | None = Field(alias="within_0.5s")
+    within_1s: float | None
+    mean_predicted_frames: float | None
+
+
+class LocalizationMetrics(Strict):
+    """Per split (and overall), per video ("a", "b", "both"): distance to the key frame."""
+
+    rule: str
+    splits: dict[str, dict[str, DistanceStats]]
+    overall: dict[str, DistanceStats]
+
+
+class MetricsBase(Strict):
+    """What closed and open metrics share: splits, the paper's average, pooled, breakdowns."""
+
+    average: float | None
+    average_definition: str
+    average_bootstrap: Interval
+    pooled: float | None
+    pooled_definition: str
+    by_domain: dict[str, GroupRate]
+    by_action: dict[str, GroupRate]
+    coverage: Coverage
+    localization: LocalizationMetrics | None = None
+    usage: Usage = Field(default_factory=Usage)
+
+    def cost_usd(self) -> float | None:
+        """Every LLM cost of the run (the method's, and the judge's in open mode); None when a
+        price was unknown."""
+        return self.usage.cost_usd
+
+
+class ClosedMetrics(MetricsBase):
+    """metrics.json of a closed-set run (vidbench.scoring.score_closed)."""
+
+    mode: Literal["closed"] = "closed"
+    splits: dict[str, ClosedRate]
+    pooled_stats: ClosedRate
+    missing_predictions: int
+    invalid_predictions: int
+    order: OrderConsistency | None = None
+
+
+class OpenMetrics(MetricsBase, OpenExtras):
+    """metrics.json of an open-set run (vidbench.scoring.score_open)."""
+
+    mode: Literal["open"] = "open"
+    splits: dict[str, OpenSplit]
+    pooled_stats: OpenRate
+    judge_failures: int
+    judge_failure_samples: list[str]
+    judge_missing: int
+    judge_usage: Usage = Field(default_factory=Usage)
+
+    def cost_usd(self) -> float | None:
+        method, judge = self.usage.cost_usd, self.judge_usage.cost_usd
+        return None if method is None or judge is None else method + judge
+
+
+Metrics = ClosedMetrics | OpenMetrics

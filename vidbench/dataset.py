@@ -269,7 +269,7 @@ def sample_from_row(row: dict[str, Any]) -> Sample:
             _video_ref(videos[0], where + " video A"),
             _video_ref(videos[1], where + " video B"),
         ),
-        n_open=int(row["n_differences_open_prediction"]),
+        max_differences=int(row["n_differences_open_prediction"]),
     )
     frames = tuple(
         {str(k): v for k, v in (r or {}).items()} for r in (list(retrieval) + [{}, {}])[:2]

@@ -36,7 +36,7 @@ def info_tables(samples: list[Sample]) -> dict[str, Any]:
             for d in s.differences.values():
                 c[f"label_{d.label or 'null'}"] += 1
             c["scored"] += len(s.scored_labels())
-            c["n_open"] += s.info.n_open
+            c["max_differences"] += s.info.max_differences
     order = {"split": list(SPLITS)}
     out: dict[str, Any] = {}
     for dim, table in groups.items():

@@ -17,12 +17,14 @@ from vidbench.contracts import (
     DifferencePrediction,
     Method,
     MethodOutput,
+    Metrics,
     OpenTask,
     PredictionRecord,
     Sample,
     SampleInfo,
     Status,
     Usage,
+    VideoSource,
 )
 from vidbench.dataset import Benchmark
 from vidbench.errors import SampleFailure, UserError, VideoError
@@ -44,7 +46,9 @@ class EvalOutcome:
     records: list[PredictionRecord]
     usage: Usage
     stopped_for_budget: bool = False
-    metrics: dict[str, Any] = field(default_factory=dict)
+    metrics: Metrics | None = None
+    saved_usd: float = 0.0  # what the answers served from the cache cost when first made
+    unpriced_calls: int = 0  # uncached calls whose price is unknown (not in any cost figure)
 
 
 def swap_info(info: SampleInfo) -> SampleInfo:
@@ -69,7 +73,9 @@ def map_back(output: MethodOutput) -> MethodOutput:
     return MethodOutput(preds, loc, output.details)
 
 
-def check_output(output: MethodOutput, mode: str, asked: dict[str, str], cap: int) -> str | None:
+def check_output(
+    output: MethodOutput, mode: str, asked: dict[str, str], max_differences: int
+) -> str | None:
     """A method's output that breaks the contract is a failure, never silently coerced."""
     if not isinstance(output, MethodOutput):
         return f"method returned {type(output).__name__}, expected MethodOutput"
@@ -80,8 +86,11 @@ def check_output(output: MethodOutput, mode: str, asked: dict[str, str], cap: in
         unknown = sorted(set(output.predictions) - set(asked))
         if unknown:
             return f"method answered difference keys it was not asked: {', '.join(unknown)}"
-    elif len(output.predictions) > cap:
-        return f"method returned {len(output.predictions)} differences, the cap is {cap}"
+    elif len(output.predictions) > max_differences:
+        return (
+            f"method returned {len(output.predictions)} differences, "
+            f"max_differences is {max_differences}"
+        )
     return None
 
 
@@ -97,10 +106,12 @@ class Evaluator:
         options: EvalOptions,
         client: Any,
         cache: Any | None = None,
+        name: str | None = None,
     ):
         self.method, self.bench, self.mode = method, bench, mode
         self.run_dir, self.options = run_dir, options
         self.client, self.cache = client, cache
+        self.name = name  # the name the run was started with (RunConfig.method)
         self.log = runs.RecordLog(run_dir / runs.PREDICTIONS)
         self._counts_lock = threading.Lock()
         self.counts = {"done": 0, "cached": 0, "failed": 0}
@@ -122,9 +133,9 @@ class Evaluator:
         root = self.bench.source.video_root
         try:
             spec = self.method.frame_spec(info)
-            videos = tuple(
-                open_video(ref, root, sample_key=sample.key, cache=self.cache)
-                for ref in info.videos
+            videos: tuple[VideoSource, VideoSource] = (
+                open_video(info.videos[0], root, sample_key=sample.key, cache=self.cache),
+                open_video(info.videos[1], root, sample_key=sample.key, cache=self.cache),
             )
             frames = (videos[0].sample(spec), videos[1].sample(spec))
         except VideoError as exc:
@@ -149,14 +160,14 @@ class Evaluator:
                 )  # type: ignore[arg-type]
             else:
                 output = self.method.open(
-                    OpenTask(info, info.n_open, frames, videos, oracle), session
+                    OpenTask(info, info.max_differences, frames, videos, oracle), session
                 )  # type: ignore[arg-type]
         except SampleFailure as exc:
             record.status, record.error = exc.status, str(exc)
         except Exception as exc:  # a method's bug must not end the run; it is this sample's status
             record.status, record.error = Status.METHOD_ERROR, f"{type(exc).__name__}: {exc}"
         else:
-            problem = check_output(output, mode, asked, info.n_open)
+            problem = check_output(output, mode, asked, info.max_differences)
             if problem:
                 record.status, record.error = Status.METHOD_ERROR, problem
             else:
@@ -177,7 +188,7 @@ class Evaluator:
             disable=not self.options.progress,
             unit="sample",
             dynamic_ncols=True,
-            desc=f"{getattr(self.method, 'registry_name', self.method.name)}",
+            desc=self.name or self.method.name,
         )
         with ThreadPoolExecutor(max_workers=max(1, self.options.max_concurrency)) as pool:
             pending: set[Future[PredictionRecord]] = set()
@@ -225,27 +236,6 @@ class Evaluator:
             "failed": self.counts["failed"],
             "spent": f"${spent:.2f}",
         }
-
-
-def order_consistency(samples: list[Sample], records: list[PredictionRecord]) -> dict[str, Any]:
-    """Position-bias control for --both-orders: answers that survive swapping A and B."""
-    latest = runs.latest_records(records)
-    n = agree = both_right = 0
-    for sample in samples:
-        fwd, bwd = latest.get((sample.key, False)), latest.get((sample.key, True))
-        for key, label in sample.scored_labels().items():
-            n += 1
-            p1 = fwd.predictions.get(key) if fwd and fwd.status is Status.OK else None
-            p2 = bwd.predictions.get(key) if bwd and bwd.status is Status.OK else None
-            a1, a2 = (p1.prediction if p1 else None), (p2.prediction if p2 else None)
-            if a1 is not None and a1 == a2:
-                agree += 1
-                both_right += a1 == label
-    return {
-        "n": n,
-        "consistency": agree / n if n else None,
-        "accuracy_both_orders": both_right / n if n else None,
-    }
 
 
 def ensure_videos_present(bench: Benchmark) -> None:

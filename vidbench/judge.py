@@ -25,10 +25,17 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
-from vidbench.contracts import DifferencePrediction, LLMSession, Sample, sorted_keys
+from vidbench.contracts import (
+    DifferencePrediction,
+    Judgement,
+    LLMSession,
+    Sample,
+    Usage,
+    sorted_keys,
+)
 from vidbench.errors import SampleFailure
 from vidbench.predictions import cap_open_predictions
 
@@ -72,57 +79,6 @@ RESPONSE_SCHEMA: dict[str, Any] = {
     "required": ["matches"],
     "additionalProperties": False,
 }
-
-
-@dataclass
-class Judgement:
-    """The judge's validated one-to-one matching for one sample (one line of judgements.jsonl).
-
-    `matches`: every ground-truth key shown to the judge -> matched prediction key or None.
-    `opposite`: ground-truth key -> True when the matched statements are direct opposites (the
-    scorer flips the prediction). `replies`: the judge's decoded replies as returned, before
-    normalisation. `dropped`: what normalisation threw away, and why.
-    """
-
-    sample_key: str
-    status: JudgeStatus
-    matches: dict[str, str | None] = field(default_factory=dict)
-    opposite: dict[str, bool] = field(default_factory=dict)
-    replies: list[Any] = field(default_factory=list)
-    dropped: list[str] = field(default_factory=list)
-    error: str | None = None
-    model: str | None = None
-    usage: dict[str, Any] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "sample_key": self.sample_key,
-            "status": self.status,
-            "matches": self.matches,
-            "opposite": self.opposite,
-            "replies": self.replies,
-            "dropped": self.dropped,
-            "error": self.error,
-            "model": self.model,
-            "usage": self.usage,
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Judgement:
-        return cls(
-            sample_key=str(data["sample_key"]),
-            status=data["status"],
-            matches={
-                str(k): (None if v is None else str(v))
-                for k, v in (data.get("matches") or {}).items()
-            },
-            opposite={str(k): bool(v) for k, v in (data.get("opposite") or {}).items()},
-            replies=list(data.get("replies") or []),
-            dropped=list(data.get("dropped") or []),
-            error=data.get("error"),
-            model=data.get("model"),
-            usage=dict(data.get("usage") or {}),
-        )
 
 
 def judge_pool(sample: Sample) -> dict[str, str]:
@@ -244,19 +200,20 @@ class Judge:
         pool = judge_pool(sample)
         kept, over_cap = cap_open_predictions(sample, preds)
         dropped = [
-            f"prediction {k!r} beyond the pair's limit of {sample.info.n_open}" for k in over_cap
+            f"prediction {k!r} beyond the pair's limit of {sample.info.max_differences}"
+            for k in over_cap
         ]
         # Predictions with an empty statement cannot be matched to anything; never shown.
         for k in [k for k, p in kept.items() if not (p.description or "").strip()]:
             dropped.append(f"prediction {k!r} has an empty description")
             del kept[k]
-        unmatched = {k: None for k in sorted_keys(pool)}
+        unmatched: dict[str, str | None] = {k: None for k in sorted_keys(pool)}
         if not kept or not pool:  # nothing to match: no call, everything unmatched
             return Judgement(
-                sample.key,
-                "ok",
-                unmatched,
-                {k: False for k in unmatched},
+                sample_key=sample.key,
+                status="ok",
+                matches=unmatched,
+                opposite={k: False for k in unmatched},
                 dropped=dropped,
                 model=self.model,
             )
@@ -272,20 +229,20 @@ class Judge:
             )
         except SampleFailure as exc:
             return Judgement(
-                sample.key,
-                "judge_failure",
-                unmatched,
-                {k: False for k in unmatched},
+                sample_key=sample.key,
+                status="judge_failure",
+                matches=unmatched,
+                opposite={k: False for k in unmatched},
                 dropped=dropped,
                 error=f"{type(exc).__name__}: {exc}",
                 model=self.model,
                 usage=_usage(session),
             )
         return Judgement(
-            sample.key,
-            "ok",
-            parsed.matches,
-            parsed.opposite,
+            sample_key=sample.key,
+            status="ok",
+            matches=parsed.matches,
+            opposite=parsed.opposite,
             replies=[parsed.raw],
             dropped=dropped + parsed.dropped,
             model=self.model,
@@ -293,9 +250,9 @@ class Judge:
         )
 
 
-def _usage(session: LLMSession) -> dict[str, Any]:
+def _usage(session: LLMSession) -> Usage:
     usage = getattr(session, "usage", None)
-    return usage.as_dict() if usage is not None else {}
+    return usage if isinstance(usage, Usage) else Usage()
 
 
 def judge_all(
@@ -324,12 +281,29 @@ def write_judgements(path: Any, judgements: Iterable[Judgement]) -> None:
     """judgements.jsonl: one Judgement per line."""
     with open(path, "w", encoding="utf-8") as fh:
         for j in judgements:
-            fh.write(json.dumps(j.to_json(), ensure_ascii=False) + "\n")
+            fh.write(json.dumps(j.model_dump(mode="json"), ensure_ascii=False) + "\n")
 
 
 def read_judgements(path: Any) -> dict[str, Judgement]:
+    """judgements.jsonl back; a line that does not fit is a UserError naming line and field."""
+    from pydantic import ValidationError
+
+    from vidbench.errors import UserError
+    from vidbench.runs import describe_validation_error
+
+    items = []
     with open(path, encoding="utf-8") as fh:
-        items = [Judgement.from_json(json.loads(line)) for line in fh if line.strip()]
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                items.append(Judgement.model_validate_json(line))
+            except ValidationError as exc:
+                raise UserError(
+                    f"line {n} is not a judgement: {describe_validation_error(exc)}",
+                    where=str(path),
+                    fix="re-run `vidbench score` on the run folder",
+                ) from None
     return {j.sample_key: j for j in items}
 
 

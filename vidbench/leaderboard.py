@@ -1,6 +1,7 @@
 """Leaderboards from run folders plus the paper's published rows.
 
-`build_leaderboards` reads each run's manifest.json and metrics.json and writes, into `out_dir`:
+`build_leaderboards` reads each run's manifest.json and metrics.json (as the typed Manifest and
+ClosedMetrics / OpenMetrics, so a column can only show what runs write) and writes, into `out_dir`:
 closed.csv and open.csv (the reference leaderboard's columns first, then ours), localization.csv
 when any run has localisation metrics, README.md (markdown tables) and index.html (static,
 every value escaped). Output is deterministic: same inputs, same bytes (no "generated at" stamp).
@@ -20,6 +21,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from vidbench import runs
+from vidbench.contracts import (
+    ClosedRate,
+    LocalizationMetrics,
+    Manifest,
+    MethodInfo,
+    Metrics,
+    OpenMetrics,
+    OpenRate,
+)
 from vidbench.errors import UserError
 from vidbench.report import markdown_table
 from vidbench.reported import PAPER_LINK, ReportedRow, reported_rows
@@ -34,6 +45,7 @@ PROVENANCE_COLUMNS = [
     "judge",
     "dataset",
     "dataset_revision",
+    "coverage",
     "vidbench_version",
     "cost_usd",
     "date",
@@ -100,6 +112,7 @@ def _reported_row(row: ReportedRow) -> dict[str, Any]:
             "judge": "",
             "dataset": "",
             "dataset_revision": "",
+            "coverage": "",
             "vidbench_version": "",
             "cost_usd": "",
             "date": "",
@@ -111,111 +124,79 @@ def _reported_row(row: ReportedRow) -> dict[str, Any]:
     return out
 
 
-def _read_json(path: Path, what: str) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError(
-            f"{what} not found",
-            where=str(path),
-            fix="pass a finished run folder (run `vidbench eval` / `vidbench score` first)",
-        ) from None
-    except json.JSONDecodeError as exc:
-        raise UserError(
-            f"{what} is not valid JSON: {exc.msg} (line {exc.lineno} column {exc.colno})",
-            where=str(path),
-            fix="re-run `vidbench score`",
-        ) from None
-    if not isinstance(data, dict):
-        raise UserError(
-            f"{what} is not a JSON object", where=str(path), fix="re-run `vidbench score`"
-        )
-    return data
-
-
-def _model_name(method: Mapping[str, Any]) -> str:
-    name = str(method.get("name") or "?")
-    config = method.get("config") or {}
-    model = config.get("model") if isinstance(config, Mapping) else None
-    if model:
+def _model_name(method: MethodInfo) -> str:
+    name = method.name
+    model = method.config.get("model")
+    if model and str(model) != name:
         name = f"{name} ({model})"
-    if method.get("uses_ground_truth"):
+    if method.uses_ground_truth:
         name += " [oracle: uses ground truth]"
     return name
 
 
-def _run_row(
-    run_dir: Path, manifest: Mapping[str, Any], metrics: Mapping[str, Any]
-) -> dict[str, Any]:
-    mode = metrics.get("mode")
-    rate = "accuracy" if mode == "closed" else "recall"
-    method = manifest.get("method") or {}
-    dataset = manifest.get("dataset") or {}
-    splits = metrics.get("splits") or {}
+def _cost(metrics: Metrics) -> str:
+    cost = metrics.cost_usd()
+    return "unknown" if cost is None else f"{cost:.4f}"
+
+
+def _run_row(run_dir: Path, manifest: Manifest, metrics: Metrics) -> dict[str, Any]:
     out: dict[str, Any] = {
-        "model_name": _model_name(method),
-        "model_link": str(method.get("link") or ""),
-        "Average": _pct(metrics.get("average")),
-        "_sort": metrics.get("average"),
+        "model_name": _model_name(manifest.method),
+        "model_link": manifest.method.link,
+        "Average": _pct(metrics.average),
+        "_sort": metrics.average,
     }
-    k_all = n_all = 0
+    splits: Mapping[str, ClosedRate | OpenRate] = metrics.splits
     for split, col in SPLIT_COLUMNS.items():
-        block = splits.get(split) or {}
-        k, n = block.get("n_correct"), block.get("n")
-        out[col] = _pct(block.get(rate))
-        out[f"n-{SHORT[split]}"] = "" if n is None else n
-        out[f"ci95-{SHORT[split]}"] = _ci(block.get("wilson"))
-        out[f"statsig-{SHORT[split]}"] = _statsig(k, n)
-        k_all += k or 0
-        n_all += n or 0
-    pooled = metrics.get("pooled_stats") or {}
-    k_all, n_all = pooled.get("n_correct", k_all), pooled.get("n", n_all)
-    out["statsig-avg"] = _statsig(k_all, n_all)
-    out["Pooled"] = _pct(metrics.get("pooled"))
-    if mode == "open":
-        out["precision"] = _pct(metrics.get("precision"))
-        out["unmatched"] = _pct(metrics.get("unmatched_rate"))
-        out["wrong_direction"] = _pct(metrics.get("wrong_direction_rate"))
-        out["judge_failures"] = metrics.get("judge_failures", "")
-    judge = manifest.get("judge")
-    if isinstance(judge, Mapping):
-        judge = judge.get("model")
-    cost = (manifest.get("usage") or {}).get("cost_usd")
+        block = splits.get(split)
+        out[col] = _pct(block.rate) if block else ""
+        out[f"n-{SHORT[split]}"] = block.n if block else ""
+        out[f"ci95-{SHORT[split]}"] = _ci(block.wilson) if block else ""
+        out[f"statsig-{SHORT[split]}"] = _statsig(block.n_correct, block.n) if block else ""
+    out["statsig-avg"] = _statsig(metrics.pooled_stats.n_correct, metrics.pooled_stats.n)
+    out["Pooled"] = _pct(metrics.pooled)
+    if isinstance(metrics, OpenMetrics):
+        out["precision"] = _pct(metrics.precision)
+        out["unmatched"] = _pct(metrics.unmatched_rate)
+        out["wrong_direction"] = _pct(metrics.wrong_direction_rate)
+        out["judge_failures"] = metrics.judge_failures
+    dataset = manifest.dataset
     out.update(
         {
-            "judge": judge or "",
-            "dataset": dataset.get("repo_id") or "",
-            "dataset_revision": dataset.get("revision") or "",
-            "vidbench_version": manifest.get("vidbench_version") or "",
-            "cost_usd": "" if cost is None else f"{cost:.2f}",
-            "date": str(manifest.get("created") or "")[:10],
-            "source": "reproduced",
-            "oracle": str(bool(method.get("uses_ground_truth"))),
+            "judge": manifest.judge or "",
+            "dataset": dataset.repo_id or dataset.kind,
+            "dataset_revision": dataset.revision or "",
+            "coverage": f"{metrics.coverage.ok}/{dataset.split_samples}",
+            "vidbench_version": manifest.vidbench_version,
+            "cost_usd": _cost(metrics),
+            "date": manifest.created[:10],
+            "source": "reproduced" if manifest.source == "run" else "submitted",
+            "oracle": str(manifest.method.uses_ground_truth),
             "run": str(run_dir),
         }
     )
     return out
 
 
-def _localization_rows(name: str, run: str, loc: Mapping[str, Any]) -> list[dict[str, Any]]:
+def _localization_rows(name: str, run: str, loc: LocalizationMetrics) -> list[dict[str, Any]]:
     rows = []
-    blocks = {**(loc.get("splits") or {}), "overall": loc.get("overall") or {}}
+    blocks = {**loc.splits, "overall": loc.overall}
     for split, per_video in blocks.items():
         for video in ("a", "b", "both"):
-            b = per_video.get(video) or {}
-            if not b.get("n"):
+            b = per_video.get(video)
+            if b is None or not b.n:
                 continue
             rows.append(
                 {
                     "model_name": name,
                     "split": split,
                     "video": video,
-                    "n": b["n"],
-                    "mean_abs_s": f"{b['mean_abs_s']:.2f}",
-                    "median_abs_s": f"{b['median_abs_s']:.2f}",
-                    "within_0.5s": _pct(b.get("within_0.5s")),
-                    "within_1s": _pct(b.get("within_1s")),
-                    "mean_predicted_frames": f"{b.get('mean_predicted_frames') or 0:.1f}",
+                    "n": b.n,
+                    "mean_abs_s": f"{b.mean_abs_s or 0:.2f}",
+                    "median_abs_s": f"{b.median_abs_s or 0:.2f}",
+                    "within_0.5s": _pct(b.within_half_s),
+                    "within_1s": _pct(b.within_1s),
+                    "mean_predicted_frames": f"{b.mean_predicted_frames or 0:.1f}",
                     "source": "reproduced",
                     "run": run,
                 }
@@ -315,26 +296,23 @@ def build_leaderboards(
                     fix='use "closed" or "open"',
                 )
             rows[r.mode].append(_reported_row(r))
-    from vidbench.submit import submissions
+    from vidbench.submit import SUBMISSIONS, submission_rows
 
-    for sub in submissions(Path(out_dir)):  # `vidbench submit` wrote these
-        row = _run_row(Path(sub["run"]), sub["manifest"], sub["metrics"])
-        row.update(source="submitted", run=f"submissions/{sub['name']}.json")
-        rows[sub["metrics"]["mode"]].append(row)
+    for name, manifest, metrics in submission_rows(Path(out_dir)):  # `vidbench submit`'s
+        rows[metrics.mode].append(_run_row(Path(SUBMISSIONS) / f"{name}.json", manifest, metrics))
     for run_dir in sorted(Path(p) for p in run_dirs):
-        manifest = _read_json(run_dir / "manifest.json", "manifest.json")
-        metrics = _read_json(run_dir / "metrics.json", "metrics.json")
-        mode = metrics.get("mode")
-        if mode not in rows:
+        manifest = runs.read_model(run_dir / runs.MANIFEST, Manifest)
+        if not (run_dir / runs.METRICS).is_file():
             raise UserError(
-                f"metrics.json has mode {mode!r}",
-                where=str(run_dir / "metrics.json"),
-                fix="re-run `vidbench score` on this run folder",
+                f"{run_dir} has no {runs.METRICS}",
+                where=str(run_dir / runs.METRICS),
+                fix=f"run `vidbench score {run_dir}` first: it writes metrics.json into the run",
             )
+        metrics = runs.read_metrics(run_dir / runs.METRICS)
         row = _run_row(run_dir, manifest, metrics)
-        rows[mode].append(row)
-        if metrics.get("localization"):
-            loc_rows += _localization_rows(row["model_name"], str(run_dir), metrics["localization"])
+        rows[metrics.mode].append(row)
+        if metrics.localization is not None:
+            loc_rows += _localization_rows(row["model_name"], str(run_dir), metrics.localization)
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

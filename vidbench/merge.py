@@ -3,7 +3,8 @@
 Refused unless the shards are of one configuration (config.json equal but for the shard; same
 dataset revision, method configuration and frame specs), disjoint (no sample in two shards) and
 complete (shards 1..N all present, and together exactly the unsharded selection). The merged
-folder holds config.json without the shard (so `--resume` on it works), the shards' records and,
+folder holds config.json without the shard (so `--resume` on it works), merged_from.txt (the
+shard folders), the shards' records and,
 in open mode, their judgements; it is scored from those without calling the judge again, so its
 metrics are those of the run done at once.
 """
@@ -14,51 +15,49 @@ from pathlib import Path
 from typing import Any
 
 from vidbench import runs
+from vidbench.contracts import Manifest, RunConfig, latest_records
 from vidbench.errors import UserError
 
 # Manifest parts that must agree across shards (the rest: times, hosts, commands, may differ).
 SAME_IN_MANIFEST = ("mode", "frame_specs", "judge", "both_orders")
 
 
-def _shard_of(path: Path, config: dict[str, Any]) -> tuple[int, int]:
-    shard = (config.get("selection") or {}).get("shard")
-    if not shard:
+def _shard_of(path: Path, config: RunConfig) -> tuple[int, int]:
+    if not config.selection.shard:
         raise UserError(
             f"{path} is not a shard", fix="merge run folders written by `vidbench eval --shard I/N`"
         )
-    return int(shard[0]), int(shard[1])
+    return config.selection.shard
 
 
-def _unsharded(config: dict[str, Any]) -> dict[str, Any]:
-    selection = dict(config.get("selection") or {})
-    selection["shard"] = None
-    return {**config, "selection": selection}
+def _unsharded(config: RunConfig) -> RunConfig:
+    return config.model_copy(
+        update={"selection": config.selection.model_copy(update={"shard": None})}
+    )
 
 
-def _method_identity(manifest: dict[str, Any]) -> Any:
-    method = manifest.get("method") or {}
-    return (method.get("registry_name"), method.get("name"), method.get("config"))
+def _method_identity(manifest: Manifest) -> Any:
+    return (manifest.method.name, manifest.method.config)
 
 
-def _dataset_identity(manifest: dict[str, Any]) -> Any:
-    ds = manifest.get("dataset") or {}
-    return (ds.get("repo_id"), ds.get("revision"))
+def _dataset_identity(manifest: Manifest) -> Any:
+    return (manifest.dataset.repo_id, manifest.dataset.revision)
 
 
-def check_shards(paths: list[Path]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def check_shards(paths: list[Path]) -> tuple[RunConfig, list[Manifest]]:
     """The common (unsharded) config and each shard's manifest, or a UserError saying which
     shard differs in what."""
     if not paths:
         raise UserError("no run folders given", fix="vidbench merge RUN_1 RUN_2 ...")
-    configs = [runs.read_json(p / runs.CONFIG) for p in paths]
-    manifests = [runs.read_json(p / runs.MANIFEST) for p in paths]
+    configs = [runs.read_model(p / runs.CONFIG, RunConfig) for p in paths]
+    manifests = [runs.read_model(p / runs.MANIFEST, Manifest) for p in paths]
     shards = [_shard_of(p, c) for p, c in zip(paths, configs)]
     base = _unsharded(configs[0])
     for path, config, manifest in zip(paths[1:], configs[1:], manifests[1:]):
-        if _unsharded(config) != base:
-            differing = sorted(
-                k for k in base.keys() | config.keys() if base.get(k) != config.get(k)
-            )
+        other = _unsharded(config)
+        if other != base:
+            a, b = base.model_dump(), other.model_dump()
+            differing = sorted(k for k in a if a[k] != b[k])
             raise UserError(
                 f"{path} was run with another configuration than {paths[0]}",
                 where=f"config.json: {', '.join(differing)}",
@@ -67,7 +66,7 @@ def check_shards(paths: list[Path]) -> tuple[dict[str, Any], list[dict[str, Any]
         checks = [
             ("dataset revision", _dataset_identity),
             ("method configuration", _method_identity),
-            *[(key, lambda m, key=key: m.get(key)) for key in SAME_IN_MANIFEST],
+            *[(key, lambda m, key=key: getattr(m, key)) for key in SAME_IN_MANIFEST],
         ]
         for what, get in checks:
             if get(manifest) != get(manifests[0]):
@@ -96,25 +95,25 @@ def check_shards(paths: list[Path]) -> tuple[dict[str, Any], list[dict[str, Any]
 
 def merge_runs(paths: list[Path], runs_dir: Path, out: Path | None = None) -> Path:
     """Verify the shards and write the merged, scored run folder; returns its path."""
-    from vidbench.dataset import load_benchmark
-    from vidbench.pipeline import RunRequest, score_run
+    from vidbench.dataset import Benchmark, select
+    from vidbench.pipeline import load_split, score_records, selection_of
 
     config, manifests = check_shards(paths)
-    request = RunRequest.from_json(config)
-    bench = load_benchmark(request.dataset, request.revision, request.selection, request.video_root)
+    split = load_split(config)
+    bench = Benchmark(split.source, select(split.samples, selection_of(config)))
     expected = {s.key for s in bench.samples}
     owner: dict[str, Path] = {}
     records = []
     for path in paths:
-        for (key, _swapped), record in runs.latest_records(
-            runs.RecordLog(path / runs.PREDICTIONS).read()
-        ).items():
-            if owner.setdefault(key, path) != path:
-                raise UserError(
-                    f"sample {key!r} is in two shards: {owner[key]} and {path}",
-                    fix="the shards overlap: were they run on different selections?",
-                )
-            records.append(record)
+        log = runs.RecordLog(path / runs.PREDICTIONS).read()
+        for swapped in (False, True):
+            for key, record in latest_records(log, swapped).items():
+                if owner.setdefault(key, path) != path:
+                    raise UserError(
+                        f"sample {key!r} is in two shards: {owner[key]} and {path}",
+                        fix="the shards overlap: were they run on different selections?",
+                    )
+                records.append(record)
     unknown = sorted(set(owner) - expected)
     absent = sorted(expected - set(owner))
     if unknown or absent:
@@ -125,7 +124,7 @@ def merge_runs(paths: list[Path], runs_dir: Path, out: Path | None = None) -> Pa
             fix="finish each shard with `vidbench eval --resume SHARD_DIR` before merging",
         )
     judgements = None
-    if request.mode == "open":
+    if config.mode == "open":
         from vidbench.judge import read_judgements
 
         judgements = {}
@@ -136,19 +135,19 @@ def merge_runs(paths: list[Path], runs_dir: Path, out: Path | None = None) -> Pa
                 )
             judgements.update(read_judgements(path / runs.JUDGEMENTS))
     if out is None:
-        out = runs.new_run_dir(runs_dir, f"{request.method}-merged", request.mode)
+        out = runs.new_run_dir(runs_dir, f"{config.method}-merged", config.mode)
     elif out.exists() and any(out.iterdir()):
         raise UserError(f"{out} exists and is not empty", fix="pass a new folder to --out")
     out.mkdir(parents=True, exist_ok=True)
-    manifest = dict(manifests[0])
-    manifest["dataset"] = {
-        **(manifest.get("dataset") or {}),
-        "selection": request.selection.manifest(),
-        "n_samples": len(expected),
-    }
-    manifest["merged_from"] = [str(p) for p in paths]
-    runs.write_json(out / runs.CONFIG, config)
-    runs.write_json(out / runs.MANIFEST, manifest)
+    dataset = manifests[0].dataset.model_copy(
+        update={"selection": config.selection, "n_samples": len(expected)}
+    )
+    manifest = manifests[0].model_copy(update={"dataset": dataset})
+    runs.write_model(out / runs.CONFIG, config)
+    runs.write_model(out / runs.MANIFEST, manifest)
     runs.RecordLog(out / runs.PREDICTIONS).keep_only(records)
-    score_run(request, bench, records, out, client=None, judgements=judgements)
+    (out / "merged_from.txt").write_text("".join(f"{p}\n" for p in paths))
+    score_records(
+        config, bench, records, None, run_dir=out, manifest=manifest, judgements=judgements
+    )
     return out

@@ -4,79 +4,41 @@ run folder. The CLI only parses arguments and prints."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from vidbench import feedback, runs
 from vidbench.cache import get_cache
-from vidbench.contracts import Method, PredictionRecord, Sample, Usage
-from vidbench.dataset import Benchmark, Selection, load_benchmark
+from vidbench.contracts import (
+    DatasetInfo,
+    Judgement,
+    Manifest,
+    Method,
+    MethodInfo,
+    Metrics,
+    PredictionRecord,
+    RunConfig,
+    Sample,
+    SelectionConfig,
+    Usage,
+)
+from vidbench.dataset import Benchmark, Selection, load_benchmark, select
 from vidbench.errors import UserError
 from vidbench.evaluate import (
     EvalOptions,
     EvalOutcome,
     Evaluator,
     ensure_videos_present,
-    order_consistency,
 )
 from vidbench.registry import build_method
 
 
-@dataclass
-class RunRequest:
-    """Everything that defines a run; saved as config.json so --resume can rebuild it."""
+def selection_of(config: RunConfig) -> Selection:
+    return Selection(**config.selection.model_dump())
 
-    method: str
-    options: dict[str, Any]
-    mode: str
-    dataset: str
-    revision: str | None
-    selection: Selection
-    video_root: str | None
-    both_orders: bool = False
-    judge: str | None = None
-    judge_api_base: str | None = None
 
-    def to_json(self) -> dict[str, Any]:
-        return runs.redact_secret_fields(
-            {
-                "method": self.method,
-                "options": self.options,
-                "mode": self.mode,
-                "dataset": self.dataset,
-                "revision": self.revision,
-                "selection": self.selection.manifest(),
-                "video_root": self.video_root,
-                "both_orders": self.both_orders,
-                "judge": self.judge,
-                "judge_api_base": self.judge_api_base,
-            }
-        )
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> RunRequest:
-        sel = data.get("selection") or {}
-        return cls(
-            method=data["method"],
-            options=data.get("options") or {},
-            mode=data["mode"],
-            dataset=data["dataset"],
-            revision=data.get("revision"),
-            selection=Selection(
-                split=sel.get("split", "all"),
-                domains=tuple(sel.get("domains") or ()),
-                actions=tuple(sel.get("actions") or ()),
-                sample_ids=tuple(sel.get("sample_ids") or ()),
-                per_action=sel.get("per_action"),
-                limit=sel.get("limit"),
-                shard=tuple(sel["shard"]) if sel.get("shard") else None,  # type: ignore[arg-type]
-            ),
-            video_root=data.get("video_root"),
-            both_orders=bool(data.get("both_orders")),
-            judge=data.get("judge"),
-            judge_api_base=data.get("judge_api_base"),
-        )
+def selection_config(selection: Selection) -> SelectionConfig:
+    return SelectionConfig.model_validate(selection.manifest())
 
 
 def make_client(
@@ -92,9 +54,10 @@ def make_client(
 
 
 def prepare(
-    request: RunRequest, method: Method | None = None, bench: Benchmark | None = None
-) -> tuple[Method, Benchmark]:
-    """The request's method and samples, checked; either may be handed in already built."""
+    request: RunConfig, method: Method | None = None, split_bench: Benchmark | None = None
+) -> tuple[Method, Benchmark, int]:
+    """The method, the selected samples and how many samples the whole split has. The method and
+    the split's samples may be handed in already built (the Python API's objects)."""
     feedback.stage(f"building method {request.method}")
     method = method or build_method(request.method, request.options)
     if request.mode not in method.modes:
@@ -107,20 +70,30 @@ def prepare(
             "--both-orders applies to closed mode only",
             fix="drop --both-orders or use --mode closed",
         )
-    if bench is None:
+    if split_bench is None:
         feedback.stage(f"loading dataset {request.dataset}")
-        bench = load_benchmark(
-            request.dataset, request.revision, request.selection, request.video_root
-        )
+    bench = split_bench or load_split(request)
+    split_samples = len(bench.samples)
+    bench = Benchmark(bench.source, select(bench.samples, selection_of(request)))
     if not bench.samples:
         raise UserError(
             "the selection matches no sample",
             fix="loosen --split/--domain/--action/--sample-ids, or run `vidbench data info`",
         )
-    return method, bench
+    return method, bench, split_samples
 
 
-def check_credentials(request: RunRequest, method: Method, bench: Benchmark) -> None:
+def load_split(config: RunConfig) -> Benchmark:
+    """Every sample of the run's split (no domain/action/limit filter)."""
+    return load_benchmark(
+        config.dataset,
+        config.revision,
+        Selection(split=config.selection.split),
+        config.video_root,
+    )
+
+
+def check_credentials(request: RunConfig, method: Method, bench: Benchmark) -> None:
     """Every model the run will call has its key (or a server URL), before any work starts."""
     from vidbench.llm import missing_credentials
 
@@ -149,23 +122,46 @@ def jobs_for(bench: Benchmark, both_orders: bool) -> list[tuple[Sample, bool]]:
     return jobs
 
 
-def manifest_for(request: RunRequest, method: Method, bench: Benchmark) -> dict[str, Any]:
-    specs: dict[str, Any] = {}
+def manifest_for(
+    request: RunConfig, method: Method, bench: Benchmark, split_samples: int
+) -> Manifest:
+    specs: dict[str, dict[str, Any]] = {}
     for s in bench.samples:
         specs.setdefault(s.domain, method.frame_spec(s.info).as_dict())
+    config = method.config.model_dump(mode="json")
     return runs.build_manifest(
-        method={**method.describe(), "registry_name": request.method},
+        method=MethodInfo(
+            name=request.method,
+            config=config,
+            uses_ground_truth=method.uses_ground_truth,
+            link=method_link(method, request.method, config),
+        ),
         mode=request.mode,
-        dataset={
-            **bench.source.manifest(),
-            "split": request.selection.split,
-            "selection": request.selection.manifest(),
-            "n_samples": len(bench.samples),
-        },
+        dataset=dataset_info(bench, request.selection, split_samples),
         frame_specs=specs,
         judge=(request.judge or default_judge()) if request.mode == "open" else None,
         both_orders=request.both_orders,
     )
+
+
+def dataset_info(bench: Benchmark, selection: SelectionConfig, split_samples: int) -> DatasetInfo:
+    return DatasetInfo(
+        **bench.source.manifest(),
+        split=selection.split,
+        selection=selection,
+        n_samples=len(bench.samples),
+        split_samples=split_samples,
+    )
+
+
+def method_link(method: Method, name: str, config: dict[str, Any]) -> str:
+    """The method's own `link` if it declares one, else the page of the paper's model it runs."""
+    from vidbench.reported import model_link
+
+    declared = getattr(method, "link", "")
+    if isinstance(declared, str) and declared:
+        return declared
+    return model_link(str(config.get("model") or "")) or model_link(name)
 
 
 def default_judge() -> str:
@@ -175,24 +171,24 @@ def default_judge() -> str:
 
 
 def run_eval(
-    request: RunRequest,
+    request: RunConfig,
     options: EvalOptions,
     runs_dir: Path,
     resume: Path | None = None,
     prepared: tuple[Method, Benchmark] | None = None,
 ) -> EvalOutcome:
     """Start a run (or resume one), run every missing or failed sample, score, write it all.
-    `prepared`: a method and benchmark built by the caller (the Python API's objects)."""
+    `prepared`: the method and the split's samples, built by the caller (the Python API)."""
     if resume is not None:
-        saved = runs.read_json(resume / runs.CONFIG)
-        request = RunRequest.from_json(saved)
-    method, bench = prepare(request, *(prepared or (None, None)))
+        request = runs.read_model(resume / runs.CONFIG, RunConfig)
+    method, bench, split_samples = prepare(request, *(prepared or (None, None)))
     feedback.stage(f"checking the videos of {len(bench.samples)} samples")
     ensure_videos_present(bench)
     feedback.stage("checking credentials (importing the model client)")
     check_credentials(request, method, bench)
     if resume is not None:
         run_dir = resume
+        manifest = runs.read_model(run_dir / runs.MANIFEST, Manifest)
         log = runs.RecordLog(run_dir / runs.PREDICTIONS)
         done = runs.completed(log.read())
         log.keep_only(done.values())  # drop failed records: they run again, never duplicated
@@ -200,30 +196,44 @@ def run_eval(
         shard = request.selection.shard
         label = f"{request.method}-shard{shard[0]}of{shard[1]}" if shard else request.method
         run_dir = runs.new_run_dir(runs_dir, label, request.mode)
-        runs.write_json(run_dir / runs.CONFIG, request.to_json())
-        runs.write_json(run_dir / runs.MANIFEST, manifest_for(request, method, bench))
+        manifest = manifest_for(request, method, bench, split_samples)
+        runs.write_model(run_dir / runs.CONFIG, request)
+        runs.write_model(run_dir / runs.MANIFEST, manifest)
         done = {}
     feedback.attach_run_log(run_dir)
     feedback.log.info("run %s: %s", run_dir, runs.redacted_command())
     client = make_client(options.max_concurrency, options.max_cost, options.prices)
-    evaluator = Evaluator(method, bench, request.mode, run_dir, options, client, get_cache())
+    evaluator = Evaluator(
+        method, bench, request.mode, run_dir, options, client, get_cache(), name=request.method
+    )
     todo = [job for job in jobs_for(bench, request.both_orders) if (job[0].key, job[1]) not in done]
     feedback.stage(f"running {len(todo)} of {len(bench.samples)} samples ({len(done)} done before)")
     feedback.end_status()
-    _, stopped = evaluator.run(todo)
-    records = list(runs.latest_records(evaluator.log.read()).values())
-    outcome = EvalOutcome(run_dir, records, total_usage(records), stopped)
+    new_records, stopped = evaluator.run(todo)
+    # The records in hand are the run: the kept ones from before plus the ones just made (a
+    # failed old record was dropped above, so nothing is superseded twice).
+    records = list(done.values()) + new_records
+    outcome = EvalOutcome(
+        run_dir,
+        records,
+        total_usage(records),
+        stopped,
+        saved_usd=float(getattr(client, "saved_usd", 0.0)),
+        unpriced_calls=int(getattr(client, "unpriced_calls", 0)),
+    )
     for record in records:
         if record.status.value != "ok":
             feedback.log.info(
                 "failed %s: %s: %s", record.sample_key, record.status.value, record.error
             )
     feedback.stage("scoring")
-    outcome.metrics = score_run(request, bench, records, run_dir, client, options.max_concurrency)
+    outcome.metrics = score_records(
+        request, bench, records, client, options.max_concurrency, run_dir, manifest
+    )
     feedback.log.info(
         "done: %d records, average %s, cost %s USD%s",
         len(records),
-        outcome.metrics.get("average"),
+        outcome.metrics.average,
         outcome.usage.cost_usd,
         " (stopped at --max-cost)" if stopped else "",
     )
@@ -238,66 +248,49 @@ def total_usage(records: list[PredictionRecord]) -> Usage:
     return total
 
 
-def score_run(
-    request: RunRequest,
+def score_records(
+    request: RunConfig,
     bench: Benchmark,
     records: list[PredictionRecord],
-    run_dir: Path | None,
     client: Any,
     max_workers: int = 8,
-    judgements: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
+    run_dir: Path | None = None,
+    manifest: Manifest | None = None,
+    judgements: Mapping[str, Judgement] | None = None,
+) -> Metrics:
     """Metrics for a run's records; writes metrics.json, judgements.jsonl and report.md when a
-    run folder is given. `judgements` given (open mode): used as they are, no judge call."""
+    run folder (and its manifest) is given. Open set: `judgements` given (a merge of shards,
+    a submission's check) are used as they are, without calling the judge."""
     from vidbench import scoring
-    from vidbench.predictions import records_to_predictions
     from vidbench.report import render_report
 
-    samples = bench.samples
-    forward = [r for r in records if not r.swapped]
-    predictions = records_to_predictions(forward)
-    if request.mode == "closed":
-        metrics = scoring.score_closed(samples, predictions, records=forward)
-    else:
-        metrics = score_open_predictions(
-            samples, predictions, request, client, max_workers, run_dir, forward, judgements
-        )
-    localization = scoring.score_localization(samples, forward)
-    if localization:
-        metrics["localization"] = localization
-    if request.both_orders:
-        metrics["order"] = order_consistency(samples, records)
-    metrics["usage"] = total_usage(records).as_dict()
+    metrics, judgements = scoring.score_run_records(
+        bench.samples,
+        records,
+        request.mode,
+        judge=(
+            judge_for(request.judge, request.judge_api_base, client)
+            if request.mode == "open" and judgements is None
+            else None
+        ),
+        both_orders=request.both_orders,
+        max_workers=max_workers,
+        judgements=judgements,
+    )
     if run_dir is not None:
-        runs.write_json(run_dir / runs.METRICS, metrics)
-        manifest = runs.read_json(run_dir / runs.MANIFEST)
-        (run_dir / runs.REPORT).write_text(render_report(manifest, metrics))
+        if judgements:
+            from vidbench.judge import write_judgements
+
+            write_judgements(run_dir / runs.JUDGEMENTS, judgements.values())
+        runs.write_model(run_dir / runs.METRICS, metrics)
+        if manifest is not None:
+            (run_dir / runs.REPORT).write_text(render_report(manifest, metrics))
     return metrics
 
 
-def score_open_predictions(
-    samples: list[Sample],
-    predictions: dict[str, Any],
-    request: RunRequest,
-    client: Any,
-    max_workers: int,
-    run_dir: Path | None,
-    records: list[PredictionRecord] | None = None,
-    judgements: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    from vidbench import scoring
-    from vidbench.judge import Judge, judge_all, write_judgements
+def judge_for(model: str | None, api_base: str | None, client: Any) -> Any:
+    """The open-set judge (default model unless `model`), calling through the run's client."""
+    from vidbench.judge import Judge
 
-    if judgements is None:
-        params = {"api_base": request.judge_api_base} if request.judge_api_base else {}
-        judge = Judge(client.session, model=request.judge or default_judge(), **params)
-        judgements = judge_all(samples, predictions, judge, max_workers=max_workers)
-    if run_dir is not None:
-        write_judgements(run_dir / runs.JUDGEMENTS, judgements.values())
-    metrics = scoring.score_open(samples, predictions, judgements, records=records)
-    judge_usage = Usage()
-    for j in judgements.values():
-        if j.usage:
-            judge_usage.add(Usage(**j.usage))
-    metrics["judge_usage"] = judge_usage.as_dict()
-    return metrics
+    params = {"api_base": api_base} if api_base else {}
+    return Judge(client.session, model=model or default_judge(), **params)

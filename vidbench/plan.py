@@ -5,19 +5,19 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from vidbench.contracts import PlannedCall
+from vidbench.contracts import PlannedCall, RunConfig
 from vidbench.report import text_table
 
 # A <=512 px image costs one 512-px tile in OpenAI's accounting: 85 base + 170 per tile.
 TOKENS_PER_IMAGE = 255
 
 
-def dry_run(request: Any) -> str:
+def dry_run(request: RunConfig) -> str:
     from vidbench.llm import PROVIDER_MAX_IMAGES, estimate_cost, provider_of
     from vidbench.pipeline import jobs_for, prepare
     from vidbench.video import frame_indices, probe
 
-    method, bench = prepare(request)
+    method, bench, _ = prepare(request)
     stages: dict[tuple[str, str], dict[str, Any]] = defaultdict(
         lambda: {
             "calls": 0,
@@ -39,7 +39,9 @@ def dry_run(request: Any) -> str:
             else:
                 counts.append(len(frame_indices(p.n_frames_trimmed, ref.fps_original, spec)))
         n_items = (
-            len(sample.closed_statements()) if request.mode == "closed" else sample.info.n_open
+            len(sample.closed_statements())
+            if request.mode == "closed"
+            else sample.info.max_differences
         )
         calls: list[PlannedCall] = method.plan(
             sample.info, request.mode, n_items, (counts[0], counts[1])
@@ -75,7 +77,7 @@ def dry_run(request: Any) -> str:
                 f"but {provider_of(model)} accepts {limit}; lower max_images / fps"
             )
     lines = [
-        f"dry run: {getattr(method, 'registry_name', method.name)}, {request.mode} set, "
+        f"dry run: {request.method}, {request.mode} set, "
         f"{len(bench.samples)} samples ({bench.source.repo_id} @ {bench.source.revision})",
         "",
     ]

@@ -27,8 +27,10 @@ from vidbench.contracts import (
     DifferencePrediction,
     Mode,
     PredictionRecord,
+    Predictions,
     Sample,
     Status,
+    latest_records,
     sorted_keys,
 )
 from vidbench.errors import UserError
@@ -49,9 +51,6 @@ class Problem:
         return f"{self.where}: {self.what} ({self.fix})"
 
 
-Predictions = dict[str, dict[str, DifferencePrediction]]
-
-
 class _Obj(dict):
     """A decoded JSON object that remembers keys it saw more than once (json keeps the last)."""
 
@@ -68,14 +67,15 @@ def _pairs_hook(pairs: list[tuple[str, Any]]) -> _Obj:
 def cap_open_predictions(
     sample: Sample, preds: Mapping[str, DifferencePrediction]
 ) -> tuple[dict[str, DifferencePrediction], list[str]]:
-    """Keep at most the sample's n_open predictions (first in key order); return (kept, dropped).
+    """Keep at most the sample's max_differences predictions (first in key order); return
+    (kept, dropped).
 
     The reference scorer never enforced the cap, so a method could raise recall by listing more
     differences; here the extra ones are simply never shown to the judge.
     """
     keys = sorted_keys(preds)
-    cap = max(0, sample.info.n_open)
-    return {k: preds[k] for k in keys[:cap]}, keys[cap:]
+    limit = max(0, sample.info.max_differences)
+    return {k: preds[k] for k in keys[:limit]}, keys[limit:]
 
 
 def _where(sample_key: str, diff_key: str | None = None) -> str:
@@ -236,14 +236,14 @@ def _check_sample(
         return out, len(set(asked) - set(out))
     for dkey in sorted_keys(str(k) for k in entry):
         out[dkey] = _parse_open_value(entry[dkey], _where(key, dkey), problems)
-    if len(out) > sample.info.n_open:
+    if len(out) > sample.info.max_differences:
         problems.append(
             Problem(
                 _where(key),
                 f"{len(out)} differences predicted, more than this "
                 f"pair's limit n_differences_open_prediction = "
-                f"{sample.info.n_open}",
-                f"keep at most {sample.info.n_open} differences",
+                f"{sample.info.max_differences}",
+                f"keep at most {sample.info.max_differences} differences",
             )
         )
     return out, 0
@@ -259,8 +259,9 @@ def load_predictions(
     `path_or_obj` is a JSON file path or already-decoded JSON. Every problem is listed: malformed
     JSON (with line and column), unknown / duplicate / missing sample keys; closed mode: unknown or
     unasked difference keys, answers other than a/b; open mode: empty descriptions, more
-    differences than the pair's n_open, answers other than a/b. Predictions that could be read are
-    returned even when there are problems (answers that are not a/b become None, i.e. wrong).
+    differences than the pair's max_differences, answers other than a/b. Predictions that could
+    be read are returned even when there are problems (answers that are not a/b become None,
+    i.e. wrong).
     """
     data, name, problems = _read(path_or_obj)
     warnings: list[str] = []
@@ -348,12 +349,3 @@ def records_to_predictions(
         for key, rec in latest_records(records, swapped).items()
         if rec.status == Status.OK
     }
-
-
-def latest_records(
-    records: Iterable[PredictionRecord], swapped: bool = False
-) -> dict[str, PredictionRecord]:
-    """The last record per sample of one order, keyed by sample (runs.latest_records's rule)."""
-    from vidbench.runs import latest_records as latest_by_order
-
-    return {key: rec for (key, order), rec in latest_by_order(records).items() if order == swapped}

@@ -5,40 +5,53 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from vidbench.contracts import SPLITS
+from vidbench.contracts import (
+    SPLITS,
+    ClosedMetrics,
+    ClosedRate,
+    GroupRate,
+    Manifest,
+    Metrics,
+    OpenMetrics,
+    OpenRate,
+    Usage,
+)
 
 
-def _pct(value: Any) -> str:
+def _pct(value: float | None) -> str:
     return "-" if value is None else f"{100 * float(value):.1f}"
 
 
-def _interval(fig: dict[str, Any], name: str) -> str:
-    iv = fig.get(name)
-    if not iv or iv[0] is None:
+def _interval(interval: Sequence[float] | None) -> str:
+    if not interval:
         return "-"
-    return f"[{_pct(iv[0])}, {_pct(iv[1])}]"
+    return f"[{_pct(interval[0])}, {_pct(interval[1])}]"
 
 
-def _p(value: Any) -> str:
+def _p(value: float | None) -> str:
     return "-" if value is None else (f"{value:.3g}" if value >= 1e-3 else f"{value:.1e}")
 
 
-def split_rows(metrics: dict[str, Any]) -> list[dict[str, str]]:
-    headline = "accuracy" if metrics.get("mode") == "closed" else "recall"
-    splits = metrics.get("splits", {})
+def _headline(metrics: Metrics) -> str:
+    return "accuracy" if metrics.mode == "closed" else "recall"
+
+
+def split_rows(metrics: Metrics) -> list[dict[str, str]]:
+    headline = _headline(metrics)
+    splits: Mapping[str, ClosedRate | OpenRate] = metrics.splits
     rows = []
     for name in [s for s in SPLITS if s in splits] + [s for s in splits if s not in SPLITS]:
         fig = splits[name]
         rows.append(
             {
                 "split": name,
-                "n": str(fig.get("n", "-")),
-                f"{headline} %": _pct(fig.get(headline)),
-                "wilson 95%": _interval(fig, "wilson"),
-                "bootstrap 95%": _interval(fig, "bootstrap"),
-                "p vs 0.5": _p(fig.get("p_vs_chance")),
-                "majority %": _pct(fig.get("majority_rate")),
-                "p vs majority": _p(fig.get("p_vs_majority")),
+                "n": str(fig.n),
+                f"{headline} %": _pct(fig.rate),
+                "wilson 95%": _interval(fig.wilson),
+                "bootstrap 95%": _interval(fig.bootstrap),
+                "p vs 0.5": _p(fig.p_vs_chance),
+                "majority %": _pct(fig.majority_rate),
+                "p vs majority": _p(fig.p_vs_majority),
             }
         )
     return rows
@@ -76,82 +89,79 @@ def markdown_table(rows: Sequence[Mapping[str, Any]], cols: Sequence[str] | None
     return "\n".join(lines)
 
 
-def summary_lines(metrics: dict[str, Any]) -> list[str]:
+def _cost(usage: Usage) -> str:
+    return "unknown" if usage.cost_usd is None else f"${usage.cost_usd:.4f}"
+
+
+def summary_lines(metrics: Metrics) -> list[str]:
     lines = [
-        f"average over splits (paper's Average): {_pct(metrics.get('average'))}%   "
-        f"pooled over items: {_pct(metrics.get('pooled'))}%"
+        f"average over splits (paper's Average): {_pct(metrics.average)}%   "
+        f"pooled over items: {_pct(metrics.pooled)}%"
     ]
-    if metrics.get("mode") == "open":
-        extra = {
-            k: metrics.get(k)
-            for k in ("precision", "f1", "unmatched_rate", "wrong_direction_rate")
-            if k in metrics
-        }
-        if extra:
-            lines.append("   ".join(f"{k}: {_pct(v)}%" for k, v in extra.items()))
-        if "mean_predictions" in metrics:
-            lines.append(f"mean predictions per sample: {metrics['mean_predictions']:.2f}")
-        if "judge_failures" in metrics:
-            lines.append(f"judge failures (counted unmatched): {metrics['judge_failures']}")
-    cov = metrics.get("coverage")
-    if cov:
+    if isinstance(metrics, OpenMetrics):
         lines.append(
-            f"coverage: {cov.get('ok')}/{cov.get('samples')} samples ok "
-            f"{cov.get('failures') or ''} (failures count as wrong)"
+            f"precision: {_pct(metrics.precision)}%   f1: {_pct(metrics.f1)}%   "
+            f"unmatched_rate: {_pct(metrics.unmatched_rate)}%   "
+            f"wrong_direction_rate: {_pct(metrics.wrong_direction_rate)}%"
         )
-    order = metrics.get("order")
-    if order:
+        if metrics.mean_predictions is not None:
+            lines.append(f"mean predictions per sample: {metrics.mean_predictions:.2f}")
+        lines.append(f"judge failures (counted unmatched): {metrics.judge_failures}")
+    cov = metrics.coverage
+    lines.append(
+        f"coverage: {cov.ok}/{cov.samples} samples ok "
+        f"{cov.failures or ''} (failures count as wrong)"
+    )
+    if isinstance(metrics, ClosedMetrics) and metrics.order is not None:
+        order = metrics.order
         lines.append(
-            f"both orders: consistency {_pct(order.get('consistency'))}%, accuracy "
-            f"counting only answers right in both orders {_pct(order.get('accuracy_both_orders'))}%"
+            f"both orders: consistency {_pct(order.consistency)}%, accuracy "
+            f"counting only answers right in both orders {_pct(order.accuracy_both_orders)}%"
         )
-    usage = metrics.get("usage")
-    if usage and usage.get("calls"):
-        cost = usage.get("cost_usd")
+    usage = metrics.usage
+    if usage.calls:
         lines.append(
-            f"LLM calls: {usage['calls']} ({usage.get('cached_calls', 0)} cached), "
-            f"cost: {'unknown' if cost is None else f'${cost:.4f}'}"
+            f"LLM calls: {usage.calls} ({usage.cached_calls} cached), cost: {_cost(usage)}"
+        )
+    if isinstance(metrics, OpenMetrics) and metrics.judge_usage.calls:
+        judge = metrics.judge_usage
+        lines.append(
+            f"judge calls: {judge.calls} ({judge.cached_calls} cached), cost: {_cost(judge)}"
         )
     return lines
 
 
-def render_metrics(metrics: dict[str, Any]) -> str:
+def render_metrics(metrics: Metrics) -> str:
     return text_table(split_rows(metrics)) + "\n\n" + "\n".join(summary_lines(metrics))
 
 
-def _breakdown(metrics: dict[str, Any], key: str) -> str:
-    table = metrics.get(key) or {}
-    headline = "accuracy" if metrics.get("mode") == "closed" else "recall"
+def _breakdown(metrics: Metrics, table: Mapping[str, GroupRate], title: str) -> str:
+    headline = _headline(metrics)
     rows = [
-        {
-            key.removeprefix("by_"): name,
-            "n": str(fig.get("n", "-")),
-            f"{headline} %": _pct(fig.get(headline)),
-        }
+        {title: name, "n": str(fig.n), f"{headline} %": _pct(fig.rate)}
         for name, fig in sorted(table.items())
     ]
     return markdown_table(rows) if rows else ""
 
 
-def render_report(manifest: dict[str, Any], metrics: dict[str, Any]) -> str:
-    method = manifest.get("method", {})
-    ds = manifest.get("dataset", {})
+def render_report(manifest: Manifest, metrics: Metrics) -> str:
+    """report.md: what was run on what, the split table, the summary and the breakdowns."""
+    ds = manifest.dataset
     parts = [
-        f"# {method.get('registry_name') or method.get('name')} - {metrics.get('mode')} set",
+        f"# {manifest.method.name} - {metrics.mode} set",
         "",
-        f"- dataset: {ds.get('repo_id')} @ {ds.get('revision')} (split {ds.get('split')}, "
-        f"{ds.get('n_samples')} pairs)",
-        f"- vidbench {manifest.get('vidbench_version')} (commit {manifest.get('git_commit')}), "
-        f"created {manifest.get('created')}",
+        f"- dataset: {ds.repo_id} @ {ds.revision} (split {ds.split}, {ds.n_samples} pairs)",
+        f"- vidbench {manifest.vidbench_version} (commit {manifest.git_commit}), "
+        f"created {manifest.created}",
     ]
-    if manifest.get("judge"):
-        parts.append(f"- judge: {manifest['judge']}")
-    if method.get("uses_ground_truth"):
+    if manifest.judge:
+        parts.append(f"- judge: {manifest.judge}")
+    if manifest.method.uses_ground_truth:
         parts.append("- **oracle: this run used ground-truth localisation frames**")
     parts += ["", markdown_table(split_rows(metrics)), ""]
     parts += [f"- {line}" for line in summary_lines(metrics)]
-    for key in ("by_domain", "by_action"):
-        table = _breakdown(metrics, key)
-        if table:
-            parts += ["", f"## {key.removeprefix('by_').capitalize()}", "", table]
+    for title, table in (("domain", metrics.by_domain), ("action", metrics.by_action)):
+        rendered = _breakdown(metrics, table, title)
+        if rendered:
+            parts += ["", f"## {title.capitalize()}", "", rendered]
     return "\n".join(parts) + "\n"

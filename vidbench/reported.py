@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-PAPER = "Video Action Differencing (Burgess et al., ICLR 2025)"
 PAPER_LINK = "https://arxiv.org/abs/2503.07860"
 
 # Scored (a/b) ground-truth items per split in the public release; the counts the paper's
@@ -80,3 +79,13 @@ REPORTED_OPEN: list[ReportedRow] = [
 def reported_rows(mode: str) -> list[ReportedRow]:
     """The published rows of one mode, in the paper's order."""
     return list(REPORTED_CLOSED if mode == "closed" else REPORTED_OPEN)
+
+
+def model_link(name: str) -> str:
+    """The page of the paper's model that `name` (a model id such as "gpt-4o-2024-08-06" or
+    "gemini/gemini-1.5-pro-002", or a method name) runs; "" when it is none of them."""
+    normal = name.lower().replace(".", "-")
+    for model, link in LINKS.items():
+        if name and model.lower().replace(".", "-") in normal:
+            return link
+    return ""

@@ -7,7 +7,16 @@ from pathlib import Path
 from typing import Any
 
 from vidbench import runs
-from vidbench.dataset import Selection, load_benchmark
+from vidbench.contracts import (
+    Judgement,
+    Manifest,
+    MethodInfo,
+    Metrics,
+    Mode,
+    RunConfig,
+    SelectionConfig,
+)
+from vidbench.dataset import Benchmark, Selection, load_benchmark, select
 from vidbench.errors import UserError
 
 
@@ -19,7 +28,7 @@ def _format_problem(problem: Any) -> str:
 
 
 def validate_file(
-    path: Path, mode: str, dataset: str, revision: str | None, split: str
+    path: Path, mode: Mode, dataset: str, revision: str | None, split: str
 ) -> tuple[list[str], list[str], int]:
     """Every problem of a predictions file, formatted with where it is."""
     from vidbench.predictions import load_predictions
@@ -27,74 +36,41 @@ def validate_file(
     if not path.is_file():
         raise UserError(f"predictions file {path} not found")
     bench = load_benchmark(dataset, revision, Selection(split=split))
-    preds, problems, warnings = load_predictions(path, bench.samples, mode)  # type: ignore[arg-type]
+    preds, problems, warnings = load_predictions(path, bench.samples, mode)
     return [_format_problem(p) for p in problems], list(warnings), len(preds)
 
 
 def score_target(
     target: Path,
     *,
-    mode: str | None,
+    mode: Mode | None,
     dataset: str | None,
     revision: str | None,
     split: str | None,
     judge: str | None,
     judge_api_base: str | None,
     prices: dict[str, tuple[float, float]] | None = None,
-) -> dict[str, Any]:
-    from vidbench.pipeline import RunRequest, make_client, score_run
+    into: Path | None = None,
+    name: str | None = None,
+) -> Metrics:
+    """Metrics of a run folder's records, or of a predictions file (a submission). `into` writes
+    the submission's run folder (manifest, metrics, judgements, report) for the leaderboard."""
+    from vidbench.pipeline import make_client
 
+    client = make_client(8, None, prices)
     if target.is_dir():
-        request = RunRequest.from_json(runs.read_json(target / runs.CONFIG))
-        if mode is not None and mode != request.mode:
-            raise UserError(
-                f"{target} is a {request.mode}-set run, not {mode}",
-                fix=f"drop --mode or use --mode {request.mode}",
-            )
-        request.dataset = dataset or request.dataset
-        request.revision = revision or request.revision
-        if split is not None:
-            request.selection = Selection(split=split)
-        request.judge = judge or request.judge
-        request.judge_api_base = judge_api_base or request.judge_api_base
-        bench = load_benchmark(
-            request.dataset, request.revision, request.selection, request.video_root
-        )
-        records = list(
-            runs.latest_records(runs.RecordLog(target / runs.PREDICTIONS).read()).values()
-        )
-        if not records:
-            raise UserError(
-                f"{target} holds no predictions yet", fix=f"run `vidbench eval --resume {target}`"
-            )
-        # As run: the results are the run's own, so they are written into it (metrics.json,
-        # report.md, judgements.jsonl), which is what `vidbench leaderboard` reads. Scored with
-        # another dataset, split or judge, they are only printed (or written to --out).
-        as_run = all(v is None for v in (dataset, revision, split, judge, judge_api_base))
-        return score_run(
-            request, bench, records, target if as_run else None, make_client(8, None, prices)
-        )
+        return _score_run_dir(target, mode, dataset, revision, split, judge, judge_api_base, client)
     if not target.is_file():
         raise UserError(f"{target} does not exist", fix="pass a run folder or a predictions file")
     if mode is None:
         raise UserError("scoring a predictions file needs --mode closed or --mode open")
     from vidbench import scoring
-    from vidbench.pipeline import score_open_predictions
+    from vidbench.pipeline import dataset_info, judge_for, selection_config
     from vidbench.predictions import load_predictions
 
-    request = RunRequest(
-        method="submitted",
-        options={},
-        mode=mode,
-        dataset=dataset or "demo",
-        revision=revision,
-        selection=Selection(split=split or "all"),
-        video_root=None,
-        judge=judge,
-        judge_api_base=judge_api_base,
-    )
-    bench = load_benchmark(request.dataset, request.revision, request.selection)
-    preds, problems, warnings = load_predictions(target, bench.samples, mode)  # type: ignore[arg-type]
+    selection = Selection(split=split or "all")
+    bench = load_benchmark(dataset or "demo", revision, selection)
+    preds, problems, warnings = load_predictions(target, bench.samples, mode)
     if problems:
         shown = "\n    ".join(_format_problem(p) for p in problems[:20])
         more = f"\n    ... and {len(problems) - 20} more" if len(problems) > 20 else ""
@@ -103,8 +79,81 @@ def score_target(
             where=shown + more,
             fix=f"run `vidbench validate {target} --mode {mode}` for the full list",
         )
+    judgements: dict[str, Judgement] = {}
+    metrics: Metrics
+    judge_model = None
     if mode == "closed":
-        return scoring.score_closed(bench.samples, preds)
-    return score_open_predictions(
-        bench.samples, preds, request, make_client(8, None, prices), 8, None
+        metrics = scoring.score_closed(bench.samples, preds)
+    else:
+        judge_obj = judge_for(judge, judge_api_base, client)
+        judge_model = judge_obj.model
+        judgements = scoring.judge_open(bench.samples, preds, judge_obj)
+        metrics = scoring.score_open(bench.samples, preds, judgements)
+    if into is not None:
+        manifest = runs.build_manifest(
+            method=MethodInfo(name=name or target.stem),
+            mode=mode,
+            dataset=dataset_info(bench, selection_config(selection), len(bench.samples)),
+            judge=judge_model,
+            source="submitted",
+        )
+        _write_run_folder(into, manifest, metrics, judgements)
+    return metrics
+
+
+def _score_run_dir(
+    target: Path,
+    mode: Mode | None,
+    dataset: str | None,
+    revision: str | None,
+    split: str | None,
+    judge: str | None,
+    judge_api_base: str | None,
+    client: Any,
+) -> Metrics:
+    from vidbench.pipeline import load_split, score_records, selection_of
+
+    config = runs.read_model(target / runs.CONFIG, RunConfig)
+    if mode is not None and mode != config.mode:
+        raise UserError(
+            f"{target} is a {config.mode}-set run, not {mode}",
+            fix=f"drop --mode or use --mode {config.mode}",
+        )
+    config = config.model_copy(
+        update={
+            "dataset": dataset or config.dataset,
+            "revision": revision or config.revision,
+            "selection": SelectionConfig(split=split) if split else config.selection,
+            "judge": judge or config.judge,
+            "judge_api_base": judge_api_base or config.judge_api_base,
+        }
     )
+    bench = load_split(config)
+    bench = Benchmark(bench.source, select(bench.samples, selection_of(config)))
+    records = runs.RecordLog(target / runs.PREDICTIONS).read()
+    if not records:
+        raise UserError(
+            f"{target} holds no predictions yet", fix=f"run `vidbench eval --resume {target}`"
+        )
+    # As run, the results are the run's own and are written into it (metrics.json, report.md,
+    # judgements.jsonl): what `vidbench leaderboard` reads. Scored with another dataset, split
+    # or judge, they are only printed (or written to --out).
+    as_run = all(v is None for v in (dataset, revision, split, judge, judge_api_base))
+    if not as_run:
+        return score_records(config, bench, records, client)
+    manifest = runs.read_model(target / runs.MANIFEST, Manifest)
+    return score_records(config, bench, records, client, run_dir=target, manifest=manifest)
+
+
+def _write_run_folder(
+    run_dir: Path, manifest: Manifest, metrics: Metrics, judgements: dict[str, Judgement]
+) -> None:
+    from vidbench.judge import write_judgements
+    from vidbench.report import render_report
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    runs.write_model(run_dir / runs.MANIFEST, manifest)
+    runs.write_model(run_dir / runs.METRICS, metrics)
+    if judgements:
+        write_judgements(run_dir / runs.JUDGEMENTS, judgements.values())
+    (run_dir / runs.REPORT).write_text(render_report(manifest, metrics))

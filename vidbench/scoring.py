@@ -13,7 +13,9 @@ Rules (viddiffbench.md, "Scoring"):
   over all scored items. Both are reported, labelled, because they differ when splits differ in
   size (easy has 357 scored items, medium 1,227).
 
-Every number is a plain float/int/None so the result is metrics.json as is.
+The results are the typed models of vidbench.contracts (ClosedMetrics, OpenMetrics, ...), which
+are metrics.json as they are dumped. `score_run_records` is the one path from a run's records to
+its metrics (`vidbench eval` and `vidbench score RUN_DIR` both use it).
 """
 
 from __future__ import annotations
@@ -25,9 +27,24 @@ from typing import Any
 
 import numpy as np
 
-from vidbench.contracts import SPLITS, DifferencePrediction, PredictionRecord, Sample, Status
-from vidbench.judge import Judgement
-from vidbench.predictions import cap_open_predictions, latest_records
+from vidbench.contracts import (
+    SPLITS,
+    ClosedMetrics,
+    Coverage,
+    DifferencePrediction,
+    Judgement,
+    LocalizationMetrics,
+    Metrics,
+    OpenMetrics,
+    OrderConsistency,
+    PredictionRecord,
+    Predictions,
+    Sample,
+    Status,
+    Usage,
+    latest_records,
+)
+from vidbench.predictions import cap_open_predictions, records_to_predictions
 from vidbench.stats import (
     DEFAULT_RESAMPLES,
     DEFAULT_SEED,
@@ -38,7 +55,6 @@ from vidbench.stats import (
     wilson_interval,
 )
 
-Predictions = Mapping[str, Mapping[str, DifferencePrediction]]
 ALPHA = 0.05
 FLIP = {"a": "b", "b": "a"}
 
@@ -140,7 +156,9 @@ def _summary(
         "splits": splits,
         "average": float(np.mean(rates)) if rates else None,
         "average_definition": "unweighted mean of the split rates (the paper's Average)",
-        "average_bootstrap": _pair(bootstrap_mean_of_rates(groups, n_resamples, seed)),
+        "average_bootstrap": _pair(
+            bootstrap_mean_of_rates(groups, n_resamples, seed)  # type: ignore[arg-type]
+        ),
         "pooled": pooled[rate_name],
         "pooled_definition": "rate over all scored a/b items",
         "pooled_stats": pooled,
@@ -153,7 +171,7 @@ def coverage(
     samples: Sequence[Sample],
     predictions: Predictions,
     records: Iterable[PredictionRecord] | None = None,
-) -> dict[str, Any]:
+) -> Coverage:
     """How many samples have a usable answer. Without records (a predictions file) a sample is
     covered when the file has an entry for it."""
     n = len(samples)
@@ -170,13 +188,13 @@ def coverage(
     else:
         ok = sum(1 for s in samples if s.key in predictions)
         failures["no_predictions"] = n - ok
-    return {
-        "samples": n,
-        "ok": ok,
-        "rate": ok / n if n else None,
-        "failures": {k: v for k, v in sorted(failures.items()) if v},
-        "rule": "strict: failed or missing samples count as wrong",
-    }
+    return Coverage(
+        samples=n,
+        ok=ok,
+        rate=ok / n if n else None,
+        failures={k: v for k, v in sorted(failures.items()) if v},
+        rule="strict: failed or missing samples count as wrong",
+    )
 
 
 def score_closed(
@@ -186,7 +204,7 @@ def score_closed(
     records: Iterable[PredictionRecord] | None = None,
     n_resamples: int = DEFAULT_RESAMPLES,
     seed: int = DEFAULT_SEED,
-) -> dict[str, Any]:
+) -> ClosedMetrics:
     """Closed-set accuracy metrics (see the module docstring for the rules)."""
     items: list[_Item] = []
     missing = invalid = 0
@@ -198,13 +216,12 @@ def score_closed(
             missing += pred is None
             invalid += pred is not None and answer not in ("a", "b")
             items.append(_Item(s.key, s.split, s.domain, s.action, label, answer == label))
-    return {
-        "mode": "closed",
+    return ClosedMetrics(
         **_summary(samples, items, "accuracy", n_resamples, seed),
-        "missing_predictions": missing,
-        "invalid_predictions": invalid,
-        "coverage": coverage(samples, predictions, records),
-    }
+        missing_predictions=missing,
+        invalid_predictions=invalid,
+        coverage=coverage(samples, predictions, records),
+    )
 
 
 def _open_items(
@@ -228,7 +245,7 @@ def _open_items(
                 )
             )
             continue
-        answer = pred.prediction
+        answer: str | None = pred.prediction
         if judgement.opposite.get(dkey) and answer in FLIP:  # type: ignore[union-attr]
             answer = FLIP[answer]
         items.append(
@@ -267,10 +284,10 @@ def score_open(
     records: Iterable[PredictionRecord] | None = None,
     n_resamples: int = DEFAULT_RESAMPLES,
     seed: int = DEFAULT_SEED,
-) -> dict[str, Any]:
+) -> OpenMetrics:
     """Open-set recall@N metrics from the judge's judgements (see the module docstring).
 
-    Precision = correct a/b items / predictions made (capped at each pair's n_open, judge
+    Precision = correct a/b items / predictions made (capped at each pair's max_differences, judge
     failures included, so it is as strict as recall).
     """
     if not isinstance(judgements, Mapping):
@@ -289,22 +306,25 @@ def score_open(
         items.extend(_open_items(s, preds, j))
         n_preds[s.split] += len(preds)
         n_samples[s.split] += 1
-    metrics: dict[str, Any] = {
-        "mode": "open",
-        **_summary(samples, items, "recall", n_resamples, seed),
-    }
+    metrics = _summary(samples, items, "recall", n_resamples, seed)
     for split, block in metrics["splits"].items():
         block.update(
             _open_extras(
                 [it for it in items if it.split == split], n_preds[split], n_samples[split]
             )
         )
-    metrics.update(_open_extras(items, sum(n_preds.values()), len(samples)))
-    metrics["judge_failures"] = len(failed)
-    metrics["judge_failure_samples"] = failed
-    metrics["judge_missing"] = len(no_judgement)
-    metrics["coverage"] = coverage(samples, predictions, records)
-    return metrics
+    judge_usage = Usage()
+    for j in judgements.values():
+        judge_usage.add(j.usage)
+    return OpenMetrics(
+        **metrics,
+        **_open_extras(items, sum(n_preds.values()), len(samples)),
+        judge_failures=len(failed),
+        judge_failure_samples=failed,
+        judge_missing=len(no_judgement),
+        judge_usage=judge_usage,
+        coverage=coverage(samples, predictions, records),
+    )
 
 
 # ----------------------------------------------------------------------------- localisation
@@ -335,7 +355,7 @@ def _distance_block(distances: Sequence[float], n_frames: Sequence[int]) -> dict
 
 def score_localization(
     samples: Sequence[Sample], records: Iterable[PredictionRecord]
-) -> dict[str, Any] | None:
+) -> LocalizationMetrics | None:
     """How close a method's chosen frames are to the ground-truth key frames; None if no record
     has localisation.
 
@@ -377,18 +397,91 @@ def score_localization(
     if not seen_any:
         return None
     buckets = [s for s in _splits_present(samples) if s in dist] + ["overall"]
-    return {
-        "rule": "nearest predicted frame to the first ground-truth frame, seconds at fps_original",
-        "splits": {
-            b: {vid: _distance_block(dist[b][vid], frames[b][vid]) for vid in ("a", "b", "both")}
-            for b in buckets
-            if b != "overall"
-        },
-        "overall": {
-            vid: _distance_block(dist["overall"][vid], frames["overall"][vid])
-            for vid in ("a", "b", "both")
-        },
-    }
+    return LocalizationMetrics.model_validate(
+        {
+            "rule": "nearest predicted frame to the first ground-truth frame, "
+            "seconds at fps_original",
+            "splits": {
+                b: {
+                    vid: _distance_block(dist[b][vid], frames[b][vid]) for vid in ("a", "b", "both")
+                }
+                for b in buckets
+                if b != "overall"
+            },
+            "overall": {
+                vid: _distance_block(dist["overall"][vid], frames["overall"][vid])
+                for vid in ("a", "b", "both")
+            },
+        }
+    )
+
+
+# ----------------------------------------------------------------------------- order and runs
+
+
+def order_consistency(
+    samples: Sequence[Sample], records: Sequence[PredictionRecord]
+) -> OrderConsistency:
+    """Position-bias control for --both-orders: answers that survive swapping A and B."""
+    forward, backward = latest_records(records, False), latest_records(records, True)
+    n = agree = both_right = 0
+    for sample in samples:
+        fwd, bwd = forward.get(sample.key), backward.get(sample.key)
+        for key, label in sample.scored_labels().items():
+            n += 1
+            p1 = fwd.predictions.get(key) if fwd and fwd.status is Status.OK else None
+            p2 = bwd.predictions.get(key) if bwd and bwd.status is Status.OK else None
+            a1, a2 = (p1.prediction if p1 else None), (p2.prediction if p2 else None)
+            if a1 is not None and a1 == a2:
+                agree += 1
+                both_right += a1 == label
+    return OrderConsistency(
+        n=n,
+        consistency=agree / n if n else None,
+        accuracy_both_orders=both_right / n if n else None,
+    )
+
+
+def judge_open(
+    samples: Sequence[Sample], predictions: Predictions, judge: Any, max_workers: int = 8
+) -> dict[str, Judgement]:
+    """The judge's matching for every sample (vidbench.judge.judge_all)."""
+    from vidbench.judge import judge_all
+
+    return judge_all(samples, predictions, judge, max_workers=max_workers)
+
+
+def score_run_records(
+    samples: Sequence[Sample],
+    records: Sequence[PredictionRecord],
+    mode: str,
+    *,
+    judge: Any = None,
+    both_orders: bool = False,
+    max_workers: int = 8,
+    judgements: Mapping[str, Judgement] | None = None,
+) -> tuple[Metrics, dict[str, Judgement]]:
+    """A run's metrics from its records (the latest per sample and order counts), and the open
+    set's judgements (empty for closed): scores, localisation, order consistency, usage."""
+    forward = list(latest_records(records, False).values())
+    predictions = records_to_predictions(forward)
+    used: dict[str, Judgement] = {}
+    metrics: Metrics
+    if mode == "closed":
+        metrics = score_closed(samples, predictions, records=forward)
+    else:
+        if judgements is not None:  # judged before (shards being merged): no call
+            used = {s.key: judgements[s.key] for s in samples if s.key in judgements}
+        else:
+            used = judge_open(samples, predictions, judge, max_workers)
+        metrics = score_open(samples, predictions, used, records=forward)
+    metrics.localization = score_localization(samples, forward)
+    if both_orders and isinstance(metrics, ClosedMetrics):
+        metrics.order = order_consistency(samples, records)
+    backward = latest_records(records, True).values() if both_orders else []
+    for record in [*forward, *backward]:
+        metrics.usage.add(record.usage)
+    return metrics, used
 
 
 def item_outcomes(

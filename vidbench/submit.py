@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from vidbench import runs
+from vidbench.contracts import Manifest, Metrics, RunConfig, latest_records
 from vidbench.errors import UserError
 
 SUBMISSIONS = "submissions"
@@ -29,8 +30,8 @@ NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}")
 CHECKED = ("average", "pooled")
 
 
-def _selection_filters(config: dict[str, Any]) -> list[str]:
-    sel = config.get("selection") or {}
+def _selection_filters(config: RunConfig) -> list[str]:
+    sel = config.selection.model_dump()
     filters = []
     if sel.get("split", "all") != "all":
         filters.append(f"split {sel['split']}")
@@ -69,12 +70,12 @@ def metric_mismatches(saved: dict[str, Any], fresh: dict[str, Any]) -> list[str]
 
 def check_run(run_dir: Path, pin: dict[str, Any] | None) -> dict[str, Any]:
     """Everything `submit` refuses, checked; returns the submission's content."""
-    from vidbench.dataset import load_benchmark
-    from vidbench.pipeline import RunRequest, score_run
+    from vidbench.dataset import Benchmark, select
+    from vidbench.pipeline import load_split, score_records, selection_of
 
-    config = runs.read_json(run_dir / runs.CONFIG)
-    manifest = runs.read_json(run_dir / runs.MANIFEST)
-    saved = runs.read_json(run_dir / runs.METRICS)
+    config = runs.read_model(run_dir / runs.CONFIG, RunConfig)
+    manifest = runs.read_model(run_dir / runs.MANIFEST, Manifest)
+    saved = runs.read_metrics(run_dir / runs.METRICS)
     filters = _selection_filters(config)
     if filters:
         raise UserError(
@@ -82,19 +83,17 @@ def check_run(run_dir: Path, pin: dict[str, Any] | None) -> dict[str, Any]:
             fix="the leaderboard takes whole-benchmark runs: run `vidbench eval` without filters "
             "(shards: `vidbench merge` them first)",
         )
-    dataset = manifest.get("dataset") or {}
-    read = (dataset.get("repo_id"), dataset.get("revision"))
+    read = (manifest.dataset.repo_id, manifest.dataset.revision)
     if pin is not None and read != (pin.get("repo_id"), pin.get("revision")):
         raise UserError(
             f"{run_dir} read {read[0]} @ {read[1]}, not the leaderboard's dataset "
             f"{pin.get('repo_id')} @ {pin.get('revision')}",
             fix=f"run again with --dataset {pin.get('repo_id')} --revision {pin.get('revision')}",
         )
-    request = RunRequest.from_json(config)
-    bench = load_benchmark(request.dataset, request.revision, request.selection, request.video_root)
-    latest = runs.latest_records(runs.RecordLog(run_dir / runs.PREDICTIONS).read())
-    records = [r for (key, swapped), r in latest.items()]
-    forward = {key: r for (key, swapped), r in latest.items() if not swapped}
+    split = load_split(config)
+    bench = Benchmark(split.source, select(split.samples, selection_of(config)))
+    records = runs.RecordLog(run_dir / runs.PREDICTIONS).read()
+    forward = latest_records(records)
     missing = [s.key for s in bench.samples if s.key not in forward]
     failed = sorted(k for k, r in forward.items() if r.status.value != "ok")
     if missing or failed:
@@ -104,14 +103,14 @@ def check_run(run_dir: Path, pin: dict[str, Any] | None) -> dict[str, Any]:
             fix=f"finish it: `vidbench eval --resume {run_dir}`",
         )
     judgements = None
-    if request.mode == "open":
+    if config.mode == "open":
         from vidbench.judge import read_judgements
 
         if not (run_dir / runs.JUDGEMENTS).is_file():
             raise UserError(f"{run_dir} has no {runs.JUDGEMENTS}", fix=f"vidbench score {run_dir}")
         judgements = read_judgements(run_dir / runs.JUDGEMENTS)
-    fresh = score_run(request, bench, records, None, None, judgements=judgements)
-    problems = metric_mismatches(saved, fresh)
+    fresh = score_records(config, bench, records, None, judgements=judgements)
+    problems = metric_mismatches(_plain(saved), _plain(fresh))
     if problems:
         raise UserError(
             f"{run_dir}/metrics.json is not what its predictions score to",
@@ -121,6 +120,10 @@ def check_run(run_dir: Path, pin: dict[str, Any] | None) -> dict[str, Any]:
         )
     digest = hashlib.sha256((run_dir / runs.PREDICTIONS).read_bytes()).hexdigest()
     return {"manifest": manifest, "metrics": fresh, "predictions_sha256": digest}
+
+
+def _plain(metrics: Metrics) -> dict[str, Any]:
+    return metrics.model_dump(mode="json", by_alias=True)
 
 
 def submit(
@@ -142,25 +145,46 @@ def submit(
     pin_path = leaderboard_dir / DATASET_PIN
     pin = runs.read_json(pin_path) if pin_path.is_file() else None
     content = check_run(run_dir, pin)
-    method = dict(content["manifest"].get("method") or {})
-    if link:
-        method["link"] = link
-    content["manifest"]["method"] = method
+    manifest: Manifest = content["manifest"]
+    method = manifest.method.model_copy(update={"link": link} if link else {})
+    manifest = manifest.model_copy(update={"method": method, "source": "submitted"})
     submission = {
         "name": name,
         "link": link,
         "submitted": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "run": run_dir.name,
-        **content,
+        "predictions_sha256": content["predictions_sha256"],
+        "manifest": manifest.model_dump(mode="json", by_alias=True),
+        "metrics": _plain(content["metrics"]),
     }
     target.parent.mkdir(parents=True, exist_ok=True)
     if pin is None:
-        dataset = content["manifest"].get("dataset") or {}
         runs.write_json(
-            pin_path, {"repo_id": dataset.get("repo_id"), "revision": dataset.get("revision")}
+            pin_path, {"repo_id": manifest.dataset.repo_id, "revision": manifest.dataset.revision}
         )
-    runs.write_json(target, submission)
+    runs.write_json(target, runs.redact_secret_fields(submission))
     return target
+
+
+def submission_rows(leaderboard_dir: Path) -> list[tuple[str, Manifest, Metrics]]:
+    """(name, manifest, metrics) of every submission file of a leaderboard folder, typed."""
+    from pydantic import ValidationError
+
+    from vidbench.contracts import ClosedMetrics, OpenMetrics
+
+    out = []
+    for sub in submissions(leaderboard_dir):
+        try:
+            manifest = Manifest.model_validate(sub["manifest"])
+            kind = ClosedMetrics if sub["metrics"].get("mode") == "closed" else OpenMetrics
+            out.append((str(sub["name"]), manifest, kind.model_validate(sub["metrics"])))
+        except (KeyError, ValidationError) as exc:
+            raise UserError(
+                f"submission {sub.get('name')!r} does not fit this vidbench: {exc}",
+                where=str(leaderboard_dir / SUBMISSIONS),
+                fix="re-submit the run with `vidbench submit ... --force`",
+            ) from None
+    return out
 
 
 def submissions(leaderboard_dir: Path) -> list[dict[str, Any]]:

@@ -21,7 +21,7 @@ import io
 import math
 import os
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -590,17 +590,3 @@ def probe(ref: VideoRef, root: Path | None) -> VideoProbe:
     return VideoProbe(
         path, True, True, layout.n_frames, trimmed, layout.fps, layout.width, layout.height
     )
-
-
-def iter_frames(
-    video: Video, indices: Iterable[int], batch: int = 64, max_side: int | None = None
-) -> Iterable[VideoFrames]:
-    """Read many frames in batches so memory stays bounded (e.g. a localizer over every frame)."""
-    chunk: list[int] = []
-    for i in indices:
-        chunk.append(i)
-        if len(chunk) == batch:
-            yield video.read(chunk, max_side)
-            chunk = []
-    if chunk:
-        yield video.read(chunk, max_side)

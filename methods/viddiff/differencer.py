@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vidbench_methods.viddiff import prompts
+
 from vidbench.contracts import Answer, LLMSession, VideoFrames, VideoSource
 from vidbench.llm import image_part, text_part
 

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
-
 from vidbench_methods.viddiff.viterbi import viterbi
+
 from vidbench.cache import Cache, content_key
 from vidbench.contracts import FrameSpec, VideoSource
 

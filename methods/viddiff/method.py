@@ -12,9 +12,9 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import Field
-
 from vidbench_methods.viddiff import differencer, proposer
 from vidbench_methods.viddiff.localizer import DifferenceTarget, Localizer
+
 from vidbench.cache import get_cache
 from vidbench.contracts import (
     DOMAIN_FPS,

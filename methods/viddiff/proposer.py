@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from vidbench_methods.viddiff import prompts
+
 from vidbench.contracts import LLMSession
 from vidbench.errors import ParseError
 

@@ -115,8 +115,7 @@ def build_view(
     run_dirs: Sequence[Path], out: Path | None = None, frames: bool = True, progress: bool = False
 ) -> Path:
     """Write the site; returns the path of its index.html."""
-    from vidbench.dataset import load_benchmark
-    from vidbench.pipeline import RunRequest
+    from vidbench.pipeline import load_split
 
     if not run_dirs:
         raise UserError("no run folder given", fix="vidbench view RUN_DIR [RUN_DIR...]")
@@ -128,8 +127,10 @@ def build_view(
             fix="view closed-set runs together and open-set runs together",
         )
     unique_labels(run_list)
-    request = RunRequest.from_json(run_list[0].config)
-    bench = load_benchmark(request.dataset, request.revision, None, request.video_root)
+    first = run_list[0].config
+    bench = load_split(
+        first.model_copy(update={"selection": first.selection.model_copy(update={"split": "all"})})
+    )
     samples = [s for s in bench.samples if any(s.key in run.records for run in run_list)]
     out = out or run_list[0].path / VIEW_DIR
     (out / "samples").mkdir(parents=True, exist_ok=True)

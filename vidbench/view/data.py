@@ -12,15 +12,26 @@ from pathlib import Path
 from typing import Any
 
 from vidbench import runs
-from vidbench.contracts import PredictionRecord, Sample, Status, sorted_keys
+from vidbench.contracts import (
+    Manifest,
+    PredictionRecord,
+    RunConfig,
+    Sample,
+    Status,
+    latest_records,
+    sorted_keys,
+)
 from vidbench.errors import UserError
 
 
 @dataclass
 class RunData:
+    """One run folder, read through the typed models; `manifest` and `metrics` are their JSON
+    form (what the templates and charts index)."""
+
     path: Path
     label: str
-    config: dict[str, Any]
+    config: RunConfig
     manifest: dict[str, Any]
     metrics: dict[str, Any]
     records: dict[str, PredictionRecord]  # forward-order record per sample
@@ -28,7 +39,7 @@ class RunData:
 
     @property
     def mode(self) -> str:
-        return str(self.config.get("mode"))
+        return self.config.mode
 
     @property
     def rate_name(self) -> str:
@@ -40,23 +51,22 @@ def read_run(path: Path) -> RunData:
         raise UserError(
             f"{path} is not a run folder", fix="pass folders written by `vidbench eval`"
         )
-    manifest = runs.read_json(path / runs.MANIFEST)
+    manifest = runs.read_model(path / runs.MANIFEST, Manifest)
     if not (path / runs.METRICS).is_file():
         raise UserError(f"{path} has no {runs.METRICS}", fix=f"score it: `vidbench score {path}`")
-    latest = runs.latest_records(runs.RecordLog(path / runs.PREDICTIONS).read())
+    metrics = runs.read_metrics(path / runs.METRICS)
     judgements: dict[str, Any] = {}
     if (path / runs.JUDGEMENTS).is_file():
         from vidbench.judge import read_judgements
 
         judgements = dict(read_judgements(path / runs.JUDGEMENTS))
-    method = manifest.get("method") or {}
     return RunData(
         path=path,
-        label=str(method.get("registry_name") or method.get("name") or path.name),
-        config=runs.read_json(path / runs.CONFIG),
-        manifest=manifest,
-        metrics=runs.read_json(path / runs.METRICS),
-        records={key: rec for (key, swapped), rec in latest.items() if not swapped},
+        label=manifest.method.name,
+        config=runs.read_model(path / runs.CONFIG, RunConfig),
+        manifest=manifest.model_dump(mode="json", by_alias=True),
+        metrics=metrics.model_dump(mode="json", by_alias=True),
+        records=latest_records(runs.RecordLog(path / runs.PREDICTIONS).read()),
         judgements=judgements,
     )
 
@@ -225,7 +235,7 @@ def sample_view(sample: Sample, run_list: list[RunData]) -> dict[str, Any]:
         "action": sample.action,
         "action_name": info.action_name,
         "action_description": info.action_description,
-        "n_open": info.n_open,
+        "n_open": info.max_differences,
         "rows": rows,
         "runs": outcomes,
         "any_wrong": any(o["right"] < o["scored"] for o in outcomes),
