@@ -145,3 +145,20 @@ def test_a_method_class_defined_in_main_works_like_a_notebook_cell(tmp_path):
     assert out.returncode == 0, out.stderr
     n, name = out.stdout.split()
     assert int(n) > 0 and name == "mine"
+
+
+def test_resume_from_python_runs_only_what_is_missing(tmp_path):
+    run = vidbench.evaluate(AlwaysB, "demo", runs_dir=tmp_path)
+    log = run.run_dir / "predictions.jsonl"
+    lines = log.read_text().splitlines()
+    log.write_text("\n".join(lines[:-3]) + "\n")  # three samples lost
+    calls = []
+
+    class Counting(AlwaysB):
+        def closed(self, task, llm):
+            calls.append(task.info.key)
+            return super().closed(task, llm)
+
+    finished = vidbench.evaluate(Counting, "demo", resume=run.run_dir)
+    assert len(calls) == 3 and len(finished.records) == len(lines)
+    assert finished.run_dir == run.run_dir and finished.accuracy == run.accuracy

@@ -82,3 +82,63 @@ def test_the_localizers_embedding_shows_a_bar_when_progress_is_on(capsys):
     without = embedder.embed_video(clip, video, range(0, 48, 2), workers=1)
     assert "embedding frames" not in capsys.readouterr().err
     assert (with_bar == without).all()
+
+
+class _WithModel(vidbench.Method):
+    """A method whose options name a model, as every LMM's do."""
+
+    name = "with-model"
+    modes = ("closed",)
+
+    class Config(vidbench.MethodConfig):
+        model: str = "openai/some-vlm-2025"
+
+    def closed(self, task, llm):
+        answer = vidbench.DifferencePrediction
+        return vidbench.MethodOutput({k: answer(s, "a") for k, s in task.statements.items()})
+
+
+def test_report_and_terminal_name_the_model_and_show_localisation(capsys, tmp_path):
+    run = vidbench.evaluate(_WithModel, "demo", runs_dir=tmp_path).run_dir
+    report = (run / "report.md").read_text()
+    assert report.splitlines()[0] == "# with-model (openai/some-vlm-2025) - closed set"
+    res = run_cli(capsys, "score", str(run))
+    assert res.out.splitlines()[0] == (
+        "with-model (openai/some-vlm-2025) - closed set on vidbench/demo @ demo-v1"
+    )
+    assert "## Localisation" not in report
+
+    # Records that chose frames (as VidDiff's do) get a localisation section once scored.
+    bench = vidbench.load_benchmark("demo")
+    with_truth = {s.key: s for s in bench.samples if any(s.retrieval_frames[0].values())}
+    lines = []
+    for line in (run / "predictions.jsonl").read_text().splitlines():
+        record = json.loads(line)
+        sample = with_truth.get(record["sample_key"])
+        if sample is not None:
+            keys = [k for k, f in sample.retrieval_frames[0].items() if f]
+            record["localization"] = {k: [[0], [0]] for k in keys}
+        lines.append(json.dumps(record))
+    (run / "predictions.jsonl").write_text("\n".join(lines) + "\n")
+    assert run_cli(capsys, "score", str(run)).code == 0
+    report = (run / "report.md").read_text()
+    assert "## Localisation" in report and "within 0.5 s %" in report and "| overall |" in report
+
+
+def test_open_set_tables_have_no_chance_or_majority_columns(capsys, tmp_path, openai_server):
+    from tests.test_eval_llm import answer_everything
+
+    openai_server.respond_with(answer_everything)
+    run = vidbench.evaluate(
+        "random",
+        "demo",
+        mode="open",
+        runs_dir=tmp_path,
+        judge="openai/test-judge",
+        judge_api_base=openai_server.base_url,
+    )
+    assert "p vs 0.5" not in run.summary() and "majority %" not in run.summary()
+    assert "recall %" in (run.run_dir / "report.md").read_text()
+    assert "p vs 0.5" not in (run.run_dir / "report.md").read_text()
+    closed = vidbench.evaluate("random", "demo", runs_dir=tmp_path)
+    assert "p vs 0.5" in closed.summary()

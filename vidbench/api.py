@@ -9,7 +9,6 @@ instance already configured.
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,7 +40,7 @@ class Run:
     def summary(self) -> str:
         from vidbench.report import render_metrics
 
-        return render_metrics(self.metrics)
+        return render_metrics(self.metrics, self.manifest)
 
     def _repr_markdown_(self) -> str:  # Jupyter shows this
         return f"**run** `{self.run_dir}`\n\n```\n{self.summary()}\n```"
@@ -149,15 +148,12 @@ def _method(method: str | Method | type[Method], options: Mapping[str, Any]) -> 
 
 
 def _method_spec(method: str | Method | type[Method], built: Method) -> str:
-    """What config.json records as the method; a class from a file is recorded as file:Class so
-    `vidbench eval --resume` can rebuild it (a notebook class has no file: resume from Python)."""
+    """The run's method name (config.json, manifest, reports): the registry name as given, else
+    the class's `name` (its class name when it has none). A class handed over from Python has
+    no name `vidbench eval --resume` could rebuild it from: resume from Python (`resume=`)."""
     if isinstance(method, str):
         return method
-    cls = type(built)
-    file = getattr(sys.modules.get(cls.__module__), "__file__", None)
-    if cls.__module__ != "__main__" and file and file.endswith(".py"):
-        return f"{file}:{cls.__qualname__}"
-    return cls.name or cls.__qualname__
+    return type(built).name or type(built).__qualname__
 
 
 def evaluate(
@@ -180,10 +176,13 @@ def evaluate(
     judge_api_base: str | None = None,
     both_orders: bool = False,
     progress: bool = False,
+    resume: str | os.PathLike[str] | None = None,
     **options: Any,
 ) -> Run:
     """Run `method` over the selected samples into a new run folder under `runs_dir`, score it
-    and return the Run. Extra keyword arguments are the method's options (`-M key=value`)."""
+    and return the Run. Extra keyword arguments are the method's options (`-M key=value`).
+    `resume=RUN_DIR` finishes that run instead (missing and failed samples), with its saved
+    selection and options and the method given here."""
     from vidbench import pipeline
     from vidbench.contracts import RunConfig
     from vidbench.evaluate import EvalOptions
@@ -210,7 +209,9 @@ def evaluate(
         request,
         EvalOptions(max_concurrency=max_concurrency, max_cost=max_cost, progress=progress),
         Path(runs_dir),
-        prepared=(built, split_bench),
+        Path(resume) if resume is not None else None,
+        # Resuming, the saved config says which samples: loaded again unless handed over.
+        prepared=(built, None if resume is not None and isinstance(dataset, str) else split_bench),
     )
     assert outcome.metrics is not None
     return Run(

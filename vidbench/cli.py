@@ -127,7 +127,11 @@ def eval_command(
     )
     outcome = pipeline.run_eval(request, options, runs_dir, resume)
     if outcome.metrics is not None:
-        typer.echo(render_metrics(outcome.metrics))
+        from vidbench import runs
+        from vidbench.contracts import Manifest
+
+        manifest = runs.read_model(outcome.run_dir / runs.MANIFEST, Manifest)
+        typer.echo(render_metrics(outcome.metrics, manifest))
     if outcome.saved_usd or outcome.unpriced_calls:
         typer.echo(
             f"cache saved ${outcome.saved_usd:.4f} this session; "
@@ -193,7 +197,13 @@ def score_command(
         into=into,
         name=name,
     )
-    typer.echo(render_metrics(metrics))
+    manifest = None
+    if target.is_dir() and (target / "manifest.json").is_file():
+        from vidbench import runs
+        from vidbench.contracts import Manifest
+
+        manifest = runs.read_model(target / runs.MANIFEST, Manifest)
+    typer.echo(render_metrics(metrics, manifest))
     if into is not None:
         typer.echo(f"run folder: {into}")
     if out is not None:

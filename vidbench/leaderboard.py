@@ -32,7 +32,7 @@ from vidbench.contracts import (
     OpenRate,
 )
 from vidbench.errors import UserError
-from vidbench.report import markdown_table
+from vidbench.report import markdown_table, method_label
 from vidbench.reported import PAPER_LINK, ReportedRow, reported_rows
 from vidbench.stats import binomial_p_greater, wilson_interval
 
@@ -125,10 +125,7 @@ def _reported_row(row: ReportedRow) -> dict[str, Any]:
 
 
 def _model_name(method: MethodInfo) -> str:
-    name = method.name
-    model = method.config.get("model")
-    if model and str(model) != name:
-        name = f"{name} ({model})"
+    name = method_label(method)
     if method.uses_ground_truth:
         name += " [oracle: uses ground truth]"
     return name

@@ -175,7 +175,7 @@ def run_eval(
     options: EvalOptions,
     runs_dir: Path,
     resume: Path | None = None,
-    prepared: tuple[Method, Benchmark] | None = None,
+    prepared: tuple[Method, Benchmark | None] | None = None,
 ) -> EvalOutcome:
     """Start a run (or resume one), run every missing or failed sample, score, write it all.
     `prepared`: the method and the split's samples, built by the caller (the Python API)."""
