@@ -16,8 +16,10 @@ def compare_command(
     as_json: bool = typer.Option(False, "--json", help="Print the comparison as JSON."),
     seed: int = typer.Option(0, "--seed", help="Bootstrap seed."),
 ) -> None:
-    """Compare two runs on the items both scored: difference with a paired interval, exact
-    McNemar (closed set), items each got right that the other did not."""
+    """Compare two runs on the items both scored (paired interval, exact McNemar).
+
+    Per split and pooled: the difference A - B with a 95% interval from a bootstrap over pairs,
+    the exact McNemar test (closed set) and the items each got right that the other did not."""
     from vidbench.compare import compare_runs, render_comparison
 
     result = compare_runs(run_a, run_b, seed=seed)
@@ -32,8 +34,9 @@ def merge_command(
     runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="Where the merged run goes."),
     out: Optional[Path] = typer.Option(None, "--out", help="Merged run folder (default: new)."),
 ) -> None:
-    """Join the shards of one `vidbench eval --shard I/N` into one scored run folder (checked:
-    one configuration, disjoint, complete)."""
+    """Join the shards of one `vidbench eval --shard I/N` into one scored run folder.
+
+    Refused unless the shards are of one configuration, disjoint and complete."""
     from vidbench.api import open_run
     from vidbench.merge import merge_runs
 
@@ -52,8 +55,10 @@ def view_command(
     ),
     open_browser: bool = typer.Option(False, "--open", help="Open the site in a browser."),
 ) -> None:
-    """Write a static, self-contained site of one or several runs (metrics, charts, every
-    sample's frames, answers and judge matches, VidDiff timelines)."""
+    """Write a static site of one or several runs into the run folder (view/index.html).
+
+    Metrics and charts with intervals, every sample's frames, answers and judge matches, VidDiff
+    timelines; several runs side by side. No server, no network."""
     from vidbench.view import build_view
 
     index = build_view(run_dirs, out, frames=frames)
@@ -73,8 +78,10 @@ def submit_command(
     ),
     force: bool = typer.Option(False, "--force", help="Replace a submission of that name."),
 ) -> None:
-    """Put a run on the leaderboard: checked complete, on the leaderboard's dataset revision,
-    metrics recomputed from predictions.jsonl; writes submissions/NAME.json, rebuilds tables."""
+    """Put a run on the leaderboard (leaderboards/submissions/NAME.json, tables rebuilt).
+
+    The run must be complete, on the leaderboard's dataset revision, and its metrics are
+    recomputed from predictions.jsonl (hand-edited metrics are refused)."""
     from vidbench.leaderboard import build_leaderboards
     from vidbench.submit import submit
 
