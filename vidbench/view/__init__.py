@@ -104,8 +104,9 @@ def _thumbnails(
             record = run.records.get(sample.key)
             for v, name in enumerate("ab"):
                 sent = (record.frames.get(name) if record else None) or {}
+                side = ((record.frames.get("spec") if record else None) or {}).get("max_side")
                 if sent.get("indices"):
-                    jobs.append((sample, v, list(sent["indices"]), list(sent["timestamps"])))
+                    jobs.append((sample, v, list(sent["indices"]), list(sent["timestamps"]), side))
                     where.append((sample.key, r, v))
     layouts = writer.strips_for(jobs)
     return dict(zip(where, layouts)), writer.n_frames, writer.problems

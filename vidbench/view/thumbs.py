@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,28 @@ def shown_positions(n: int, cap: int = MAX_THUMBS) -> list[int]:
     if n <= cap:
         return list(range(n))
     return sorted({round(i * (n - 1) / (cap - 1)) for i in range(cap)})
+
+
+def shrink(arrays: np.ndarray, side: int) -> np.ndarray:
+    """Frames resized so the longer side is `side` (never enlarged)."""
+    from PIL import Image
+
+    if not len(arrays):
+        return arrays
+    h, w = arrays.shape[1:3]
+    scale = min(1.0, side / max(h, w))
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return np.stack(
+        [np.asarray(Image.fromarray(a).resize(size, Image.Resampling.BILINEAR)) for a in arrays]
+    )
+
+
+def strip_cell(path: Path, n_frames: int) -> tuple[int, int]:
+    """(height, width) of one frame of a strip written before."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return image.height, image.width // max(n_frames, 1)
 
 
 def strip_jpeg(arrays: np.ndarray) -> bytes:
@@ -52,16 +75,28 @@ class ThumbWriter:
         self.problems: list[str] = []
 
     def strips_for(
-        self, jobs: list[tuple[Sample, int, list[int], list[float]]]
+        self, jobs: list[tuple[Sample, int, list[int], list[float], int | None]]
     ) -> list[dict[str, Any] | None]:
-        """One layout per job (sample, video 0/1, indices, timestamps); None when the video
-        could not be read (the problem is kept in `problems`)."""
+        """One layout per job (sample, video 0/1, indices, timestamps, the run's max_side); None
+        when the video could not be read (the problem is kept in `problems`)."""
         self.folder.mkdir(parents=True, exist_ok=True)
+        # Runs that sent the same frames share a strip: each distinct one is made once.
+        distinct = list(
+            {(s.key, v, tuple(i)): (s, v, i, t, side) for s, v, i, t, side in jobs}.items()
+        )
         with ThreadPoolExecutor(self.workers) as pool:  # decoding releases the GIL
-            return list(pool.map(lambda job: self._strip(*job), jobs))
+            made = dict(
+                zip((k for k, _ in distinct), pool.map(lambda kv: self._strip(*kv[1]), distinct))
+            )
+        return [made[(s.key, v, tuple(i))] for s, v, i, _, _ in jobs]
 
     def _strip(
-        self, sample: Sample, video: int, indices: list[int], timestamps: list[float]
+        self,
+        sample: Sample,
+        video: int,
+        indices: list[int],
+        timestamps: list[float],
+        sent_side: int | None,
     ) -> dict[str, Any] | None:
         from vidbench.video import open_video
 
@@ -71,17 +106,19 @@ class ThumbWriter:
         name = f"{''.join(c if c.isalnum() else '_' for c in sample.key)}-{'ab'[video]}-{digest}"
         path = self.folder / f"{name}.jpg"
         try:
-            source = open_video(
-                sample.info.videos[video], self.video_root, sample_key=sample.key, use_cache=False
-            )
+            source = open_video(sample.info.videos[video], self.video_root, sample_key=sample.key)
             self.n_frames[(sample.key, video)] = source.num_frames
-            frames = source.read(chosen, max_side=THUMB_SIDE)
+            if not path.exists():
+                # The frames exactly as the run asked for them: the frame cache the run filled
+                # answers (no decoding), then they are shrunk here.
+                sent = source.read(indices, max_side=sent_side).arrays
+                tmp = path.with_suffix(".tmp")
+                tmp.write_bytes(strip_jpeg(shrink(sent[keep], THUMB_SIDE)))
+                os.replace(tmp, path)
         except Exception as exc:  # a missing or broken video: the page says so, the site is built
             self.problems.append(f"{sample.key} video {'AB'[video]}: {exc}")
             return None
-        if not path.exists():
-            path.write_bytes(strip_jpeg(frames.arrays))
-        height, width = frames.arrays.shape[1:3] if len(frames.arrays) else (8, 8)
+        height, width = strip_cell(path, len(chosen))
         return {
             "file": f"{self.folder.name}/{path.name}",
             "width": int(width),
