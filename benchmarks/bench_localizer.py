@@ -60,10 +60,9 @@ def main() -> int:
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.lower().split("x"))
 
-    from vidbench_methods.viddiff import embedder
-
     from vidbench.contracts import VideoRef
     from vidbench.video import open_video
+    from vidbench_methods.viddiff import embedder
 
     model = args.model or embedder.register_tiny_model()
     with tempfile.TemporaryDirectory() as tmp:

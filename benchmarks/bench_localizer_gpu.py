@@ -35,6 +35,7 @@ def _sync(device: str) -> None:
 def model_ceiling(clip, batch: int, iters: int) -> float:
     """Images/s of the model alone on synthetic, already preprocessed input."""
     import torch
+
     from vidbench_methods.viddiff import embedder
 
     pixels = torch.randn(batch, 3, clip.image_size, clip.image_size, device=clip.device)
@@ -89,10 +90,10 @@ def main() -> int:
     width, height = (int(v) for v in args.size.lower().split("x"))
 
     from bench_localizer import write_test_video  # same generated content as the CPU benchmark
-    from vidbench_methods.viddiff import embedder
 
     from vidbench.contracts import VideoRef
     from vidbench.video import open_video
+    from vidbench_methods.viddiff import embedder
 
     if args.model == embedder.TINY_MODEL:
         embedder.register_tiny_model()

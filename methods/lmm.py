@@ -21,7 +21,7 @@ from fractions import Fraction
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import model_validator
+from pydantic import Field, model_validator
 
 from vidbench.contracts import (
     DOMAIN_FPS,
@@ -32,32 +32,80 @@ from vidbench.contracts import (
     Method,
     MethodConfig,
     MethodOutput,
+    ModelEndpoint,
+    NamedConfig,
     OpenTask,
     PlannedCall,
     SampleInfo,
     VideoFrames,
     sorted_keys,
 )
-from vidbench.errors import UserError
+from vidbench.errors import SampleFailure, UserError
 from vidbench.llm import PROVIDER_MAX_IMAGES, image_part, provider_of, text_part
 
+# What each preset sets; an option given explicitly (-M key=value) always wins.
+PRESETS: dict[str, dict[str, Any]] = {
+    # The reference's LMM runs: every frame at the domain's rate (integer stride), at most 150
+    # frames for both videos together or the sample is refused; temperature 1, seed 0 for every
+    # request; full-size PNG frames with detail "high".
+    "paper": {
+        "temperature": 1.0,
+        "seed": 0,
+        "seed_adds_hash": False,
+        "max_images": 150,
+        "over_budget": "refuse",
+        "max_side": None,
+        "image_format": "png",
+        "image_detail": "high",
+        "index_rule": "stride",
+    },
+    # vidbench's choices: greedy decoding, frames subsampled to fit 48, 512-px JPEG.
+    "vidbench": {
+        "temperature": 0.0,
+        "seed": None,
+        "seed_adds_hash": True,
+        "max_images": 48,
+        "over_budget": "subsample",
+        "max_side": 512,
+        "image_format": "jpeg",
+        "image_detail": None,
+        "index_rule": "exact",
+    },
+}
 
-# Hard per-request image limits of providers (documented), checked when a config is built.
+
 class LMMConfig(MethodConfig):
-    """Options of the LMM baseline; `fps=None` uses the paper-era rate of each domain."""
+    """Options of the LMM baseline; `fps=None` uses the paper-era rate of each domain. `preset`
+    fills every option it lists (PRESETS) that was not given explicitly."""
 
+    preset: Literal["paper", "vidbench"] = "paper"
     model: str = "gpt-4o-2024-08-06"
     api_base: str | None = None
-    temperature: float = 0.0
+    temperature: float = 1.0
     max_tokens: int = 2048
     fps: float | None = None
-    max_images: int = 48  # across both videos: each video gets max_images // 2 frames
-    max_side: int = 512
-    image_format: Literal["jpeg", "png"] = "jpeg"
-    video_input: Literal["frames", "video"] = "frames"
-    seed: int | None = None  # when set, the request seed is seed + sample_hash (as the paper did)
+    index_rule: Literal["exact", "stride"] = "stride"
+    max_images: int = Field(150, description="frames of both videos together, per request")
+    over_budget: Literal["refuse", "subsample"] = Field(
+        "refuse", description="more frames than max_images: fail the sample, or subsample"
+    )
+    max_side: int | None = None
+    image_format: Literal["jpeg", "png"] = "png"
+    image_detail: Literal["high", "low", "auto"] | None = "high"
+    video_input: Literal["frames", "video", "video_url"] = Field(
+        "frames", description="video: mp4 file part (Gemini); video_url: vLLM's native video"
+    )
+    seed: int | None = 0
+    seed_adds_hash: bool = Field(False, description="request seed = seed + the sample's hash")
     # Self-hosted models (vLLM & co.) have no public endpoint: fail early without api_base.
     requires_api_base: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_preset(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or data.get("preset", "paper") not in PRESETS:
+            return data
+        return {**PRESETS[data.get("preset", "paper")], **data}
 
     @model_validator(mode="after")
     def _check(self) -> LMMConfig:
@@ -72,30 +120,6 @@ class LMMConfig(MethodConfig):
                 f"max_images={self.max_images}"
             )
         return self
-
-
-# Registry names -> (summary, config overrides). The registry builds LMMMethod(Config(**{
-# **overrides, **user_options})).
-NAMED_CONFIGS: dict[str, tuple[str, dict[str, Any]]] = {
-    "gpt-4o": ("GPT-4o (2024-08-06), frames as images", {"model": "gpt-4o-2024-08-06"}),
-    # Anthropic documents up to 100 images per API request; the default 48 stays below it.
-    "claude-3.5-sonnet": (
-        "Claude 3.5 Sonnet (2024-10-22), frames as images",
-        {"model": "anthropic/claude-3-5-sonnet-20241022"},
-    ),
-    "gemini-1.5-pro": (
-        "Gemini 1.5 Pro (002), native video: sampled frames re-encoded to mp4",
-        {"model": "gemini/gemini-1.5-pro-002", "video_input": "video"},
-    ),
-    "qwen2-vl-7b": (
-        "Qwen2-VL-7B-Instruct on your OpenAI-compatible server (api_base)",
-        {"model": "openai/Qwen/Qwen2-VL-7B-Instruct", "requires_api_base": True},
-    ),
-    "llava-video-7b": (
-        "LLaVA-Video-7B-Qwen2 on your OpenAI-compatible server (api_base)",
-        {"model": "openai/lmms-lab/LLaVA-Video-7B-Qwen2", "requires_api_base": True},
-    ),
-}
 
 
 def encode_mp4(frames: VideoFrames, crf: int = 18) -> bytes:
@@ -127,6 +151,13 @@ def encode_mp4(frames: VideoFrames, crf: int = 18) -> bytes:
         for packet in stream.encode():
             container.mux(packet)
     return buf.getvalue()
+
+
+def video_url_part(mp4: bytes) -> dict[str, Any]:
+    """An OpenAI-compatible `video_url` content part (what vLLM accepts for video models such
+    as Qwen2-VL and LLaVA-Video) holding the mp4 as a data URL."""
+    url = f"data:video/mp4;base64,{base64.b64encode(mp4).decode('ascii')}"
+    return {"type": "video_url", "video_url": {"url": url}}
 
 
 def video_part(mp4: bytes) -> dict[str, Any]:
@@ -207,6 +238,38 @@ class LMMMethod(Method):
     name = "lmm"
     summary = "zero-shot multimodal LLM shown both videos (frames or native video)"
     Config = LMMConfig
+    named_configs = {
+        "gpt-4o": NamedConfig(
+            "paper row GPT-4o: gpt-4o-2024-08-06, frames as images",
+            {"model": "gpt-4o-2024-08-06"},
+        ),
+        # Anthropic takes at most 100 images per request (the reference's budget is 150).
+        "claude-3.5-sonnet": NamedConfig(
+            "paper row Claude-3.5-Sonnet: claude-3-5-sonnet-20241022, frames as images (<= 100)",
+            {"model": "anthropic/claude-3-5-sonnet-20241022", "max_images": 100},
+        ),
+        "gemini-1.5-pro": NamedConfig(
+            "paper row Gemini-1.5-Pro: gemini-1.5-pro-002, native video (frames re-encoded)",
+            {"model": "gemini/gemini-1.5-pro-002", "video_input": "video"},
+        ),
+        "qwen2-vl-7b": NamedConfig(
+            "paper row Qwen2-VL-7B: native video on your vLLM server (api_base)",
+            {
+                "model": "openai/Qwen/Qwen2-VL-7B-Instruct",
+                "requires_api_base": True,
+                "video_input": "video_url",
+            },
+        ),
+        "llava-video-7b": NamedConfig(
+            "paper row LLaVA-Video-7B: native video on your vLLM server (api_base), greedy",
+            {
+                "model": "openai/lmms-lab/LLaVA-Video-7B-Qwen2",
+                "requires_api_base": True,
+                "video_input": "video_url",
+                "temperature": 0.0,
+            },
+        ),
+    }
 
     def __init__(self, config: LMMConfig):
         super().__init__(config)
@@ -226,11 +289,35 @@ class LMMMethod(Method):
             or os.environ.get("OPENAI_BASE_URL")
         )
 
+    @classmethod
+    def models(cls, config: MethodConfig) -> list[ModelEndpoint]:
+        cfg: LMMConfig = config  # type: ignore[assignment]
+        base = (
+            cfg.api_base or os.environ.get("OPENAI_API_BASE") or os.environ.get("OPENAI_BASE_URL")
+        )
+        return [ModelEndpoint(cfg.model, base)]
+
     def frame_spec(self, info: SampleInfo) -> FrameSpec:
         fps = self.config.fps or DOMAIN_FPS.get(info.domain, 2.0)
+        # Refusing needs every frame at the rate: the budget is checked per sample (_check_budget).
+        per_video = None if self.config.over_budget == "refuse" else self.config.max_images // 2
         return FrameSpec(
-            fps=fps, max_frames=self.config.max_images // 2, max_side=self.config.max_side
+            fps=fps,
+            max_frames=per_video,
+            max_side=self.config.max_side,
+            index_rule=self.config.index_rule,
         )
+
+    def _check_budget(self, frames: tuple[VideoFrames, VideoFrames]) -> None:
+        """The reference's refusal: both videos' frames together above the budget fail the
+        sample (it raised and stopped the whole run); lower the rate (-M fps=...) to fit."""
+        total = len(frames[0].indices) + len(frames[1].indices)
+        if self.config.over_budget == "refuse" and total > self.config.max_images:
+            raise SampleFailure(
+                f"refused: {total} frames at this rate exceed the budget of "
+                f"{self.config.max_images} for both videos (-M fps=... lowers the rate, "
+                "-M over_budget=subsample subsamples)"
+            )
 
     # -- requests ----------------------------------------------------------------------------
     def _params(self, info: SampleInfo) -> dict[str, Any]:
@@ -239,7 +326,8 @@ class LMMMethod(Method):
             "max_tokens": self.config.max_tokens,
         }
         if self.config.seed is not None:
-            params["seed"] = (self.config.seed + info.sample_hash) % (2**31)
+            offset = info.sample_hash if self.config.seed_adds_hash else 0
+            params["seed"] = (self.config.seed + offset) % (2**31)
         if self._api_base():
             params["api_base"] = self._api_base()
         return params
@@ -252,10 +340,17 @@ class LMMMethod(Method):
                 f"{frames.sampled_fps:.2f} fps ({duration:.2f} s)."
             )
             return [text_part(header), video_part(encode_mp4(frames))]
+        if self.config.video_input == "video_url":
+            duration = (frames.timestamps[-1] - frames.timestamps[0]) if frames.timestamps else 0
+            header = f"Video {label}: {len(frames.indices)} frames ({duration:.2f} s)."
+            return [text_part(header), video_url_part(encode_mp4(frames))]
         parts: list[dict[str, Any]] = []
         for i, (t, array) in enumerate(zip(frames.timestamps, frames.arrays), start=1):
             parts.append(text_part(f"Video {label}, frame {i} at {t:.2f} s"))
-            parts.append(image_part(array, fmt=self.config.image_format))
+            image = image_part(array, fmt=self.config.image_format)
+            if self.config.image_detail:
+                image["image_url"]["detail"] = self.config.image_detail
+            parts.append(image)
         return parts
 
     def _messages(
@@ -291,6 +386,7 @@ class LMMMethod(Method):
         keys = sorted_keys(task.statements)
         if not keys:
             return MethodOutput({}, details={"note": "no statements to judge"})
+        self._check_budget(task.frames)
         listing = "\n".join(f'- "{k}": {task.statements[k]}' for k in keys)
         example = ", ".join(f'"{k}": "a"' for k in keys[:2])
         question = (
@@ -333,6 +429,7 @@ class LMMMethod(Method):
         ]
 
     def open(self, task: OpenTask, llm: LLMSession) -> MethodOutput:
+        self._check_budget(task.frames)
         n = task.max_differences
         question = (
             f"List at most {n} differences in how the action is performed in the two videos. "

@@ -57,6 +57,8 @@ def _lmm(server) -> list[str]:
         "max_images=4",
         "-M",
         "max_side=64",
+        "-M",
+        "preset=vidbench",  # subsample to the cap, JPEG (the paper preset refuses)
         "--no-progress",
     ]
 
@@ -98,7 +100,14 @@ def test_lmm_closed_run_sends_frames_and_scores(capsys, tmp_path, openai_server,
 
 def test_open_run_is_judged_and_rescored_from_cache(capsys, tmp_path, openai_server):
     openai_server.respond_with(answer_everything)
-    judge = ["--judge", "openai/test-judge", "--judge-api-base", openai_server.base_url]
+    judge = [
+        "--judge",
+        "openai/test-judge",
+        "--judge-protocol",
+        "single",  # the scripted judge answers the one-call protocol
+        "--judge-api-base",
+        openai_server.base_url,
+    ]
     res = run_cli(
         capsys, "eval", *_lmm(openai_server), "--mode", "open", *judge, "--runs-dir", str(tmp_path)
     )

@@ -67,6 +67,8 @@ def _viddiff(server, localizer: str) -> list[str]:
         "--method",
         "viddiff",
         "-M",
+        "preset=vidbench",  # the scripted server answers the merged proposer call
+        "-M",
         "proposer_model=openai/proposer",
         "-M",
         "differencer_model=openai/vlm",
@@ -106,13 +108,35 @@ def test_viddiff_closed_through_the_cli(capsys, tmp_path, openai_server, localiz
     assert len(records) == 2 and all(r["status"] == "ok" for r in records), records
     for r in records:
         assert set(r["localization"]) == set(r["predictions"])
+        # Every localised frame is also recorded as a timestamp: index / the video's own rate.
+        assert set(r["localization_seconds"]) == set(r["localization"])
+        for v in range(2):
+            pairs = [
+                (i, t)
+                for k, frames in r["localization"].items()
+                for i, t in zip(frames[v], r["localization_seconds"][k][v])
+            ]
+            i_max, t_max = max(pairs)
+            rate = i_max / t_max if t_max else 1.0  # one rate per video
+            assert all(abs(i / rate - t) < 1e-3 for i, t in pairs)
         assert r["details"]["transcript"] and r["usage"]["calls"] >= 1 + len(r["predictions"])
     metrics = json.loads((run / "metrics.json").read_text())
     assert "localization" in metrics
+    assert (metrics["oracle"] is not None) is (localizer == "oracle")
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["method"]["uses_ground_truth"] is (localizer == "oracle")
     if localizer == "oracle":
-        assert metrics["localization"]["overall"]["both"]["mean_abs_s"] == pytest.approx(0.0)
+        # Items without ground-truth frames are counted and explained in metrics and report.
+        missing = {
+            (r["sample_key"], item.split(":")[0])
+            for r in records
+            for item in r["details"]["oracle_fallback"]
+        }
+        oracle = metrics["oracle"]
+        assert oracle["items"] == sum(len(r["predictions"]) for r in records)
+        assert oracle["items_without_ground_truth"] == len(missing)
+        assert "uniform" in oracle["fallback"]
+        assert "had no ground-truth frames" in (run / "report.md").read_text()
         res = run_cli(capsys, "leaderboard", str(run), "--out-dir", str(tmp_path / "lb"))
         assert res.code == 0, res.err
         rows = list(csv.DictReader(open(tmp_path / "lb" / "closed.csv")))
@@ -128,6 +152,8 @@ def test_viddiff_open_is_judged(capsys, tmp_path, openai_server):
         *_viddiff(openai_server, "uniform"),
         "--mode",
         "open",
+        "--judge-protocol",
+        "single",
         "--judge",
         "openai/judge",
         "--judge-api-base",

@@ -70,9 +70,8 @@ def test_the_localizers_embedding_shows_a_bar_when_progress_is_on(capsys):
     import pytest
 
     pytest.importorskip("open_clip")
-    from vidbench_methods.viddiff import embedder
-
     from tests.test_localizer import TINY, _videos
+    from vidbench_methods.viddiff import embedder
 
     clip = embedder.load_clip(TINY, None, "cpu")
     video = _videos()[0]

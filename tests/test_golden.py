@@ -103,6 +103,7 @@ def test_golden_metrics_report_and_leaderboards(capsys, tmp_path, monkeypatch, o
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-golden-0000000000")
     openai_server.respond_with(scripted_judge)
     judge = ["--judge", "openai/golden-judge", "--judge-api-base", openai_server.base_url]
+    judge += ["--judge-protocol", "single"]  # the scripted judge answers the one-call protocol
     folders = [
         score_into(capsys, "closed"),
         score_into(capsys, "open", *judge, "--cache-dir", str(tmp_path / "cache")),
@@ -156,6 +157,8 @@ def test_eval_run_read_back_by_the_leaderboard(capsys, tmp_path, monkeypatch, op
         "max_images=4",
         "-M",
         "max_side=64",
+        "-M",
+        "over_budget=subsample",  # 4 frames: subsample instead of the paper's refusal
         "--mode",
         mode,
         "--dataset",
@@ -166,6 +169,8 @@ def test_eval_run_read_back_by_the_leaderboard(capsys, tmp_path, monkeypatch, op
         "2",
         "--judge",
         "gpt-4o-2024-08-06",
+        "--judge-protocol",
+        "single",
         "--judge-api-base",
         server,
         "--runs-dir",

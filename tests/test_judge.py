@@ -236,3 +236,124 @@ def test_real_client_garbage_body_is_judge_failure(client, openai_server):
     j = real_judge(client, openai_server).match(SAMPLE, PREDS)
     assert j.status == "judge_failure" and "ApiError" in j.error
     assert len(openai_server.requests) == 2
+
+
+# ---------------------------------------------------------------- the paper's two-step protocol
+
+from vidbench.agreement import cohen_kappa, compare  # noqa: E402
+from vidbench.judge import PaperJudge, judge_label, judge_models, make_judge  # noqa: E402
+
+BIG = make_sample(
+    "fitness_3",
+    {str(k): ("a", "b", "c")[k % 3] for k in range(9)} | {"9": None},
+    max_differences=12,
+)
+BIG_PREDS = {str(k): P(f"prediction {k}", "ab"[k % 2]) for k in range(8)}
+
+
+def test_paper_protocol_two_steps_at_the_server(client, openai_server):
+    def respond(body):
+        name = body["response_format"]["json_schema"]["name"]
+        if body["model"] == "test-match":
+            # gt k -> pred k for k < 8; gt 8 unmatched ("None" as the paper's prompt spells it)
+            matches = [{"gt_key": str(k), "pred_key": str(k)} for k in range(8)]
+            return json.dumps({"matches": matches + [{"gt_key": "8", "pred_key": "None"}]})
+        assert body["model"] == "test-mini", name
+        n = len(json.loads(body["messages"][0]["content"].split("\n\n")[1]))
+        return json.dumps({"results": ["1"] + ["0"] * (n - 1)})  # first pair of each batch
+
+    openai_server.respond_with(respond)
+    judge = PaperJudge(
+        client.session,
+        model="openai/test-match",
+        opposite_model="openai/test-mini",
+        api_base=openai_server.base_url,
+    )
+    j = judge.match(BIG, BIG_PREDS)
+    bodies = [r.body for r in openai_server.requests]
+    # Step 1 matches; step 2 checks the 8 matched pairs in batches of 6 and 2, in key order.
+    assert [b["model"] for b in bodies] == ["test-match", "test-mini", "test-mini"]
+    batches = [json.loads(b["messages"][0]["content"].split("\n\n")[1]) for b in bodies[1:]]
+    assert [len(x) for x in batches] == [6, 2]
+    assert batches[1][0] == ["statement 6", "prediction 6"]
+    assert {b["temperature"] for b in bodies} == {1} and {b["seed"] for b in bodies} == {0}
+    assert "visually similar" in bodies[0]["messages"][0]["content"]
+    assert "statement 9" not in bodies[0]["messages"][0]["content"]  # unlabelled: not in the pool
+    assert j.status == "ok" and j.matches["8"] is None
+    assert j.matches == {**{str(k): str(k) for k in range(8)}, "8": None}
+    assert [k for k, v in j.opposite.items() if v] == ["0", "6"]  # the first of each batch
+    assert len(j.replies) == 3
+
+
+def test_paper_protocol_enforces_one_to_one_and_checks_the_batch_length(client, openai_server):
+    replies = iter(
+        [
+            json.dumps(
+                {"matches": [{"gt_key": "2", "pred_key": "0"}, {"gt_key": "10", "pred_key": "0"}]}
+            ),
+            json.dumps({"results": ["0", "1"]}),  # two values for one pair: re-asked
+            json.dumps({"results": ["1"]}),
+        ]
+    )
+    openai_server.respond_with(lambda body: next(replies))
+    judge = PaperJudge(
+        client.session, "openai/m", opposite_model="openai/mini", api_base=openai_server.base_url
+    )
+    j = judge.match(SAMPLE, PREDS)
+    assert j.matches == {"2": "0", "3": None, "10": None}  # "10" lost the doubly-claimed "0"
+    assert j.opposite == {"2": True, "3": False, "10": False}
+    assert any("already matched" in d for d in j.dropped)
+
+
+def test_protocol_models_and_labels():
+    assert judge_models("paper", None) == ["gpt-4o-2024-08-06", "gpt-4o-mini"]
+    assert judge_models("single", "x") == ["x"]
+    assert judge_label("paper", None) == "paper: gpt-4o-2024-08-06 + gpt-4o-mini"
+    assert isinstance(make_judge("paper", lambda: None), PaperJudge)  # type: ignore[arg-type,return-value]
+    assert isinstance(make_judge("single", lambda: None), Judge)  # type: ignore[arg-type,return-value]
+    with pytest.raises(ValueError, match="protocol"):
+        make_judge("three-step", lambda: None)  # type: ignore[arg-type,return-value]
+
+
+# ---------------------------------------------------------------- judge agreement
+
+
+def test_kappa_by_hand():
+    # 4 decisions: raters agree on 3; rates 1/2 and 1/4 -> chance 1/2 -> kappa (3/4 - 1/2) / (1/2)
+    assert cohen_kappa([True, False, False, True], [True, False, False, False]) == 0.5
+    assert cohen_kappa([True, True], [True, True]) == 1.0
+    assert cohen_kappa([], []) is None
+
+
+def J(key: str, matches: dict, opposite: dict) -> Judgement:
+    return Judgement(sample_key=key, status="ok", matches=matches, opposite=opposite)
+
+
+def test_agreement_of_two_scripted_judges_by_hand():
+    one = make_sample("fitness_5", {"0": "a", "1": "b"})
+    two = make_sample("fitness_6", {"0": "a", "1": "c"})
+    preds = {
+        "fitness_5": {"0": P("x", "a"), "1": P("y", "b")},
+        "fitness_6": {"0": P("z", "b")},
+    }
+    # Judge A: fitness_5 0->0, 1->1; fitness_6 0->0 flagged opposite (b flipped to a: right).
+    first = {
+        "fitness_5": J("fitness_5", {"0": "0", "1": "1"}, {"0": False, "1": False}),
+        "fitness_6": J("fitness_6", {"0": "0", "1": None}, {"0": True, "1": False}),
+    }
+    # Judge B: fitness_5 0->0 only; fitness_6 1->0 (a 'c' item: never scored).
+    second = {
+        "fitness_5": J("fitness_5", {"0": "0", "1": None}, {"0": False, "1": False}),
+        "fitness_6": J("fitness_6", {"0": None, "1": "0"}, {"0": False, "1": False}),
+    }
+    out = compare([one, two], preds, first, second)
+    # Pairs: fitness_5 (0,0) (0,1) (1,0) (1,1) -> A T F F T, B T F F F;
+    #        fitness_6 (0,0) (1,0)             -> A T F,     B F T.
+    # Agreement 3/6; A matches 3/6, B 2/6 -> chance 1/2*1/3 + 1/2*2/3 = 1/2 -> kappa 0.
+    assert out["n_pairs"] == 6 and out["pair_agreement"] == 0.5
+    assert out["match_kappa"] == pytest.approx(0.0)
+    # Scored a/b items: 3. A gets all 3 right; B only fitness_5 "0".
+    assert out["recall_run"] == 1.0 and out["recall_other"] == pytest.approx(1 / 3)
+    assert out["recall_difference"] == pytest.approx(-2 / 3)
+    lo, hi = out["recall_difference_95"]
+    assert -1.0 <= lo <= -2 / 3 <= hi <= -0.5

@@ -11,15 +11,16 @@ import numpy as np
 import pytest
 from PIL import Image
 from pydantic import ValidationError
-from vidbench_methods.lmm import NAMED_CONFIGS, LMMMethod, closed_schema, encode_mp4
-from vidbench_methods.trivial import ConstantAMethod, RandomMethod
 
 from tests.openai_server import iter_parts
 from vidbench.cache import Cache
 from vidbench.contracts import ClosedTask, OpenTask, SampleInfo, VideoFrames, VideoRef
-from vidbench.errors import ParseError, UserError
+from vidbench.errors import ParseError, SampleFailure, UserError
 from vidbench.llm import LLMClient
+from vidbench_methods.lmm import LMMMethod, closed_schema, encode_mp4
+from vidbench_methods.trivial import ConstantAMethod, RandomMethod
 
+NAMED_CONFIGS = {k: (v.summary, dict(v.options)) for k, v in LMMMethod.named_configs.items()}
 COLOURS_A = [(255, 0, 0), (0, 255, 0), (0, 0, 255)]
 COLOURS_B = [(255, 255, 0), (0, 255, 255)]
 
@@ -72,7 +73,10 @@ def open_task(n=3) -> OpenTask:
 
 
 def lmm(server, **options) -> LMMMethod:
-    config = {"model": "openai/test-vlm", "api_base": server.base_url, **options}
+    # These tests pin vidbench's own preset (JPEG, 48-frame cap, sample-hash seeds); the paper
+    # preset has its own tests below.
+    config = {"model": "openai/test-vlm", "api_base": server.base_url, "preset": "vidbench"}
+    config.update(options)
     return LMMMethod(LMMMethod.Config(**config))
 
 
@@ -214,9 +218,8 @@ def test_native_video_mp4_has_true_fps_and_rgb_colours(openai_server, llm):
 
 
 def test_video_part_becomes_gemini_inline_video():
-    from vidbench_methods.lmm import video_part
-
     from vidbench.llm import _import_litellm
+    from vidbench_methods.lmm import video_part
 
     _import_litellm()
     from litellm.llms.vertex_ai.gemini.transformation import gemini_convert_messages_with_history
@@ -297,3 +300,54 @@ def test_constant_a():
     assert {p.prediction for p in out.predictions.values()} == {"a"}
     assert set(out.predictions) == set(STATEMENTS)
     assert method.open(open_task(), None).predictions == {}  # type: ignore[arg-type]
+
+
+def test_paper_frame_budget_refuses_beyond_150_and_sends_png_high_detail(openai_server, llm):
+    seen = []
+
+    def answer(body):
+        seen.append(body)
+        return json.dumps({"0": "a", "3": "b"})
+
+    openai_server.respond_with(answer)
+    method = LMMMethod(LMMMethod.Config(model="openai/test-vlm", api_base=openai_server.base_url))
+    spec = method.frame_spec(make_info())
+    # The paper preset never subsamples: every frame at the rate, integer stride, full size.
+    assert (spec.max_frames, spec.max_side, spec.index_rule) == (None, None, "stride")
+    big = [(i % 255, 0, 0) for i in range(76)]  # 76 + 75 = 151 frames > 150
+    task = ClosedTask(
+        make_info(),
+        {"0": "x", "3": "y"},
+        (make_frames(big), make_frames(big[:75])),
+        videos=(None, None),  # type: ignore[arg-type]
+    )
+    with pytest.raises(SampleFailure, match="151 frames .* budget of 150"):
+        method.closed(task, llm)
+    assert seen == []  # refused before any request
+    fits = ClosedTask(
+        make_info(),
+        {"0": "x", "3": "y"},
+        (make_frames(big[:75]), make_frames(big[:75])),
+        videos=(None, None),  # type: ignore[arg-type]
+    )
+    out = method.closed(fits, llm)
+    assert {k: p.prediction for k, p in out.predictions.items()} == {"0": "a", "3": "b"}
+    body = seen[0]
+    images = [p for p in body["messages"][0]["content"] if p["type"] == "image_url"]
+    assert len(images) == 150
+    assert all(p["image_url"]["url"].startswith("data:image/png;base64,") for p in images)
+    assert all(p["image_url"]["detail"] == "high" for p in images)
+    assert body["temperature"] == 1.0 and body["seed"] == 0  # the reference: seed 0, no hash
+
+
+def test_vllm_models_get_native_video_url_parts(openai_server, llm):
+    seen = []
+    answers = {"0": "a", "3": "b", "12": "a"}
+    openai_server.respond_with(lambda body: seen.append(body) or json.dumps(answers))
+    options = dict(LMMMethod.named_configs["qwen2-vl-7b"].options)
+    method = LMMMethod(LMMMethod.Config(**{**options, "api_base": openai_server.base_url}))
+    method.closed(closed_task(), llm)
+    parts = seen[0]["messages"][0]["content"]
+    videos = [p for p in parts if p["type"] == "video_url"]
+    assert len(videos) == 2 and not any(p["type"] == "image_url" for p in parts)
+    assert all(v["video_url"]["url"].startswith("data:video/mp4;base64,") for v in videos)

@@ -8,23 +8,24 @@ import math
 
 import numpy as np
 import pytest
-from vidbench_methods.viddiff.localizer import (
-    DifferenceTarget,
-    Localizer,
-    Span,
-    center_of,
-    frames_around,
-    independent_segments,
-    normalise_scores,
-    random_center,
-    spans_from_segments,
-    stage_scores,
-    uniform_spans,
-)
-from vidbench_methods.viddiff.viterbi import viterbi
 
 from vidbench.cache import Cache
 from vidbench.contracts import FrameSpec, VideoFrames, VideoRef
+from vidbench.video import frame_indices
+from vidbench_methods.viddiff.localizer import (
+    DifferenceTarget,
+    Localizer,
+    VideoStages,
+    center_position,
+    frames_around,
+    independent_segments,
+    independent_segments_paper,
+    normalise_scores,
+    random_center,
+    segment,
+    stage_scores,
+    uniform_segments,
+)
 
 torch = pytest.importorskip("torch")
 open_clip = pytest.importorskip("open_clip")
@@ -44,6 +45,13 @@ class ArraySource:
     @property
     def num_frames(self) -> int:
         return len(self.frames)
+
+    @property
+    def fps_original(self) -> float:
+        return self.ref.fps_original
+
+    def indices(self, spec: FrameSpec) -> list[int]:
+        return frame_indices(self.num_frames, self.fps_original, spec)
 
     def _frames(self, indices, max_side):
         self.reads += 1
@@ -173,11 +181,24 @@ def test_emission_normalisations():
         normalise_scores(raw, "softmax")  # type: ignore[arg-type]
 
 
-def test_midpoint_of_linked_stages_spans():
-    spans = [Span(0, 9), Span(10, 19), Span(20, 40)]
-    assert center_of(spans, [1]) == 14
-    assert center_of(spans, [0, 2]) == 20  # the span over several stages
-    assert center_of([Span(0, 9), Span(9, 9, empty=True), Span(10, 20)], [1]) == 9
+def test_frame_rules_first_linked_stage_for_one_frame_span_for_motion():
+    video = VideoStages([(0, 10), (10, 20), (20, 41)], list(range(41)))
+    one = DifferenceTarget("0", (1, 2), "1")
+    motion = DifferenceTarget("1", (0, 2), "gt_1")
+    # The reference: a one-frame difference takes its FIRST linked stage's midpoint,
+    # int(mean(start, end - 1)) ...
+    assert center_position(video, one, "first") == 14
+    # ... a motion difference the midpoint over all its linked stages.
+    assert center_position(video, motion, "first") == 20
+    # The vidbench preset: the span over all linked stages for both.
+    assert center_position(video, one, "span") == 25
+    # An empty stage (more stages than frames) gives way to a linked stage with frames.
+    sparse = VideoStages([(0, 1), (1, 1), (1, 2)], [0, 10])
+    assert center_position(sparse, DifferenceTarget("0", (1, 2), "1"), "first") == 1
+    # Positions index the scored frames: the shown frame is sampled[position].
+    strided = VideoStages([(0, 2), (2, 5)], [0, 7, 14, 21, 28])
+    second = DifferenceTarget("2", (1,), "1")  # positions 2..4 -> position 3 -> frame 21
+    assert strided.sampled[center_position(strided, second, "first")] == 21
 
 
 @pytest.mark.parametrize("fps,expected_step", [(30.0, 10), (8.0, 3), (2.0, 1), (1.0, 1)])
@@ -195,20 +216,28 @@ def test_gt1_frames_shift_inside_the_video_at_the_ends():
     assert frames_around(7, "1", 30.0, 5) == [4]
 
 
-def test_spans_from_segments_map_to_original_rate_indices():
-    sampled = [0, 4, 8, 12, 16]
-    assert spans_from_segments([(0, 2), (2, 5)], sampled) == [Span(0, 4), Span(8, 16)]
-    empty = spans_from_segments([(0, 1), (1, 1), (1, 2)], [0, 10])
-    assert empty[1] == Span(5, 5, empty=True)
+def test_stage_spans_map_positions_to_original_rate_indices():
+    stages = VideoStages([(0, 2), (2, 5)], [0, 4, 8, 12, 16])
+    assert stages.record()["spans"] == [[0, 4], [8, 16]]
+    assert VideoStages([(0, 1), (1, 1), (1, 2)], [0, 10]).record()["empty_stages"] == [1]
 
 
 def test_uniform_and_independent_segmentations():
-    assert uniform_spans(10, 2) == [Span(0, 4), Span(5, 9)]
-    assert uniform_spans(2, 3)[0].empty and not uniform_spans(2, 3)[1].empty
+    assert uniform_segments(10, 2) == [(0, 5), (5, 10)]
+    assert uniform_segments(2, 3) == [(0, 0), (0, 1), (1, 2)]
     scores = np.zeros((10, 2))
     scores[7:9, 0] = 1.0  # stage 0 best late, stage 1 best early: order is NOT enforced
     scores[0:2, 1] = 1.0
     assert independent_segments(scores) == [(4, 9), (0, 5)]
+
+
+def test_independent_paper_windows_are_1_3_t_over_k_odd_and_inside_the_video():
+    scores = np.zeros((20, 2))
+    scores[15, 0] = 1.0  # int(1.3 * 20 / 2) = 13 frames: every window over 15 ties
+    scores[2, 1] = 1.0
+    assert independent_segments_paper(scores) == [(3, 16), (0, 13)]  # the first best window
+    # An even length gets one more frame: int(1.3 * 10 / 2) = 6 -> 7.
+    assert independent_segments_paper(np.eye(10)[:, :2]) == [(0, 7), (0, 7)]
 
 
 def test_random_center_is_reproducible_and_seeded():
@@ -253,25 +282,27 @@ def test_viterbi_mode_uses_clip_scores_and_keeps_stage_order(tmp_path):
     videos = _videos()
     stages = loc.stage_spans(videos[1], CAPTIONS, fps=4.0)
     assert stages.sampled == list(range(0, 60, 2))
-    assert [s.lo for s in stages.spans] == sorted(s.lo for s in stages.spans)
-    assert stages.spans[0].lo == 0 and stages.spans[-1].hi == 58
-    # Same result from the parts: embeddings -> stage scores -> paper normalisation -> Viterbi.
+    spans = [stages.span(s) for s in range(3)]
+    assert [a for a, _ in spans] == sorted(a for a, _ in spans)
+    assert spans[0][0] == 0 and spans[-1][1] == 58
+    # Same result from the parts: embeddings -> stage scores -> the paper's segmentation.
     clip = embedder.load_clip(TINY, None, "cpu")
     frame_emb = embedder.embed_video(clip, videos[1], stages.sampled)
     text_emb = embedder.embed_texts(clip, [c for s in CAPTIONS for c in s])
-    scores = normalise_scores(stage_scores(frame_emb, text_emb, [2, 2, 2]), "paper")
+    scores = stage_scores(frame_emb, text_emb, [2, 2, 2])
     assert np.allclose(scores, stages.scores, atol=1e-5)
-    assert stages.spans == spans_from_segments(viterbi(scores).segments, stages.sampled)
+    assert stages.segments == segment(scores)
 
     localization, details = loc.localize(
         sample_key="k", videos=videos, captions=CAPTIONS, targets=TARGETS, fps=4.0
     )
     assert set(localization) == {"0", "4"}
     assert len(localization["0"][0]) == 1 and len(localization["4"][1]) == 3
-    spans_b = stages.spans
-    assert localization["0"][1] == [(spans_b[1].lo + spans_b[1].hi) // 2]
-    middle = (spans_b[0].lo + spans_b[2].hi) // 2  # the span over stages 0 and 2: the video
+    (a1, b1) = stages.segments[1]
+    assert localization["0"][1] == [stages.sampled[(a1 + b1 - 1) // 2]]
+    middle = stages.sampled[(0 + 30 - 1) // 2]  # the span over stages 0 and 2: the video
     assert localization["4"][1] == [middle - 3, middle, middle + 3]
+    assert details["timestamps"]["4"][1] == [round(i / 8.0, 4) for i in localization["4"][1]]
     assert np.diff(localization["4"][0]).tolist() == [3, 3]  # round(0.35 * 8) frames apart
     assert details["mode"] == "viterbi" and details["videos"][0]["n_scored_frames"] == 24
     # A second sample on the same videos hits the embedding cache.
@@ -284,8 +315,9 @@ def test_viterbi_mode_uses_clip_scores_and_keeps_stage_order(tmp_path):
 def test_independent_mode_runs_on_clip_scores(tmp_path):
     loc = _localizer("independent", tmp_path)
     stages = loc.stage_spans(_videos()[0], CAPTIONS, fps=4.0)
-    width = round(24 / 3) * 2 - 2  # a window of 8 sampled frames, 2 original frames apart
-    assert all(s.hi - s.lo == width for s in stages.spans)
+    assert all(b - a == 11 for a, b in stages.segments)  # int(1.3 * 24 / 3) = 10 -> 11
+    vidbench = _localizer("independent", tmp_path, window="vidbench")
+    assert all(b - a == 8 for a, b in vidbench.stage_spans(_videos()[0], CAPTIONS, 4.0).segments)
 
 
 def test_uniform_mode_needs_no_clip(tmp_path, monkeypatch):

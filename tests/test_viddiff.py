@@ -13,8 +13,6 @@ import numpy as np
 import pydantic
 import pytest
 from PIL import Image
-from vidbench_methods.viddiff.localizer import frames_around
-from vidbench_methods.viddiff.method import VidDiffConfig, VidDiffMethod
 
 from tests.videos import decode_index, write_video
 from vidbench.cache import Cache
@@ -22,6 +20,8 @@ from vidbench.contracts import DOMAIN_FPS, ClosedTask, FrameSpec, OpenTask, Samp
 from vidbench.errors import ParseError
 from vidbench.llm import LLMClient
 from vidbench.video import open_video
+from vidbench_methods.viddiff.localizer import frames_around
+from vidbench_methods.viddiff.method import VidDiffConfig, VidDiffMethod
 
 FPS = 8
 N_A, N_B = 40, 56
@@ -137,6 +137,7 @@ class Scripted:
 
 
 def _method(server, localizer="viterbi", **kw) -> VidDiffMethod:
+    kw.setdefault("preset", "vidbench")  # these tests script the merged proposer call
     config = VidDiffConfig(
         proposer_model="openai/proposer",
         differencer_model="openai/vlm",
@@ -211,8 +212,8 @@ def test_closed_mode_every_localizer(mode, videos, session, openai_server):
     if mode == "viterbi":
         spans = out.details["localizer"]["videos"][0]["spans"]
         assert spans[0][0] == 0 and spans[-1][1] == 38  # last frame scored at 4 fps
-        lo, hi = spans[0]
-        assert out.localization["0"][0] == [(lo + hi) // 2]
+        lo, hi = spans[0]  # scored every 2nd frame: the midpoint position, as a frame index
+        assert out.localization["0"][0] == [2 * ((lo // 2 + hi // 2) // 2)]
     assert session.usage.calls == 1 + len(STATEMENTS)
 
 
@@ -350,3 +351,80 @@ def test_demo_benchmark_samples(mode, session, openai_server, tmp_cache):
             assert n_scored == len(
                 range(0, videos[0].num_frames, round(videos[0].ref.fps_original / fps))
             )
+
+
+class PaperScript:
+    """Answers the paper preset's calls and keeps every request body in order."""
+
+    def __init__(self):
+        self.bodies: list[dict] = []
+
+    def __call__(self, body) -> str:
+        self.bodies.append(body)
+        name = body["response_format"]["json_schema"]["name"]
+        stages = [
+            {
+                "name": s,
+                "description": f"the {s}",
+                "captions": [f"A photo of a person in the {s} {j}" for j in range(5)],
+            }
+            for s in STAGES
+        ]
+        if name in ("viddiff_stages", "viddiff_refined_stages"):
+            return json.dumps({"stages": stages})
+        if name == "viddiff_links":
+            ids = re.findall(r'- id "([^"]+)"', body["messages"][0]["content"])
+            return json.dumps({"links": [{"difference": k, "stages": [STAGES[1]]} for k in ids]})
+        assert name == "viddiff_answer"
+        return json.dumps({"reasoning": "compared", "answer": "b"})
+
+
+def test_paper_preset_call_sequence_and_request_settings(videos, session, openai_server):
+    _needs_clip("viterbi")
+    script = PaperScript()
+    openai_server.respond_with(script)
+    method = _method(openai_server, "viterbi", preset="paper")
+    frames = tuple(v.sample(FrameSpec(num_frames=1)) for v in videos)
+    statement_frames = {"0": "1", "3": "gt_1", "7": "1"}
+    task = ClosedTask(_info(videos), dict(STATEMENTS), frames, videos, None, statement_frames)
+    out = method.closed(task, session)
+
+    names = [b["response_format"]["json_schema"]["name"] for b in script.bodies]
+    # The reference's structure: stages, refine, link, then one differencer call per statement.
+    assert names == ["viddiff_stages", "viddiff_refined_stages", "viddiff_links"] + [
+        "viddiff_answer"
+    ] * len(STATEMENTS)
+    models = [b["model"] for b in script.bodies]
+    assert models[:3] == ["proposer"] * 3 and set(models[3:]) == {"vlm"}
+    assert {b["temperature"] for b in script.bodies} == {1.0}
+    assert {b["max_tokens"] for b in script.bodies} == {2048}
+    # seed + sample_hash for the sample's own stages call, the seed alone for the others.
+    assert [b["seed"] for b in script.bodies] == [12345] + [0] * (2 + len(STATEMENTS))
+    for body in script.bodies[3:]:
+        system, user = body["messages"]
+        assert system["role"] == "system"
+        images = [p for p in user["content"] if p["type"] == "image_url"]
+        assert all(p["image_url"]["detail"] == "high" for p in images)
+        assert all(p["image_url"]["url"].startswith("data:image/png;base64,") for p in images)
+        assert not any(
+            p["type"] == "text" and p["text"].startswith("Video ") for p in user["content"]
+        )
+    # num_frames came from the annotation: "3" is a motion difference (3 frames per video).
+    assert [len(out.localization[k][0]) for k in ("0", "3", "7")] == [1, 3, 1]
+    assert out.details["transcript"]["links"] == {k: ["descent"] for k in STATEMENTS}
+    assert set(out.details["localizer"]["timestamps"]) == set(STATEMENTS)
+    assert {p.prediction for p in out.predictions.values()} == {"b"}
+
+
+def test_three_way_variant_records_c_and_scores_it_as_no_answer(videos, session, openai_server):
+    def answer_c(body):
+        name = body["response_format"]["json_schema"]["name"]
+        if name == "viddiff_answer_abc":
+            return json.dumps({"reasoning": "same", "answer": "c"})
+        return Scripted()(body)
+
+    openai_server.respond_with(answer_c)
+    method = _method(openai_server, "uniform", answers="abc")
+    out = method.closed(_closed_task(videos), session)
+    assert {p.prediction for p in out.predictions.values()} == {None}
+    assert {a["answer"] for a in out.details["answers"].values()} == {"c"}

@@ -6,6 +6,7 @@ import itertools
 
 import numpy as np
 import pytest
+
 from vidbench_methods.viddiff.viterbi import segments_from_stages, viterbi, viterbi_reference
 
 
@@ -121,3 +122,68 @@ def test_rejects_bad_input():
 
 def test_segments_from_stages_handles_gaps():
     assert segments_from_stages(np.array([0, 0, 2]), 4) == [(0, 2), (2, 2), (2, 3), (3, 3)]
+
+
+# ---------------------------------------------------------------- the paper's log objective
+
+from vidbench_methods.viddiff.localizer import minmax_columns, segment  # noqa: E402
+from vidbench_methods.viddiff.viterbi import viterbi_paper  # noqa: E402
+
+
+def _paths(n_frames: int, n_stages: int):
+    """Every monotone segmentation: stage starts 0 = s_0 < s_1 < ... < s_{S-1} < T."""
+    for cuts in itertools.combinations(range(1, n_frames), n_stages - 1):
+        starts = (0, *cuts)
+        stages = np.zeros(n_frames, dtype=np.int64)
+        for s, a in enumerate(starts):
+            stages[a:] = s
+        yield starts, stages
+
+
+def _brute_force_latest(emissions: np.ndarray, tol: float = 0.0) -> np.ndarray:
+    """Best total; among ties, the latest stage starts compared from the last stage back."""
+    n_frames, n_stages = emissions.shape
+    best, best_key, best_stages = -np.inf, None, None
+    for starts, stages in _paths(n_frames, n_stages):
+        total = float(emissions[np.arange(n_frames), stages].sum())
+        key = tuple(reversed(starts))
+        if total > best + tol or (abs(total - best) <= tol and key > best_key):
+            best, best_key, best_stages = max(total, best), key, stages
+    return best_stages
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_paper_viterbi_matches_brute_force_with_exact_ties(seed):
+    # Small integer log-scores: sums are exact, so ties are real ties.
+    rng = np.random.default_rng(seed)
+    n_frames = int(rng.integers(2, 9))
+    n_stages = int(rng.integers(1, min(n_frames, 4) + 1))
+    emissions = -rng.integers(0, 3, size=(n_frames, n_stages)).astype(float)
+    assert viterbi_paper(emissions).stages.tolist() == _brute_force_latest(emissions).tolist()
+
+
+def test_paper_viterbi_breaks_ties_late_and_vidbench_early():
+    flat = np.zeros((6, 2))
+    assert viterbi_paper(flat).segments == [(0, 5), (5, 6)]  # the reference: as late as possible
+    assert viterbi(flat).segments == [(0, 1), (1, 6)]  # the vidbench preset: as early
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_segment_maximises_the_sum_of_log_minmax_scores(seed):
+    rng = np.random.default_rng(100 + seed)
+    n_frames = int(rng.integers(3, 10))
+    n_stages = int(rng.integers(1, min(n_frames, 4) + 1))
+    scores = rng.normal(size=(n_frames, n_stages))
+    probs = minmax_columns(scores)
+    probs[probs == 0] = 1e-5
+    expected = segments_from_stages(_brute_force_latest(np.log(probs), tol=1e-9), n_stages)
+    assert segment(scores) == expected
+
+
+def test_segment_differs_from_the_sum_objective_where_logs_matter():
+    # Frame 3 is stage 1's minimum: log(1e-5) makes it a disaster for stage 1 under the log
+    # objective only, so the log path keeps stage 1 as short as it can.
+    scores = np.array([[0.6, 0.8], [0.6, 0.9], [0.0, 0.5], [0.5, 0.1]])
+    assert segment(scores) == [(0, 2), (2, 4)]
+    assert viterbi(minmax_columns(scores)).segments == [(0, 1), (1, 4)]
+    assert segment(np.ones((3, 4))) == [(0, 1), (1, 2), (2, 3), (3, 3)]  # S > T: no crash

@@ -8,13 +8,14 @@ value. Only successful, validated results should be put here.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sqlite3
 import threading
 from pathlib import Path
 from typing import Any
+
+from vidbench.contracts import content_key  # noqa: F401  (the key rule lives in contracts)
 
 BLOB_THRESHOLD = 256 * 1024  # bytes; larger values go to files so the database stays small
 
@@ -24,20 +25,6 @@ def default_cache_dir() -> Path:
     if env:
         return Path(env).expanduser()
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "vidbench"
-
-
-def content_key(*parts: Any) -> str:
-    """A stable hash of JSON-serialisable parts (bytes are hashed as bytes)."""
-    h = hashlib.blake2b(digest_size=20)
-    for part in parts:
-        if isinstance(part, (bytes, bytearray, memoryview)):
-            h.update(b"B")
-            h.update(bytes(part))
-        else:
-            h.update(b"J")
-            h.update(json.dumps(part, sort_keys=True, separators=(",", ":"), default=str).encode())
-        h.update(b"\x00")
-    return h.hexdigest()
 
 
 class Cache:

@@ -79,6 +79,7 @@ def eval_command(
         help="Also run every pair with A and B swapped; report order consistency (closed mode).",
     ),
     judge: Optional[str] = opt.Judge,
+    judge_protocol: Optional[str] = opt.JudgeProtocol,
     judge_api_base: Optional[str] = opt.JudgeApiBase,
     runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="Where new run folders go."),
     price: Optional[list[str]] = opt.Price,
@@ -108,6 +109,7 @@ def eval_command(
         both_orders=both_orders,
         judge=judge,
         judge_api_base=judge_api_base,
+        judge_protocol=opt.check_judge_protocol(judge_protocol) or "paper",
     )
     if resume is not None and not (resume / "config.json").is_file():
         raise UserError(
@@ -163,6 +165,7 @@ def score_command(
         None, "--split", "-s", help="Default: the run's split (or all)."
     ),
     judge: Optional[str] = opt.Judge,
+    judge_protocol: Optional[str] = opt.JudgeProtocol,
     judge_api_base: Optional[str] = opt.JudgeApiBase,
     cache_dir: Optional[Path] = opt.CacheDir,
     price: Optional[list[str]] = opt.Price,
@@ -193,6 +196,7 @@ def score_command(
         split=split,
         judge=judge,
         judge_api_base=judge_api_base,
+        judge_protocol=opt.check_judge_protocol(judge_protocol),
         prices=opt.parse_prices(price),
         into=into,
         name=name,
@@ -211,6 +215,32 @@ def score_command(
 
         write_model(out, metrics)
         typer.echo(f"metrics written to {out}")
+
+
+@app.command("judge-agreement")
+def judge_agreement_command(
+    run: Path = typer.Argument(..., help="A finished open-set run folder."),
+    with_: str = typer.Option(
+        ...,
+        "--with",
+        help="The other judge: a protocol (paper, single) or a litellm model id (the run's "
+        "protocol with that model).",
+    ),
+    judge_api_base: Optional[str] = opt.JudgeApiBase,
+    cache_dir: Optional[Path] = opt.CacheDir,
+    out: Optional[Path] = typer.Option(None, "--out", help="Write the agreement JSON here."),
+) -> None:
+    """Re-judge a finished open run with another judge and report how far they agree."""
+    from vidbench.agreement import judge_agreement, render_agreement
+
+    opt.use_cache(cache_dir)
+    result = judge_agreement(run, with_, judge_api_base)
+    typer.echo(render_agreement(result))
+    if out is not None:
+        from vidbench.runs import write_json
+
+        write_json(out, result)
+        typer.echo(f"agreement written to {out}")
 
 
 @app.command("validate")

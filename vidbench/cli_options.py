@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Literal, Optional
 
 import typer
 
@@ -44,6 +44,12 @@ CacheDir = typer.Option(
 Mode = typer.Option("closed", "--mode", "-m", help="closed or open.")
 Judge = typer.Option(
     None, "--judge", help="litellm model id of the open-set judge (default: a pinned dated GPT-4o)."
+)
+JudgeProtocol = typer.Option(
+    None,
+    "--judge-protocol",
+    help="Open-set judge: paper (two steps: gpt-4o-2024-08-06 matching, gpt-4o-mini opposite "
+    "check in batches of 6; the default) or single (one call per sample).",
 )
 JudgeApiBase = typer.Option(
     None, "--judge-api-base", help="OpenAI-compatible base URL for the judge (e.g. a local server)."
@@ -126,3 +132,11 @@ def use_cache(cache_dir: Optional[Path]) -> None:
 
     if cache_dir is not None:
         cache.use_cache_dir(cache_dir)
+
+
+def check_judge_protocol(value: str | None) -> Literal["paper", "single"] | None:
+    from vidbench.errors import UserError
+
+    if value is not None and value not in ("paper", "single"):
+        raise UserError(f"--judge-protocol {value!r} is not a protocol", fix="use paper or single")
+    return value  # type: ignore[return-value]  # checked just above

@@ -7,6 +7,8 @@ Data flows one way: dataset -> Sample -> VideoFrames (one FrameSpec for both vid
 from __future__ import annotations
 
 import enum
+import hashlib
+import json
 import math
 from abc import ABC
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -31,6 +33,21 @@ DOMAIN_FPS: Mapping[str, float] = {
     "music": 2.0,
     "surgery": 2.0,
 }
+
+
+def content_key(*parts: Any) -> str:
+    """A stable hash of JSON-serialisable parts (bytes are hashed as bytes): the key rule of the
+    cache and of anything a method stores in its BlobStore."""
+    h = hashlib.blake2b(digest_size=20)
+    for part in parts:
+        if isinstance(part, (bytes, bytearray, memoryview)):
+            h.update(b"B")
+            h.update(bytes(part))
+        else:
+            h.update(b"J")
+            h.update(json.dumps(part, sort_keys=True, separators=(",", ":"), default=str).encode())
+        h.update(b"\x00")
+    return h.hexdigest()
 
 
 def sorted_keys(keys: Any) -> list[str]:
@@ -136,12 +153,18 @@ class FrameSpec:
     Exactly one of `fps` (target rate, capped at the original rate) and `num_frames` (evenly
     spaced over the trimmed video). `max_frames` then caps the count by even subsampling;
     `max_side` resizes so the longer side is at most that many pixels.
+
+    `index_rule` says which frames a rate selects when the rates do not divide: "exact" takes
+    frame floor(i * fps_original / fps), so the sampled rate is `fps` on average (30 -> 4 fps:
+    0, 7, 15, 22, 30, ...); "stride" is the reference code's rule, every
+    int(fps_original / fps)-th frame (30 -> 4 fps: 0, 7, 14, 21, ..., really 4.29 fps).
     """
 
     fps: float | None = None
     num_frames: int | None = None
     max_frames: int | None = None
     max_side: int | None = None
+    index_rule: Literal["exact", "stride"] = "exact"
 
     def __post_init__(self) -> None:
         if (self.fps is None) == (self.num_frames is None):
@@ -159,6 +182,7 @@ class FrameSpec:
             "num_frames": self.num_frames,
             "max_frames": self.max_frames,
             "max_side": self.max_side,
+            "index_rule": self.index_rule,
         }
 
 
@@ -196,6 +220,14 @@ class VideoSource(Protocol):
     def num_frames(self) -> int:
         """Number of frames after the trim."""
 
+    @property
+    def fps_original(self) -> float:
+        """The video's own frame rate (the dataset's, else the container's)."""
+
+    def indices(self, spec: FrameSpec) -> list[int]:
+        """The trimmed-video indices `spec` selects (the harness's frame rule), without
+        decoding anything."""
+
     def sample(self, spec: FrameSpec) -> VideoFrames:
         """Frames chosen by a spec."""
 
@@ -209,6 +241,17 @@ class VideoSource(Protocol):
     def without_cache(self) -> VideoSource:
         """The same video, reading without storing decoded frames in the frame cache (for
         callers that cache something smaller derived from many frames)."""
+
+
+class BlobStore(Protocol):
+    """Where a method may keep derived data across runs (CLIP embeddings): bytes by namespace
+    and key. The harness hands its cache to a task; None means "do not store"."""
+
+    def get(self, ns: str, key: str) -> bytes | None:
+        """The stored value, or None."""
+
+    def put(self, ns: str, key: str, value: bytes) -> None:
+        """Store a value (last write wins)."""
 
 
 class Status(str, enum.Enum):
@@ -258,7 +301,10 @@ class MethodOutput:
     `predictions`: closed mode keys are the asked difference keys; open mode keys are "0".."n-1".
     `localization`: optional, difference key -> (frame indices in A, frame indices in B), trimmed
     video indices, for methods that choose frames per difference (scored against ground truth).
-    `details`: method-specific intermediate outputs worth keeping (stage transcripts, ...).
+    `details`: method-specific intermediate outputs worth keeping (stage transcripts, ...). An
+    oracle method sets `details["oracle_fallback"]` (["diff_key:a"|"diff_key:b", ...]: no
+    ground-truth frames there) and `details["oracle_fallback_rule"]` (what it did instead); the
+    harness counts them in metrics.json and report.md.
     """
 
     predictions: dict[str, DifferencePrediction]
@@ -279,6 +325,10 @@ class ClosedTask:
     oracle_frames: tuple[Mapping[str, list[int] | None], Mapping[str, list[int] | None]] | None = (
         None
     )
+    # The annotation's `num_frames` per statement ("1" or "gt_1"; a property of the statement,
+    # not of its label): the reference agent reads it in closed mode.
+    statement_frames: Mapping[str, str] = field(default_factory=dict)
+    store: BlobStore | None = None
 
 
 @dataclass(frozen=True)
@@ -292,6 +342,7 @@ class OpenTask:
     oracle_frames: tuple[Mapping[str, list[int] | None], Mapping[str, list[int] | None]] | None = (
         None
     )
+    store: BlobStore | None = None
 
 
 @dataclass
@@ -306,6 +357,8 @@ class PredictionRecord:
     error: str | None = None
     frames: dict[str, Any] = field(default_factory=dict)  # {"a": VideoFrames.record(), "b": ...}
     localization: dict[str, tuple[list[int], list[int]]] | None = None
+    # The same frames as seconds from each trimmed video's start (index / fps_original).
+    localization_seconds: dict[str, tuple[list[float], list[float]]] | None = None
     usage: Usage = field(default_factory=Usage)
     details: dict[str, Any] = field(default_factory=dict)
     swapped: bool = (
@@ -372,19 +425,48 @@ class MethodConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+@dataclass(frozen=True)
+class ModelEndpoint:
+    """A model a method will call, and the OpenAI-compatible server it is reached at (None: the
+    provider's public API). The credential check runs on these before any work."""
+
+    model: str
+    api_base: str | None = None
+
+
+@dataclass(frozen=True)
+class NamedConfig:
+    """A registry name a method class declares for one of its configurations (`gpt-4o` for the
+    LMM method with model=gpt-4o-2024-08-06); `summary` is what `vidbench methods` shows."""
+
+    summary: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
 class Method(ABC):
     """A video-differencing method. Subclasses set the class attributes and implement `closed`
     and/or `open`; the harness owns frame sampling (see `frame_spec`), retries, caching and
-    bookkeeping. Raise a vidbench.errors.SampleFailure subclass for a failed sample."""
+    bookkeeping. Raise a vidbench.errors.SampleFailure subclass for a failed sample.
+
+    A method uses only this module, vidbench.errors, pure helpers (message building) and what it
+    is handed: the task (frames, video sources, a BlobStore) and the LLMSession."""
 
     name: ClassVar[str] = ""
-    summary: ClassVar[str] = ""
+    summary: ClassVar[str] = ""  # one line: what `vidbench methods` shows
     Config: ClassVar[type[MethodConfig]] = MethodConfig
     modes: ClassVar[tuple[str, ...]] = ("closed", "open")
     uses_ground_truth: ClassVar[bool] = False  # True only for oracle ablations; flagged in results
+    # Registry names for configurations of this class: name -> NamedConfig.
+    named_configs: ClassVar[Mapping[str, NamedConfig]] = {}
 
     def __init__(self, config: MethodConfig):
         self.config = config
+
+    @classmethod
+    def models(cls, config: MethodConfig) -> list[ModelEndpoint]:
+        """Every model this configuration will call (for the credential check). Default: none
+        declared; such a method's missing key shows as the first failed call's status."""
+        return []
 
     def frame_spec(self, info: SampleInfo) -> FrameSpec:
         """Frames the harness samples for both videos; default: the paper-era rate per domain."""
@@ -458,6 +540,9 @@ class RunConfig(Strict):
     both_orders: bool = False
     judge: str | None = None
     judge_api_base: str | None = None
+    # The open-set judge's protocol (vidbench.judge). `vidbench eval` writes "paper" by default;
+    # a config.json from before the option existed was judged by the one-call judge.
+    judge_protocol: Literal["paper", "single"] = "single"
 
 
 class MethodInfo(Strict):
@@ -639,6 +724,17 @@ class MetricsBase(Strict):
         return self.usage.cost_usd
 
 
+class OracleCoverage(Strict):
+    """An oracle run's ground-truth coverage: how many of its differences had no ground-truth
+    frames in at least one video (`missing`: "sample:key"), and what the method did instead."""
+
+    items: int
+    items_without_ground_truth: int
+    videos_without_ground_truth: int
+    fallback: str
+    missing: list[str]
+
+
 class ClosedMetrics(MetricsBase):
     """metrics.json of a closed-set run (vidbench.scoring.score_closed)."""
 
@@ -648,6 +744,7 @@ class ClosedMetrics(MetricsBase):
     missing_predictions: int
     invalid_predictions: int
     order: OrderConsistency | None = None
+    oracle: OracleCoverage | None = None
 
 
 class OpenMetrics(MetricsBase, OpenExtras):

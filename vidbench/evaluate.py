@@ -73,6 +73,19 @@ def map_back(output: MethodOutput) -> MethodOutput:
     return MethodOutput(preds, loc, output.details)
 
 
+def localization_seconds(
+    output: MethodOutput, videos: tuple[VideoSource, ...]
+) -> dict[str, tuple[list[float], list[float]]] | None:
+    """The localised frames as timestamps (index / the video's own rate), in dataset order."""
+    if output.localization is None:
+        return None
+    rates = [videos[0].fps_original, videos[1].fps_original]
+    return {
+        k: ([round(i / rates[0], 4) for i in a], [round(i / rates[1], 4) for i in b])
+        for k, (a, b) in output.localization.items()
+    }
+
+
 def check_output(
     output: MethodOutput, mode: str, asked: dict[str, str], max_differences: int
 ) -> str | None:
@@ -153,15 +166,23 @@ class Evaluator:
             oracle = (rf[1], rf[0]) if swapped else rf
         session = self.client.session()
         asked = sample.closed_statements()
+        pair: tuple[VideoSource, VideoSource] = (videos[0], videos[1])
         try:
             if mode == "closed":
-                output = self.method.closed(
-                    ClosedTask(info, asked, frames, videos, oracle), session
-                )  # type: ignore[arg-type]
+                statement_frames = {
+                    k: d.num_frames
+                    for k, d in sample.differences.items()
+                    if k in asked and d.num_frames
+                }
+                task = ClosedTask(
+                    info, asked, frames, pair, oracle, statement_frames, store=self.cache
+                )
+                output = self.method.closed(task, session)
             else:
                 output = self.method.open(
-                    OpenTask(info, info.max_differences, frames, videos, oracle), session
-                )  # type: ignore[arg-type]
+                    OpenTask(info, info.max_differences, frames, pair, oracle, store=self.cache),
+                    session,
+                )
         except SampleFailure as exc:
             record.status, record.error = exc.status, str(exc)
         except Exception as exc:  # a method's bug must not end the run; it is this sample's status
@@ -173,6 +194,9 @@ class Evaluator:
             else:
                 output = map_back(output) if swapped else output
                 record.predictions, record.localization = output.predictions, output.localization
+                record.localization_seconds = localization_seconds(
+                    output, pair[::-1] if swapped else pair
+                )
                 record.details = output.details
         record.usage = session.usage
         return record

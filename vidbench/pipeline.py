@@ -97,13 +97,13 @@ def check_credentials(request: RunConfig, method: Method, bench: Benchmark) -> N
     """Every model the run will call has its key (or a server URL), before any work starts."""
     from vidbench.llm import missing_credentials
 
-    sample = bench.samples[0]
-    needs = {
-        (c.model, getattr(method.config, "api_base", None))
-        for c in method.plan(sample.info, request.mode, 1, (1, 1))
-    }
+    # The method declares its models; one that declares none is checked by its first call.
+    needs = {(m.model, m.api_base) for m in type(method).models(method.config)}
     if request.mode == "open":
-        needs.add((request.judge or default_judge(), request.judge_api_base))
+        from vidbench.judge import judge_models
+
+        for model in judge_models(request.judge_protocol, request.judge):
+            needs.add((model, request.judge_api_base))
     for model, api_base in sorted(needs, key=str):
         missing = missing_credentials(model, api_base)
         if missing:
@@ -125,6 +125,8 @@ def jobs_for(bench: Benchmark, both_orders: bool) -> list[tuple[Sample, bool]]:
 def manifest_for(
     request: RunConfig, method: Method, bench: Benchmark, split_samples: int
 ) -> Manifest:
+    from vidbench.judge import judge_label
+
     specs: dict[str, dict[str, Any]] = {}
     for s in bench.samples:
         specs.setdefault(s.domain, method.frame_spec(s.info).as_dict())
@@ -139,7 +141,9 @@ def manifest_for(
         mode=request.mode,
         dataset=dataset_info(bench, request.selection, split_samples),
         frame_specs=specs,
-        judge=(request.judge or default_judge()) if request.mode == "open" else None,
+        judge=judge_label(request.judge_protocol, request.judge)
+        if request.mode == "open"
+        else None,
         both_orders=request.both_orders,
     )
 
@@ -269,7 +273,7 @@ def score_records(
         records,
         request.mode,
         judge=(
-            judge_for(request.judge, request.judge_api_base, client)
+            judge_for(request.judge, request.judge_api_base, client, request.judge_protocol)
             if request.mode == "open" and judgements is None
             else None
         ),
@@ -288,9 +292,9 @@ def score_records(
     return metrics
 
 
-def judge_for(model: str | None, api_base: str | None, client: Any) -> Any:
-    """The open-set judge (default model unless `model`), calling through the run's client."""
-    from vidbench.judge import Judge
+def judge_for(model: str | None, api_base: str | None, client: Any, protocol: str = "paper") -> Any:
+    """The open-set judge of a protocol (its default model unless `model`), calling through the
+    run's client."""
+    from vidbench.judge import make_judge
 
-    params = {"api_base": api_base} if api_base else {}
-    return Judge(client.session, model=model or default_judge(), **params)
+    return make_judge(protocol, client.session, model, api_base)

@@ -23,6 +23,16 @@ from vidbench.errors import UserError
 ENTRY_POINT_GROUP = "vidbench.methods"
 
 
+# Built-in method classes by "module:Class". Nothing is imported until a method is listed or
+# built; each class declares its own summary and named configurations.
+BUILTIN_CLASSES: tuple[str, ...] = (
+    "vidbench_methods.trivial:RandomMethod",
+    "vidbench_methods.trivial:ConstantAMethod",
+    "vidbench_methods.lmm:LMMMethod",
+    "vidbench_methods.viddiff.method:VidDiffMethod",
+)
+
+
 @dataclass(frozen=True)
 class MethodEntry:
     name: str
@@ -31,45 +41,20 @@ class MethodEntry:
     defaults: Mapping[str, Any]
 
 
-def _builtin_entries() -> dict[str, MethodEntry]:
-    entries = {
-        "random": MethodEntry(
-            "random",
-            "vidbench_methods.trivial:RandomMethod",
-            "random a/b answers (sanity row, ~50%)",
-            {},
-        ),
-        "constant-a": MethodEntry(
-            "constant-a",
-            "vidbench_methods.trivial:ConstantAMethod",
-            "always answers 'a' (sanity row: the class balance)",
-            {},
-        ),
-        "lmm": MethodEntry(
-            "lmm",
-            "vidbench_methods.lmm:LMMMethod",
-            "any litellm model given frames of A then B (-M model=... api_base=...)",
-            {},
-        ),
-        "viddiff": MethodEntry(
-            "viddiff",
-            "vidbench_methods.viddiff.method:VidDiffMethod",
-            "the paper's agent: LLM proposer, CLIP+Viterbi localizer, VLM differencer",
-            {},
-        ),
-    }
-    from vidbench_methods.lmm import NAMED_CONFIGS
-
-    for name, (summary, overrides) in NAMED_CONFIGS.items():
-        entries[name] = MethodEntry(
-            name, "vidbench_methods.lmm:LMMMethod", summary, dict(overrides)
-        )
+def _entries_of(target: str, where: str) -> dict[str, MethodEntry]:
+    """The class's own name and its named configurations, with the class's summaries."""
+    cls = _import_target(target, where=where)
+    entries = {cls.name: MethodEntry(cls.name, target, cls.summary, {})}
+    for name, named in cls.named_configs.items():
+        entries[name] = MethodEntry(name, target, named.summary, dict(named.options))
     return entries
 
 
 def available_methods() -> dict[str, MethodEntry]:
     """Every method name the CLI accepts, built-ins first, then installed plugins."""
-    entries = _builtin_entries()
+    entries: dict[str, MethodEntry] = {}
+    for target in BUILTIN_CLASSES:
+        entries.update(_entries_of(target, where=f"built-in method {target}"))
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         entries.setdefault(ep.name, MethodEntry(ep.name, ep.value, "installed plugin", {}))
     return entries

@@ -203,6 +203,13 @@ def render_report(manifest: Manifest, metrics: Metrics) -> str:
         parts.append(f"- judge: {manifest.judge}")
     if manifest.method.uses_ground_truth:
         parts.append("- **oracle: this run used ground-truth localisation frames**")
+    oracle = getattr(metrics, "oracle", None)
+    if oracle is not None:
+        parts.append(
+            f"- oracle: {oracle.items_without_ground_truth} of {oracle.items} differences "
+            f"had no ground-truth frames in at least one video "
+            f"({oracle.videos_without_ground_truth} videos): {oracle.fallback}"
+        )
     parts += ["", markdown_table(split_rows(metrics)), ""]
     parts += [f"- {line}" for line in summary_lines(metrics)]
     for title, table in (("domain", metrics.by_domain), ("action", metrics.by_action)):

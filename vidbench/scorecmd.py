@@ -49,6 +49,7 @@ def score_target(
     split: str | None,
     judge: str | None,
     judge_api_base: str | None,
+    judge_protocol: str | None = None,
     prices: dict[str, tuple[float, float]] | None = None,
     into: Path | None = None,
     name: str | None = None,
@@ -59,7 +60,9 @@ def score_target(
 
     client = make_client(8, None, prices)
     if target.is_dir():
-        return _score_run_dir(target, mode, dataset, revision, split, judge, judge_api_base, client)
+        return _score_run_dir(
+            target, mode, dataset, revision, split, judge, judge_api_base, client, judge_protocol
+        )
     if not target.is_file():
         raise UserError(f"{target} does not exist", fix="pass a run folder or a predictions file")
     if mode is None:
@@ -85,8 +88,11 @@ def score_target(
     if mode == "closed":
         metrics = scoring.score_closed(bench.samples, preds)
     else:
-        judge_obj = judge_for(judge, judge_api_base, client)
-        judge_model = judge_obj.model
+        from vidbench.judge import judge_label
+
+        protocol = judge_protocol or "paper"
+        judge_obj = judge_for(judge, judge_api_base, client, protocol)
+        judge_model = judge_label(protocol, judge)
         judgements = scoring.judge_open(bench.samples, preds, judge_obj)
         metrics = scoring.score_open(bench.samples, preds, judgements)
     if into is not None:
@@ -110,6 +116,7 @@ def _score_run_dir(
     judge: str | None,
     judge_api_base: str | None,
     client: Any,
+    judge_protocol: str | None = None,
 ) -> Metrics:
     from vidbench.pipeline import load_split, score_records, selection_of
 
@@ -126,6 +133,7 @@ def _score_run_dir(
             "selection": SelectionConfig(split=split) if split else config.selection,
             "judge": judge or config.judge,
             "judge_api_base": judge_api_base or config.judge_api_base,
+            "judge_protocol": judge_protocol or config.judge_protocol,
         }
     )
     bench = load_split(config)

@@ -36,6 +36,7 @@ from vidbench.contracts import (
     LocalizationMetrics,
     Metrics,
     OpenMetrics,
+    OracleCoverage,
     OrderConsistency,
     PredictionRecord,
     Predictions,
@@ -451,6 +452,30 @@ def judge_open(
     return judge_all(samples, predictions, judge, max_workers=max_workers)
 
 
+def oracle_coverage(records: Sequence[PredictionRecord]) -> OracleCoverage | None:
+    """For oracle runs (records whose details carry `oracle_fallback`, the MethodOutput
+    convention): how many differences had no ground-truth frames in some video, and what the
+    method did instead. None for other runs."""
+    oracle = [r for r in records if "oracle_fallback" in r.details]
+    if not oracle:
+        return None
+    missing = sorted(
+        {
+            (r.sample_key, item.split(":")[0])
+            for r in oracle
+            for item in r.details["oracle_fallback"]
+        }
+    )
+    rules = [r.details.get("oracle_fallback_rule") for r in oracle]
+    return OracleCoverage(
+        items=sum(len(r.predictions) for r in oracle),
+        items_without_ground_truth=len(missing),
+        videos_without_ground_truth=sum(len(r.details["oracle_fallback"]) for r in oracle),
+        fallback=next((str(rule) for rule in rules if rule), "the method's own frames"),
+        missing=[f"{s}:{k}" for s, k in missing],
+    )
+
+
 def score_run_records(
     samples: Sequence[Sample],
     records: Sequence[PredictionRecord],
@@ -478,6 +503,8 @@ def score_run_records(
     metrics.localization = score_localization(samples, forward)
     if both_orders and isinstance(metrics, ClosedMetrics):
         metrics.order = order_consistency(samples, records)
+    if isinstance(metrics, ClosedMetrics):
+        metrics.oracle = oracle_coverage(forward)
     backward = latest_records(records, True).values() if both_orders else []
     for record in [*forward, *backward]:
         metrics.usage.add(record.usage)

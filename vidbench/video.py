@@ -59,8 +59,10 @@ def frame_indices(n_frames: int, fps_original: float, spec: FrameSpec) -> list[i
     """Indices (into a video of `n_frames` at `fps_original`) that `spec` selects.
 
     fps: frame floor(i * fps_original / fps) for i = 0, 1, ... (every frame if fps >= the
-    original), so 30 -> 4 fps gives 0, 7, 15, 22, 30, ... num_frames: evenly spaced over the whole
-    video. max_frames then keeps an even subsample of that list.
+    original), so 30 -> 4 fps gives 0, 7, 15, 22, 30, ...; with index_rule "stride", every
+    int(fps_original / fps)-th frame (the reference code's rule: 0, 7, 14, 21, ...).
+    num_frames: evenly spaced over the whole video. max_frames then keeps an even subsample of
+    that list.
     """
     if n_frames <= 0:
         return []
@@ -71,6 +73,9 @@ def frame_indices(n_frames: int, fps_original: float, spec: FrameSpec) -> list[i
             )
         if spec.fps >= fps_original:
             indices = list(range(n_frames))
+        elif spec.index_rule == "stride":
+            # The reference code's rule: a whole-frame stride, the rate rounded up.
+            indices = list(range(0, n_frames, int(fps_original / spec.fps + _FPS_EPS)))
         else:
             indices = []
             i = 0
@@ -461,9 +466,13 @@ class Video:
             f"{self._who()}video {self.path} has no fps_original and no container frame rate"
         )
 
+    def indices(self, spec: FrameSpec) -> list[int]:
+        """The trimmed-video indices `spec` selects, without decoding."""
+        return frame_indices(self.num_frames, self.fps_original, spec)
+
     def sample(self, spec: FrameSpec) -> VideoFrames:
         """Frames chosen by `spec` (the same rule for both videos of a pair)."""
-        return self.read(frame_indices(self.num_frames, self.fps_original, spec), spec.max_side)
+        return self.read(self.indices(spec), spec.max_side)
 
     def read(self, indices: Sequence[int], max_side: int | None = None) -> VideoFrames:
         """Exactly these trimmed-video frames, in the order given (repeats allowed)."""

@@ -30,8 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from vidbench.cache import Cache, content_key
-from vidbench.contracts import VideoSource
+from vidbench.contracts import BlobStore, VideoSource, content_key
 
 CLIP_NAMESPACE = "clip"
 _RANDOM_INIT_SEED = 0
@@ -174,7 +173,9 @@ def _encode_images(clip: LoadedClip, pixels: Any) -> Any:
         return torch.nn.functional.normalize(out.float(), dim=-1)
 
 
-def embed_texts(clip: LoadedClip, texts: Sequence[str], cache: Cache | None = None) -> np.ndarray:
+def embed_texts(
+    clip: LoadedClip, texts: Sequence[str], cache: BlobStore | None = None
+) -> np.ndarray:
     """L2-normalised text embeddings (len(texts), D) float32; cached per text."""
     import torch
 
@@ -197,9 +198,10 @@ def embed_texts(clip: LoadedClip, texts: Sequence[str], cache: Cache | None = No
                 emb = clip.model.encode_text(tokens)
             emb = torch.nn.functional.normalize(emb.float(), dim=-1).cpu().numpy()
         for row, i in enumerate(missing):
-            out[i] = np.ascontiguousarray(emb[row], dtype=np.float32)
+            vector = np.ascontiguousarray(emb[row], dtype=np.float32)
+            out[i] = vector
             if cache is not None:
-                cache.put(CLIP_NAMESPACE, keys[i], out[i].tobytes())
+                cache.put(CLIP_NAMESPACE, keys[i], vector.tobytes())
     return np.stack(out)  # type: ignore[arg-type]
 
 
@@ -346,7 +348,7 @@ def cached_video_embeddings(
     clip: LoadedClip,
     source: VideoSource,
     indices: Sequence[int],
-    cache: Cache | None,
+    cache: BlobStore | None,
     **kwargs: Any,
 ) -> tuple[np.ndarray, bool]:
     """`embed_video` behind the on-disk cache; returns (embeddings, was_cached)."""

@@ -2,8 +2,11 @@
 
 The paper's localizer embeds every frame at the domain's inference rate and every stage caption
 with CLIP, scores each frame against each stage (mean caption-frame cosine similarity), and
-assigns frames to stages with a left-to-right Viterbi. A difference then gets the midpoint of its
-stages' span, or three frames 0.35 s apart when it needs motion (`num_frames == "gt_1"`).
+assigns frames to stages with a left-to-right Viterbi over the log of the min-max scaled scores
+(`segment`). A one-frame difference then gets the midpoint of its first linked stage, a motion
+difference (`num_frames == "gt_1"`) three frames 0.35 s apart around the midpoint of all its
+linked stages. The `vidbench` preset instead maximises the sum of the scores and uses the span of
+all linked stages for both (`objective="sum"`, `stage_frame="span"`).
 
 Every frame index this module returns indexes the trimmed video at its ORIGINAL rate (what the
 dataset's retrieval frames and the differencer's `read` use), never the subsampled CLIP frames.
@@ -17,36 +20,25 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
-from vidbench_methods.viddiff.viterbi import viterbi
 
-from vidbench.cache import Cache, content_key
-from vidbench.contracts import FrameSpec, VideoSource
+from vidbench.contracts import BlobStore, FrameSpec, VideoSource, content_key
+from vidbench_methods.viddiff.viterbi import viterbi, viterbi_paper
 
 LocalizerMode = Literal["viterbi", "independent", "uniform", "random", "oracle"]
 EmissionMode = Literal["paper", "zscore", "raw"]
+Objective = Literal["log", "sum"]
+StageFrameRule = Literal["first", "span"]
 CLIP_MODES: tuple[str, ...] = ("viterbi", "independent")
 
 
 @dataclass(frozen=True)
-class Span:
-    """A stage's frames in one video: original-rate indices `lo..hi` inclusive. `empty` marks a
-    stage that got no frame (more stages than frames); `lo == hi` is then its ordered position."""
-
-    lo: int
-    hi: int
-    empty: bool = False
-
-    def as_list(self) -> list[int]:
-        return [self.lo, self.hi]
-
-
-@dataclass(frozen=True)
 class DifferenceTarget:
-    """What the localizer needs of one difference: the stages it is visible in, how many frames."""
+    """What the localizer needs of one difference: the stages it is visible in (in stage order),
+    how many frames."""
 
     key: str
     stages: tuple[int, ...]
@@ -55,18 +47,28 @@ class DifferenceTarget:
 
 @dataclass
 class VideoStages:
-    """Per-video result of stage localisation; `sampled` are the frames CLIP scored (if any)."""
+    """Per-video result of stage localisation.
 
-    spans: list[Span]
-    sampled: list[int] = field(default_factory=list)
+    `sampled` are the trimmed-video indices the stages were found on (the frames CLIP scored, or
+    every frame for the uniform split); `segments[s]` is stage s's half-open range of POSITIONS in
+    `sampled` (empty only with more stages than frames)."""
+
+    segments: list[tuple[int, int]]
+    sampled: list[int]
     scores: np.ndarray | None = None
     embeddings_cached: bool | None = None
 
+    def span(self, stage: int) -> list[int]:
+        """Stage `stage` as first and last trimmed-video index (inclusive)."""
+        a, b = self.segments[stage]
+        last = len(self.sampled) - 1
+        return [self.sampled[min(a, last)], self.sampled[min(max(b - 1, a), last)]]
+
     def record(self) -> dict[str, Any]:
         return {
-            "spans": [s.as_list() for s in self.spans],
-            "n_scored_frames": len(self.sampled),
-            "empty_stages": [i for i, s in enumerate(self.spans) if s.empty],
+            "spans": [self.span(s) for s in range(len(self.segments))],
+            "n_scored_frames": len(self.sampled) if self.scores is not None else 0,
+            "empty_stages": [i for i, (a, b) in enumerate(self.segments) if b <= a],
             "embeddings_cached": self.embeddings_cached,
         }
 
@@ -84,11 +86,40 @@ def stage_scores(
     return np.stack([sims[:, a:b].mean(axis=1) for a, b in zip(bounds[:-1], bounds[1:])], axis=1)
 
 
-def normalise_scores(scores: np.ndarray, mode: EmissionMode) -> np.ndarray:
-    """Emission scores for the Viterbi.
+def first_caption_scores(
+    frame_emb: np.ndarray, caption_emb: np.ndarray, caption_counts: Sequence[int]
+) -> np.ndarray:
+    """(T, S): each frame's cosine similarity with each stage's FIRST caption (what the
+    reference's no-Viterbi ablation scores with)."""
+    firsts = np.cumsum([0, *caption_counts])[:-1]
+    return frame_emb.astype(np.float64) @ caption_emb[firsts].astype(np.float64).T
 
-    "paper": each stage's column min-max scaled to [0, 1] over the frames, as the paper's code
-    does, so every stage has a frame scoring 1 however weak its captions are.
+
+def minmax_columns(scores: np.ndarray) -> np.ndarray:
+    """Each stage's column scaled to [0, 1] over the frames (a constant column becomes 0)."""
+    scores = np.asarray(scores, dtype=np.float64)
+    lo, hi = scores.min(axis=0), scores.max(axis=0)
+    return (scores - lo) / np.where(hi > lo, hi - lo, 1.0)
+
+
+def segment(scores: np.ndarray) -> list[tuple[int, int]]:
+    """The paper's segmentation of one video: (frames x stages) similarities -> each stage's
+    half-open frame range, in stage order.
+
+    As the reference code does it: each stage's scores are min-max scaled over the frames, zeros
+    become 1e-5, and the left-to-right Viterbi maximises the sum of their logarithms (ties as the
+    reference breaks them; see viterbi.viterbi_paper). With more stages than frames, the stages
+    left without a frame get empty ranges (the reference crashes there)."""
+    probs = minmax_columns(scores)
+    probs[probs == 0] = 1e-5
+    return viterbi_paper(np.log(probs)).segments
+
+
+def normalise_scores(scores: np.ndarray, mode: EmissionMode) -> np.ndarray:
+    """Emission scores for the sum-objective Viterbi (the `vidbench` preset).
+
+    "paper": each stage's column min-max scaled to [0, 1] over the frames, so every stage has a
+    frame scoring 1 however weak its captions are.
     "zscore": each column centred on its own mean (removes a caption set's overall bias) but all
     scaled by ONE pooled standard deviation, so a stage whose captions match no frame better than
     the others stays flat instead of being stretched to the full range; scores stay comparable.
@@ -98,8 +129,7 @@ def normalise_scores(scores: np.ndarray, mode: EmissionMode) -> np.ndarray:
     if mode == "raw":
         return scores
     if mode == "paper":
-        lo, hi = scores.min(axis=0), scores.max(axis=0)
-        return (scores - lo) / np.where(hi > lo, hi - lo, 1.0)
+        return minmax_columns(scores)
     if mode == "zscore":
         centred = scores - scores.mean(axis=0)
         pooled = float(np.sqrt(np.mean(centred**2)))
@@ -108,8 +138,8 @@ def normalise_scores(scores: np.ndarray, mode: EmissionMode) -> np.ndarray:
 
 
 def independent_segments(scores: np.ndarray) -> list[tuple[int, int]]:
-    """The "no Viterbi" ablation: each stage independently takes the window of length
-    ~T/S with the highest total score; windows may overlap and come in any order."""
+    """The `vidbench` preset's "no Viterbi" ablation: each stage independently takes the window
+    of length ~T/S with the highest total score; windows may overlap and come in any order."""
     n_frames, n_stages = scores.shape
     width = max(1, round(n_frames / n_stages))
     prefix = np.vstack([np.zeros((1, n_stages)), np.cumsum(scores, axis=0)])
@@ -118,42 +148,48 @@ def independent_segments(scores: np.ndarray) -> list[tuple[int, int]]:
     return [(int(a), int(a) + width) for a in starts]
 
 
-def spans_from_segments(segments: Sequence[tuple[int, int]], sampled: Sequence[int]) -> list[Span]:
-    """Sampled-frame segments (half-open positions) -> original-rate spans."""
-    spans = []
-    for start, end in segments:
-        if end > start:
-            spans.append(Span(sampled[start], sampled[end - 1]))
-        else:  # empty stage: place it between its neighbours
-            if start <= 0:
-                point = sampled[0]
-            elif start >= len(sampled):
-                point = sampled[-1]
-            else:
-                point = (sampled[start - 1] + sampled[start]) // 2
-            spans.append(Span(point, point, empty=True))
-    return spans
-
-
-def uniform_spans(n_frames: int, n_stages: int) -> list[Span]:
-    """Stages split the trimmed video evenly (the "uniform" ablation)."""
-    spans = []
+def independent_segments_paper(first_scores: np.ndarray) -> list[tuple[int, int]]:
+    """The reference's "no Viterbi" ablation on (frames x stages) first-caption similarities:
+    per stage an odd window of int(1.3 * T / S) frames (plus one if even), centred on the frame
+    where the window's sum of min-max scaled scores (edges padded) is highest, kept inside the
+    video; windows may overlap."""
+    probs = minmax_columns(first_scores)
+    n_frames, n_stages = probs.shape
+    length = int(1.3 * (n_frames / n_stages))
+    if length % 2 == 0:
+        length += 1
+    half = length // 2
+    segments = []
     for s in range(n_stages):
-        lo, hi = (s * n_frames) // n_stages, ((s + 1) * n_frames) // n_stages - 1
-        spans.append(
-            Span(lo, hi)
-            if hi >= lo
-            else Span(min(lo, n_frames - 1), min(lo, n_frames - 1), empty=True)
-        )
-    return spans
+        padded = np.pad(probs[:, s], half, mode="edge")
+        sums = np.array([padded[i : i + length].sum() for i in range(n_frames)])
+        mid = int(np.argmax(sums))
+        mid = min(max(mid, half), n_frames - half - 1)
+        # A window longer than the video (reference: negative starts) is clipped to the video.
+        segments.append((max(mid - half, 0), min(mid + half + 1, n_frames)))
+    return segments
 
 
-def center_of(spans: Sequence[Span], stages: Sequence[int]) -> int:
-    """Midpoint of the span covering the given stages (stages with frames preferred)."""
-    chosen = [spans[s] for s in stages if 0 <= s < len(spans)] or list(spans)
-    full = [sp for sp in chosen if not sp.empty] or chosen
-    lo, hi = min(sp.lo for sp in full), max(sp.hi for sp in full)
-    return (lo + hi) // 2
+def uniform_segments(n_frames: int, n_stages: int) -> list[tuple[int, int]]:
+    """Stages split the frames evenly (the "uniform" ablation); empty only if S > T."""
+    return [((s * n_frames) // n_stages, ((s + 1) * n_frames) // n_stages) for s in range(n_stages)]
+
+
+def center_position(video: VideoStages, target: DifferenceTarget, rule: StageFrameRule) -> int:
+    """The position (in `video.sampled`) of the frame shown for a difference.
+
+    "first" (the reference): a one-frame difference takes the midpoint of its FIRST linked
+    stage, a motion difference ("gt_1") the midpoint of the range over all its linked stages;
+    midpoints of inclusive ranges, rounded down. "span" (vidbench): both take the midpoint over
+    all linked stages. Stages without frames are skipped while any linked stage has frames."""
+    n_stages = len(video.segments)
+    stages = [s for s in target.stages if 0 <= s < n_stages] or [n_stages // 2]
+    full = [s for s in stages if video.segments[s][1] > video.segments[s][0]] or stages
+    if rule == "first" and target.num_frames != "gt_1":
+        full = full[:1]
+    lo = min(video.segments[s][0] for s in full)
+    hi = max(max(video.segments[s][1] - 1, video.segments[s][0]) for s in full)
+    return min((lo + hi) // 2, len(video.sampled) - 1)
 
 
 def frames_around(
@@ -182,28 +218,19 @@ def random_center(seed: int, sample_key: str, diff_key: str, video: int, n_frame
     return rng.randrange(n_frames)
 
 
-def _fps_of(source: VideoSource) -> float:
-    """The source's original rate (vidbench.video falls back to the container's rate when the
-    dataset gives none), else the dataset's."""
-    return float(getattr(source, "fps_original", None) or source.ref.fps_original)
-
-
-def plan_indices(source: VideoSource, fps: float) -> list[int]:
-    """The trimmed-video indices the harness's sampler picks at `fps`, without decoding."""
-    from vidbench.video import frame_indices
-
-    return [int(i) for i in frame_indices(source.num_frames, _fps_of(source), FrameSpec(fps=fps))]
-
-
 # ---------------------------------------------------------------- the localizer
 
 
 @dataclass
 class Localizer:
-    """Stage 2 of VidDiff, configured once per method instance."""
+    """Stage 2 of VidDiff, configured once per method instance (defaults: the paper's)."""
 
     mode: LocalizerMode = "viterbi"
-    emission: EmissionMode = "paper"
+    objective: Objective = "log"
+    emission: EmissionMode = "paper"  # the sum objective's normalisation
+    stage_frame: StageFrameRule = "first"
+    window: Literal["paper", "vidbench"] = "paper"  # the "independent" ablation's windows
+    index_rule: Literal["exact", "stride"] = "stride"
     clip_model: str = "ViT-bigG-14"
     clip_pretrained: str | None = "laion2b_s39b_b160k"
     clip_device: str | None = None
@@ -213,21 +240,34 @@ class Localizer:
     max_side: int | None = 448
     gt1_spacing_s: float = 0.35
     seed: int = 0
-    cache: Cache | None = None
+    cache: BlobStore | None = None
+
+    def _segments(self, frame_emb: np.ndarray, text_emb: np.ndarray, counts: list[int]) -> Any:
+        scores = stage_scores(frame_emb, text_emb, counts)
+        if self.mode == "independent":
+            if self.window == "paper":
+                return independent_segments_paper(
+                    first_caption_scores(frame_emb, text_emb, counts)
+                ), scores
+            return independent_segments(normalise_scores(scores, self.emission)), scores
+        if self.objective == "log":
+            return segment(scores), scores
+        return viterbi(normalise_scores(scores, self.emission)).segments, scores
 
     def stage_spans(
         self, source: VideoSource, captions: Sequence[Sequence[str]], fps: float
     ) -> VideoStages:
-        """Per-stage spans in one video, by CLIP + Viterbi / independent windows / uniform."""
+        """Per-stage segments in one video, by CLIP + Viterbi / independent windows / uniform."""
         n_stages = len(captions)
+        every = list(range(source.num_frames))
         if self.mode not in CLIP_MODES:
-            return VideoStages(uniform_spans(source.num_frames, n_stages))
+            return VideoStages(uniform_segments(len(every), n_stages), every)
         from vidbench_methods.viddiff import embedder
 
         clip = embedder.load_clip(self.clip_model, self.clip_pretrained, self.clip_device)
-        sampled = plan_indices(source, fps)
+        sampled = source.indices(FrameSpec(fps=fps, index_rule=self.index_rule))
         if not sampled:
-            return VideoStages(uniform_spans(source.num_frames, n_stages))
+            return VideoStages(uniform_segments(len(every), n_stages), every)
         frame_emb, cached = embedder.cached_video_embeddings(
             clip,
             source,
@@ -240,14 +280,8 @@ class Localizer:
         )
         flat = [c for stage in captions for c in stage]
         text_emb = embedder.embed_texts(clip, flat, self.cache)
-        scores = normalise_scores(
-            stage_scores(frame_emb, text_emb, [len(c) for c in captions]), self.emission
-        )
-        if self.mode == "viterbi":
-            segments = viterbi(scores).segments
-        else:
-            segments = independent_segments(scores)
-        return VideoStages(spans_from_segments(segments, sampled), sampled, scores, cached)
+        segments, scores = self._segments(frame_emb, text_emb, [len(c) for c in captions])
+        return VideoStages(segments, sampled, scores, cached)
 
     def localize(
         self,
@@ -259,9 +293,14 @@ class Localizer:
         fps: float,
         oracle: Sequence[Mapping[str, list[int] | None]] | None = None,
     ) -> tuple[dict[str, tuple[list[int], list[int]]], dict[str, Any]]:
-        """Frames of A and of B for every difference, plus what to record in details."""
-        details: dict[str, Any] = {"mode": self.mode, "emission": self.emission, "fps": fps}
-        stages: list[VideoStages | None] = []
+        """Frames of A and of B for every difference, plus what to record in details (the
+        stage spans, the frames' timestamps in seconds, oracle fallbacks)."""
+        details: dict[str, Any] = {
+            "mode": self.mode,
+            "objective": self.objective,
+            "stage_frame": self.stage_frame,
+            "fps": fps,
+        }
         if self.mode == "oracle" and oracle is None:
             raise ValueError(
                 "the oracle localizer needs the task's oracle_frames "
@@ -269,13 +308,13 @@ class Localizer:
             )
         need_stages = self.mode != "random" and (
             self.mode != "oracle"
-            or any(not (oracle[v].get(t.key) or []) for v in range(2) for t in targets)
-        )  # type: ignore[index]
-        for source in videos:
-            stages.append(self.stage_spans(source, captions, fps) if need_stages else None)
+            or any(not (oracle[v].get(t.key) or []) for v in range(2) for t in targets)  # type: ignore[index]
+        )
+        stages = [self.stage_spans(s, captions, fps) if need_stages else None for s in videos]
         details["videos"] = [s.record() if s is not None else None for s in stages]
 
         localization: dict[str, tuple[list[int], list[int]]] = {}
+        timestamps: dict[str, list[list[float]]] = {}
         fallbacks: list[str] = []
         for target in targets:
             frames_ab = []
@@ -292,13 +331,19 @@ class Localizer:
                     if self.mode == "random":
                         center = random_center(self.seed, sample_key, target.key, v, n)
                     else:
-                        center = center_of(stages[v].spans, target.stages)  # type: ignore[union-attr]
+                        video = stages[v]
+                        assert video is not None
+                        center = video.sampled[center_position(video, target, self.stage_frame)]
                     frames = frames_around(
-                        center, target.num_frames, _fps_of(source), n, self.gt1_spacing_s
+                        center, target.num_frames, source.fps_original, n, self.gt1_spacing_s
                     )
                 frames_ab.append(frames)
             localization[target.key] = (frames_ab[0], frames_ab[1])
+            timestamps[target.key] = [
+                [round(i / videos[v].fps_original, 4) for i in frames_ab[v]] for v in range(2)
+            ]
+        details["timestamps"] = timestamps
         if fallbacks:
-            # No ground-truth frames for these: they got the uniform-stage midpoint instead.
+            # No ground-truth frames for these: they got the localizer's own frame instead.
             details["oracle_fallback"] = fallbacks
         return localization, details

@@ -11,13 +11,11 @@ import importlib.util
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import Field
-from vidbench_methods.viddiff import differencer, proposer
-from vidbench_methods.viddiff.localizer import DifferenceTarget, Localizer
+from pydantic import Field, model_validator
 
-from vidbench.cache import get_cache
 from vidbench.contracts import (
     DOMAIN_FPS,
+    BlobStore,
     ClosedTask,
     DifferencePrediction,
     FrameSpec,
@@ -25,26 +23,98 @@ from vidbench.contracts import (
     Method,
     MethodConfig,
     MethodOutput,
+    ModelEndpoint,
     OpenTask,
     PlannedCall,
     SampleInfo,
     VideoSource,
 )
 from vidbench.errors import UserError
+from vidbench_methods.viddiff import differencer, proposer
+from vidbench_methods.viddiff.localizer import DifferenceTarget, Localizer
+
+# The reference agent's CLIP frame rates (its config's fps_inference), per domain.
+PAPER_FPS: Mapping[str, float] = {
+    "fitness": 8.0,
+    "ballsports": 5.0,
+    "diving": 6.0,
+    "music": 1.0,
+    "surgery": 1.0,
+}
+
+# What each preset sets; an option given explicitly (-M key=value) always wins.
+PRESETS: dict[str, dict[str, Any]] = {
+    "paper": {
+        "objective": "log",
+        "stage_frame": "first",
+        "proposer_calls": "separate",
+        "temperature": 1.0,
+        "llm_seed": 0,
+        "differencer_model": "gpt-4o-2024-05-13",
+        "differencer_style": "paper",
+        "differencer_max_side": None,
+        "image_format": "png",
+        "image_detail": "high",
+        "fps_table": "paper",
+        "index_rule": "stride",
+        "window": "paper",
+        "closed_num_frames": "annotation",
+    },
+    "vidbench": {
+        "objective": "sum",
+        "stage_frame": "span",
+        "proposer_calls": "merged",
+        "temperature": 0.0,
+        "llm_seed": None,
+        "differencer_model": "gpt-4o-2024-08-06",
+        "differencer_style": "vidbench",
+        "differencer_max_side": 512,
+        "image_format": "jpeg",
+        "image_detail": None,
+        "fps_table": "lmm",
+        "index_rule": "exact",
+        "window": "vidbench",
+        "closed_num_frames": "proposer",
+    },
+}
 
 
 class VidDiffConfig(MethodConfig):
-    """Options of the VidDiff method (`-M key=value`); unknown keys are rejected."""
+    """Options of the VidDiff method (`-M key=value`); unknown keys are rejected. `preset`
+    fills every option it lists (PRESETS) that was not given explicitly."""
 
+    preset: Literal["paper", "vidbench"] = Field(
+        "paper", description="paper: the reference agent; vidbench: vidbench's improvements"
+    )
     proposer_model: str = "gpt-4o-mini-2024-07-18"
-    differencer_model: str = "gpt-4o-2024-08-06"
+    differencer_model: str = "gpt-4o-2024-05-13"
     api_base: str | None = Field(None, description="OpenAI-compatible endpoint for both LLMs")
-    temperature: float = 0.0
-    llm_seed: int | None = Field(None, description="seed sent to the LLMs (+ the sample hash)")
+    temperature: float = 1.0
+    llm_seed: int | None = Field(
+        0, description="seed sent to the LLMs (+ the sample hash for the sample's own calls)"
+    )
+    max_tokens: int = Field(2048, ge=1)
+    proposer_calls: Literal["separate", "merged"] = Field(
+        "separate", description="separate: stages, refine, link calls; merged: one call"
+    )
     max_stages: int = Field(5, ge=1)
     min_captions: int = Field(5, ge=1)
+    closed_num_frames: Literal["annotation", "proposer"] = Field(
+        "annotation", description="closed mode: num_frames from the annotation or the proposer"
+    )
     localizer: Literal["viterbi", "independent", "uniform", "random", "oracle"] = "viterbi"
-    emission: Literal["paper", "zscore", "raw"] = "paper"
+    objective: Literal["log", "sum"] = Field(
+        "log", description="Viterbi objective: log of min-max scores (paper) or their sum"
+    )
+    emission: Literal["paper", "zscore", "raw"] = Field(
+        "paper", description="score normalisation of the sum objective"
+    )
+    stage_frame: Literal["first", "span"] = Field(
+        "first", description="one-frame differences: first linked stage's midpoint, or all"
+    )
+    window: Literal["paper", "vidbench"] = Field(
+        "paper", description="independent ablation: 1.3T/K first caption, or T/K all captions"
+    )
     clip_model: str = "ViT-bigG-14"
     clip_pretrained: str | None = Field(
         "laion2b_s39b_b160k",
@@ -58,10 +128,32 @@ class VidDiffConfig(MethodConfig):
     )
     clip_max_side: int | None = Field(448, ge=1, description="decode frames no larger than this")
     clip_cache: bool = True
-    fps: float | None = Field(None, gt=0, description="CLIP frame rate; default: per domain")
+    fps: float | None = Field(None, gt=0, description="CLIP frame rate; default: fps_table")
+    fps_table: Literal["paper", "lmm"] = Field(
+        "paper", description="per-domain CLIP rates: the agent's (8/5/6/1/1) or the LMMs'"
+    )
+    index_rule: Literal["exact", "stride"] = Field(
+        "stride", description="frames for a rate: the reference's integer stride, or exact"
+    )
     gt1_spacing_s: float = Field(0.35, gt=0)
-    differencer_max_side: int | None = Field(512, ge=1)
+    differencer_style: Literal["paper", "vidbench"] = "paper"
+    differencer_max_side: int | None = Field(None, ge=1, description="null: full resolution")
+    image_format: Literal["png", "jpeg"] = "png"
+    image_detail: Literal["high", "low", "auto"] | None = "high"
+    answers: Literal["ab", "abc"] = Field(
+        "ab", description="abc: the paper's 3-way oracle experiment ('c' scores as wrong)"
+    )
     seed: int = Field(0, description="seed of the random localizer")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_preset(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        preset = data.get("preset", "paper")
+        if preset not in PRESETS:
+            return data  # the Literal check reports it
+        return {**PRESETS[preset], **data}
 
 
 class VidDiffMethod(Method):
@@ -87,7 +179,15 @@ class VidDiffMethod(Method):
             # Instance attributes: the harness reads them after construction. The oracle needs
             # ground-truth keys, which open-mode candidates do not have.
             self.uses_ground_truth = True  # type: ignore[misc]
-            self.modes = ("closed",)  # type: ignore[misc]
+            self.modes = ("closed",)  # type: ignore[misc,assignment]
+
+    @classmethod
+    def models(cls, config: MethodConfig) -> list[ModelEndpoint]:
+        cfg: VidDiffConfig = config  # type: ignore[assignment]
+        return [
+            ModelEndpoint(cfg.proposer_model, cfg.api_base),
+            ModelEndpoint(cfg.differencer_model, cfg.api_base),
+        ]
 
     def frame_spec(self, info: SampleInfo) -> FrameSpec:
         # VidDiff reads its own frames through task.videos; the harness's copy only needs to exist.
@@ -96,10 +196,10 @@ class VidDiffMethod(Method):
     def plan(
         self, info: SampleInfo, mode: str, n_statements: int, n_frames: tuple[int, int]
     ) -> list[PlannedCall]:
-        """Proposer calls (one for stages, plus one for candidates in open mode), then one
-        differencer call per difference with 1-3 frames of each video (3 assumed: an upper
-        bound)."""
-        calls = [
+        """Proposer calls (paper: stages, refine, link; vidbench: one merged call; plus one for
+        candidates in open mode), then one differencer call per difference with 1-3 frames of
+        each video (3 assumed: an upper bound)."""
+        proposer_calls = [
             PlannedCall(
                 "proposer",
                 self.cfg.proposer_model,
@@ -107,16 +207,19 @@ class VidDiffMethod(Method):
                 completion_tokens=600 + 60 * n_statements,
             )
         ]
+        if self.cfg.proposer_calls == "separate":
+            proposer_calls *= 3
         if mode == "open":
-            calls.append(
+            proposer_calls.insert(
+                0,
                 PlannedCall(
                     "proposer",
                     self.cfg.proposer_model,
                     text_tokens=300,
                     completion_tokens=80 * n_statements,
-                )
+                ),
             )
-        calls += [
+        differencer_calls = [
             PlannedCall(
                 "differencer",
                 self.cfg.differencer_model,
@@ -125,23 +228,40 @@ class VidDiffMethod(Method):
                 completion_tokens=120,
             )
         ] * n_statements
-        return calls
+        return proposer_calls + differencer_calls
 
     # ------------------------------------------------------------ helpers
 
-    def _params(self, info: SampleInfo) -> dict[str, Any]:
-        params: dict[str, Any] = {"temperature": self.cfg.temperature}
+    def _params(self, info: SampleInfo | None) -> dict[str, Any]:
+        """Request parameters. With `info`, the seed is llm_seed + the sample's hash (the
+        reference's seed for a sample's differences and stages calls); without, llm_seed alone
+        (its refine, link and differencer calls)."""
+        params: dict[str, Any] = {
+            "temperature": self.cfg.temperature,
+            "max_tokens": self.cfg.max_tokens,
+        }
         if self.cfg.api_base:
             params["api_base"] = self.cfg.api_base
         if self.cfg.llm_seed is not None:
-            params["seed"] = self.cfg.llm_seed + int(info.sample_hash) % (2**31)
+            offset = int(info.sample_hash) if info is not None else 0
+            params["seed"] = (self.cfg.llm_seed + offset) % (2**31)
         return params
 
-    def _localizer(self) -> Localizer:
+    def _fps(self, info: SampleInfo) -> float:
+        if self.cfg.fps:
+            return self.cfg.fps
+        table = PAPER_FPS if self.cfg.fps_table == "paper" else DOMAIN_FPS
+        return table.get(info.domain, 2.0)
+
+    def _localizer(self, store: BlobStore | None) -> Localizer:
         c = self.cfg
         return Localizer(
             mode=c.localizer,
+            objective=c.objective,
             emission=c.emission,
+            stage_frame=c.stage_frame,
+            window=c.window,
+            index_rule=c.index_rule,
             clip_model=c.clip_model,
             clip_pretrained=c.clip_pretrained,
             clip_device=c.clip_device,
@@ -151,7 +271,45 @@ class VidDiffMethod(Method):
             max_side=c.clip_max_side,
             gt1_spacing_s=c.gt1_spacing_s,
             seed=c.seed,
-            cache=get_cache() if c.clip_cache else None,
+            cache=store if c.clip_cache else None,
+        )
+
+    def _style(self) -> differencer.Style:
+        c = self.cfg
+        return differencer.Style(
+            c.differencer_style, c.image_format, c.image_detail, c.differencer_max_side, c.answers
+        )
+
+    def _plan(
+        self,
+        info: SampleInfo,
+        statements: Mapping[str, str],
+        num_frames: Mapping[str, str],
+        llm: LLMSession,
+        repairs: list[str],
+    ) -> proposer.Plan:
+        if self.cfg.proposer_calls == "separate":
+            return proposer.plan_stages_separately(
+                llm,
+                self.cfg.proposer_model,
+                info.action_description,
+                statements,
+                num_frames,
+                max_stages=self.cfg.max_stages,
+                min_captions=self.cfg.min_captions,
+                repairs=repairs,
+                sample_params=self._params(info),
+                fixed_params=self._params(None),
+            )
+        return proposer.plan_stages(
+            llm,
+            self.cfg.proposer_model,
+            info.action_description,
+            statements,
+            max_stages=self.cfg.max_stages,
+            min_captions=self.cfg.min_captions,
+            repairs=repairs,
+            **self._params(info),
         )
 
     def _run(
@@ -162,37 +320,36 @@ class VidDiffMethod(Method):
         num_frames: Mapping[str, str],
         llm: LLMSession,
         oracle: Any,
+        store: BlobStore | None,
         details: dict[str, Any],
-    ) -> tuple[dict[str, str], dict[str, Any]]:
-        """Stages -> localisation -> one differencer call per statement; returns answers."""
-        params = self._params(info)
+    ) -> tuple[dict[str, DifferencePrediction], dict[str, Any]]:
+        """Stages -> localisation -> one differencer call per statement."""
         repairs: list[str] = details.setdefault("repairs", [])
-        plan = proposer.plan_stages(
-            llm,
-            self.cfg.proposer_model,
-            info.action_description,
-            statements,
-            max_stages=self.cfg.max_stages,
-            min_captions=self.cfg.min_captions,
-            repairs=repairs,
-            **params,
-        )
+        plan = self._plan(info, statements, num_frames, llm, repairs)
         details["transcript"] = plan.record()
         targets = [
             DifferenceTarget(k, tuple(plan.links[k]), num_frames.get(k, plan.num_frames[k]))
             for k in statements
         ]
-        fps = self.cfg.fps or DOMAIN_FPS.get(info.domain, 2.0)
-        localization, loc_details = self._localizer().localize(
+        localization, loc_details = self._localizer(store).localize(
             sample_key=info.key,
             videos=videos,
             captions=[s.captions for s in plan.stages],
             targets=targets,
-            fps=fps,
+            fps=self._fps(info),
             oracle=oracle,
         )
         details["localizer"] = loc_details
-        answers: dict[str, str] = {}
+        if self.cfg.localizer == "oracle":
+            # The harness's convention: metrics count these and say what was done instead.
+            details["oracle_fallback"] = loc_details.get("oracle_fallback", [])
+            details["oracle_fallback_rule"] = (
+                "the midpoint of the difference's stage when the video is split evenly into "
+                "the proposer's stages (uniform localisation)"
+            )
+        # The reference seeds every differencer call with the seed alone (no sample hash).
+        params = self._params(None if self.cfg.preset == "paper" else info)
+        predictions: dict[str, DifferencePrediction] = {}
         reasoning: dict[str, Any] = {}
         for key, statement in statements.items():
             verdict = differencer.compare(
@@ -202,32 +359,43 @@ class VidDiffMethod(Method):
                 statement,
                 videos,
                 localization[key],
-                self.cfg.differencer_max_side,
+                self._style(),
                 **params,
             )
-            answers[key] = verdict.answer
+            # 'c' (3-way variant only) is no direction: recorded, scored as wrong.
+            answer = verdict.answer if verdict.answer in ("a", "b") else None
+            predictions[key] = DifferencePrediction(statement, answer)
             reasoning[key] = {
                 "answer": verdict.answer,
                 "reasoning": verdict.reasoning,
                 "frames": [list(localization[key][0]), list(localization[key][1])],
+                "timestamps": loc_details["timestamps"][key],
             }
         details["answers"] = reasoning
-        return answers, localization
+        return predictions, localization
 
     # ------------------------------------------------------------ the two modes
 
     def closed(self, task: ClosedTask, llm: LLMSession) -> MethodOutput:
         statements = dict(task.statements)
         details: dict[str, Any] = {}
-        # Closed statements come without num_frames (that is annotation): the proposer decides
-        # per statement whether it needs one frame or motion, along with its stages.
-        answers, localization = self._run(
-            task.info, task.videos, statements, {}, llm, task.oracle_frames, details
+        # The reference reads each statement's num_frames from the annotation; the `vidbench`
+        # preset lets the proposer decide it along with the stages.
+        num_frames = (
+            {k: v for k, v in task.statement_frames.items() if k in statements}
+            if self.cfg.closed_num_frames == "annotation"
+            else {}
         )
-        predictions = {
-            k: DifferencePrediction(statements[k], answers[k])  # type: ignore[arg-type]
-            for k in statements
-        }
+        predictions, localization = self._run(
+            task.info,
+            task.videos,
+            statements,
+            num_frames,
+            llm,
+            task.oracle_frames,
+            task.store,
+            details,
+        )
         return MethodOutput(predictions, localization, details)
 
     def open(self, task: OpenTask, llm: LLMSession) -> MethodOutput:
@@ -252,17 +420,14 @@ class VidDiffMethod(Method):
             for d in candidates
         ]
         statements = {d.key: d.description for d in candidates}
-        answers, localization = self._run(
+        predictions, localization = self._run(
             task.info,
             task.videos,
             statements,
             {d.key: d.num_frames for d in candidates},
             llm,
             None,
+            task.store,
             details,
         )
-        predictions = {
-            k: DifferencePrediction(statements[k], answers[k])  # type: ignore[arg-type]
-            for k in statements
-        }
         return MethodOutput(predictions, localization, details)

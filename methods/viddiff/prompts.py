@@ -40,6 +40,55 @@ You are an expert coach and analyst of human actions. The action is:
 Differences:
 {differences}"""
 
+# The `paper` preset's proposer: the reference's separate calls (stages; refining the captions;
+# linking), each its own prompt and reply, in vidbench's words.
+STAGES = """\
+You are an expert coach and analyst of human actions. The action is:
+  "{action}"
+Break the action into at most {max_stages} sub-action stages, in the order they happen. Give each
+a short unique `name`, a one-sentence `description`, and at least {min_captions} `captions`: each
+caption describes ONE still frame of that stage as an image-retrieval text about what is visible
+(pose, position, appearance), without naming the action, starting like "A photo of a person ..."."""
+
+REFINE_STAGES = """\
+You are an expert coach and analyst of human actions. The action is:
+  "{action}"
+These stages were written for it, each with captions used to find its frames in a video:
+{stages}
+Captions only help if they tell their stage apart from the others. Return the same stages (same
+names and descriptions, same order) with the same captions, except those too similar to captions
+of several other stages, which you drop. Do not add captions or stages."""
+
+LINK_STAGES = """\
+You are an expert coach and analyst of human actions. The action is:
+  "{action}"
+Its stages, in order:
+{stages}
+Statements about how two performances of it may differ:
+{differences}
+For every statement, list the names of the stages in which it is visible (`links`: one entry per
+statement id, stage names exactly as given). A statement may be visible in several stages; a stage
+may have no statement; every statement needs at least one stage."""
+
+SYSTEM_VISION = """\
+You are a vision assistant. The images come from a public machine-learning dataset of people
+performing actions; your answers are used only to measure visual understanding."""
+
+DIFFERENCER_PAPER_1 = """\
+The images are frames from two videos of people performing the action "{action}": the first image
+is from video A, the second from video B.
+Statement: "{statement}"
+Which video shows more of what the statement describes: (a) video A or (b) video B? The answer
+must be "a" or "b". Reply in JSON with your reasoning and the answer."""
+
+DIFFERENCER_PAPER_N = """\
+The images are frames from two videos of people performing the action "{action}": the first
+{n} images are from video A, the last {n} from video B. Within each video the frames are close
+together, {gap:.2f} seconds apart.
+Statement: "{statement}"
+Which video shows more of what the statement describes: (a) video A or (b) video B? The answer
+must be "a" or "b". Reply in JSON with your reasoning and the answer."""
+
 DIFFERENCER = """\
 You compare two videos of people performing the same action:
   "{action}"
@@ -102,6 +151,39 @@ PLAN_SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
 }
 
+_STAGE_ITEMS = PLAN_SCHEMA["properties"]["stages"]
+
+STAGES_SCHEMA: dict[str, Any] = {
+    "title": "viddiff_stages",
+    "type": "object",
+    "properties": {"stages": _STAGE_ITEMS},
+    "required": ["stages"],
+    "additionalProperties": False,
+}
+
+REFINED_SCHEMA: dict[str, Any] = {**STAGES_SCHEMA, "title": "viddiff_refined_stages"}
+
+LINKS_SCHEMA: dict[str, Any] = {
+    "title": "viddiff_links",
+    "type": "object",
+    "properties": {
+        "links": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "difference": {"type": "string"},
+                    "stages": {"type": "array", "items": {"type": "string"}},
+                },
+                "required": ["difference", "stages"],
+                "additionalProperties": False,
+            },
+        },
+    },
+    "required": ["links"],
+    "additionalProperties": False,
+}
+
 ANSWER_SCHEMA: dict[str, Any] = {
     "title": "viddiff_answer",
     "type": "object",
@@ -117,6 +199,20 @@ ANSWER_SCHEMA: dict[str, Any] = {
 def format_differences(statements: Mapping[str, str]) -> str:
     """The differences block of PLAN_STAGES: one `id: statement` line each."""
     return "\n".join(f'- id "{key}": {text}' for key, text in statements.items())
+
+
+def format_stages(stages: Any) -> str:
+    """Stages as the refine and link prompts show them (JSON, one object per stage)."""
+    import json
+
+    return json.dumps(
+        [
+            {"name": st.name, "description": st.description, "captions": list(st.captions)}
+            for st in stages
+        ],
+        indent=1,
+        ensure_ascii=False,
+    )
 
 
 def user_message(text: str) -> list[dict[str, Any]]:

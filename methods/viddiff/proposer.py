@@ -17,10 +17,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from vidbench_methods.viddiff import prompts
-
 from vidbench.contracts import LLMSession
 from vidbench.errors import ParseError
+from vidbench_methods.viddiff import prompts
 
 T = TypeVar("T")
 
@@ -187,7 +186,8 @@ def _parse_stages(
             continue
         name = str(item.get("name") or "").strip() or f"stage {i + 1}"
         description = str(item.get("description") or "").strip()
-        raw_captions = item.get("captions") if isinstance(item.get("captions"), list) else []
+        raw = item.get("captions")
+        raw_captions: list[Any] = raw if isinstance(raw, list) else []
         captions = tuple(dict.fromkeys(str(c).strip() for c in raw_captions if str(c).strip()))
         if len(captions) < min_captions:
             problem(f"stage {name!r} has {len(captions)} captions; at least {min_captions} needed")
@@ -237,7 +237,8 @@ def _parse_links(
             problem(f'difference {key}: num_frames must be "1" or "gt_1", got {frames!r} -> "1"')
             frames = "1"
         num_frames[key] = frames
-        names = item.get("stages") if isinstance(item.get("stages"), list) else []
+        raw_names = item.get("stages")
+        names: list[Any] = raw_names if isinstance(raw_names, list) else []
         indices: list[int] = links.setdefault(key, [])
         for raw in names:
             name = str(raw).strip()
@@ -297,3 +298,109 @@ def plan_stages(
     )
     plan.repairs = list(notes)
     return plan
+
+
+# ---------------------------------------------------------------- the paper's separate calls
+
+
+def _stages_only(payload: Any) -> list[Any]:
+    if not isinstance(payload, Mapping) or not isinstance(payload.get("stages"), list):
+        raise ValueError('expected an object {"stages": [...]}')
+    return payload["stages"]
+
+
+def _links_only(payload: Any) -> list[Any]:
+    if not isinstance(payload, Mapping) or not isinstance(payload.get("links"), list):
+        raise ValueError('expected an object {"links": [...]}')
+    return payload["links"]
+
+
+def plan_stages_separately(
+    llm: LLMSession,
+    model: str,
+    action: str,
+    statements: Mapping[str, str],
+    num_frames: Mapping[str, str],
+    *,
+    max_stages: int = 5,
+    min_captions: int = 5,
+    repairs: list[str] | None = None,
+    sample_params: Mapping[str, Any],
+    fixed_params: Mapping[str, Any],
+) -> Plan:
+    """The reference proposer's call structure: (1) stages with captions, (2) the same stages
+    with their least distinctive captions dropped, (3) each statement linked to its stages.
+
+    `sample_params` go to call 1 (the reference seeds it with seed + sample_hash),
+    `fixed_params` to calls 2 and 3 (seeded with the seed alone). `num_frames` per statement
+    comes from the annotation (closed) or the differences call (open), not from these calls.
+    A refined reply that is unusable is replaced by the unrefined stages (recorded as a repair).
+    """
+    notes = repairs if repairs is not None else []
+    keys = list(statements)
+
+    def strict_stages(payload: Any) -> list[Stage]:
+        return _parse_stages(_stages_only(payload), max_stages, min_captions, None)
+
+    def repair_stages(payload: Any, sink: list[str]) -> list[Stage]:
+        return _parse_stages(_stages_only(payload), max_stages, min_captions, sink)
+
+    prompt = prompts.STAGES.format(action=action, max_stages=max_stages, min_captions=min_captions)
+    stages = _ask_with_repair(
+        llm,
+        model,
+        prompt,
+        prompts.STAGES_SCHEMA,
+        strict_stages,
+        repair_stages,
+        notes,
+        **sample_params,
+    )
+
+    def strict_refined(payload: Any) -> list[Stage]:
+        refined = _parse_stages(_stages_only(payload), max_stages, 1, None)
+        if [s.name for s in refined] != [s.name for s in stages]:
+            raise ValueError(
+                "the refined stages must keep the stage names and order: "
+                + ", ".join(s.name for s in stages)
+            )
+        return refined
+
+    def keep_unrefined(payload: Any, sink: list[str]) -> list[Stage]:
+        sink.append("refined stages unusable: kept the unrefined stages")
+        return stages
+
+    prompt = prompts.REFINE_STAGES.format(action=action, stages=prompts.format_stages(stages))
+    stages = _ask_with_repair(
+        llm,
+        model,
+        prompt,
+        prompts.REFINED_SCHEMA,
+        strict_refined,
+        keep_unrefined,
+        notes,
+        **fixed_params,
+    )
+
+    def strict_links(payload: Any) -> dict[str, list[int]]:
+        return _parse_links(_links_only(payload), stages, keys, None)[0]
+
+    def repair_links(payload: Any, sink: list[str]) -> dict[str, list[int]]:
+        return _parse_links(_links_only(payload), stages, keys, sink)[0]
+
+    prompt = prompts.LINK_STAGES.format(
+        action=action,
+        stages=prompts.format_stages(stages),
+        differences=prompts.format_differences(statements),
+    )
+    links = _ask_with_repair(
+        llm,
+        model,
+        prompt,
+        prompts.LINKS_SCHEMA,
+        strict_links,
+        repair_links,
+        notes,
+        **fixed_params,
+    )
+    return Plan(stages, links, {k: num_frames.get(k, "1") for k in keys}, list(notes))
