@@ -82,7 +82,11 @@ def test_only_shared_samples_are_compared_and_spec_changes_warn(tmp_path, demo_l
 
 def test_open_runs_compare_through_judgements(tmp_path, openai_server, capsys):
     openai_server.respond_with(answer_everything)
-    judge = {"judge": "openai/test-judge", "judge_api_base": openai_server.base_url}
+    judge = {
+        "judge": "openai/test-judge",
+        "judge_api_base": openai_server.base_url,
+        "judge_protocol": "single",  # what the scripted judge answers
+    }
     one = vidbench.evaluate("random", "demo", mode="open", runs_dir=tmp_path, **judge)
     two = vidbench.evaluate("random", "demo", mode="open", runs_dir=tmp_path, seed=1, **judge)
     result = compare_runs(one.run_dir, two.run_dir)

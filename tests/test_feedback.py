@@ -134,6 +134,7 @@ def test_open_set_tables_have_no_chance_or_majority_columns(capsys, tmp_path, op
         mode="open",
         runs_dir=tmp_path,
         judge="openai/test-judge",
+        judge_protocol="single",
         judge_api_base=openai_server.base_url,
     )
     assert "p vs 0.5" not in run.summary() and "majority %" not in run.summary()

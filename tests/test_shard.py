@@ -85,6 +85,7 @@ def test_merge_refuses_what_is_not_one_whole_run(capsys, tmp_path):
 def test_open_shards_merge_without_judging_again(capsys, tmp_path, openai_server):
     openai_server.respond_with(answer_everything)
     judge = ["--judge", "openai/test-judge", "--judge-api-base", openai_server.base_url]
+    judge += ["--judge-protocol", "single"]  # what the scripted judge answers
     args = ["--method", "random", "--mode", "open", *judge]
     full = _eval(capsys, tmp_path / "full", *args)
     shards = [_eval(capsys, tmp_path, *args, "--shard", f"{i}/2") for i in (1, 2)]

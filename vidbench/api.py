@@ -174,6 +174,7 @@ def evaluate(
     max_cost: float | None = None,
     judge: str | None = None,
     judge_api_base: str | None = None,
+    judge_protocol: str = "paper",
     both_orders: bool = False,
     progress: bool = False,
     resume: str | os.PathLike[str] | None = None,
@@ -204,6 +205,7 @@ def evaluate(
         both_orders=both_orders,
         judge=judge,
         judge_api_base=judge_api_base,
+        judge_protocol=judge_protocol,  # type: ignore[arg-type]
     )
     outcome = pipeline.run_eval(
         request,
@@ -231,10 +233,11 @@ def score(
     revision: str | None = None,
     judge: str | None = None,
     judge_api_base: str | None = None,
+    judge_protocol: str | None = None,
 ) -> Metrics:
     """Metrics of predictions: a dict keyed by sample_key (the predictions file's shape), the
     reference list format, a predictions JSON file, a run folder or a Run. Open mode calls the
-    judge (through the cache)."""
+    judge (through the cache): the run's own protocol, else the paper's, unless `judge_protocol`."""
     from vidbench import pipeline, scoring
     from vidbench.predictions import validate_or_raise
 
@@ -251,6 +254,7 @@ def score(
             split=None,
             judge=judge,
             judge_api_base=judge_api_base,
+            judge_protocol=judge_protocol,  # type: ignore[arg-type]
         )
     if mode not in ("closed", "open"):
         raise UserError(f"unknown mode {mode!r}", fix="use mode='closed' or mode='open'")
@@ -260,6 +264,8 @@ def score(
         return scoring.score_closed(bench.samples, preds)
     client = pipeline.make_client(8, None)
     judgements = scoring.judge_open(
-        bench.samples, preds, pipeline.judge_for(judge, judge_api_base, client)
+        bench.samples,
+        preds,
+        pipeline.judge_for(judge, judge_api_base, client, judge_protocol or "paper"),
     )
     return scoring.score_open(bench.samples, preds, judgements)

@@ -67,8 +67,13 @@ def configuration_warnings(a: RunView, b: RunView) -> list[str]:
                 f"frame spec differs on {domain}: "
                 f"{_spec_text(specs_a[domain])} vs {_spec_text(specs_b[domain])}"
             )
-    if a.mode == "open" and a.manifest.judge != b.manifest.judge:
-        warnings.append(f"judge differs: {a.manifest.judge} vs {b.manifest.judge}")
+    judge_a = (a.manifest.judge, a.config.judge_protocol)
+    judge_b = (b.manifest.judge, b.config.judge_protocol)
+    if a.mode == "open" and judge_a != judge_b:
+        warnings.append(
+            f"judge differs: {judge_a[0]} ({judge_a[1]} protocol) vs "
+            f"{judge_b[0]} ({judge_b[1]} protocol)"
+        )
     return warnings
 
 

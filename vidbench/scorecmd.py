@@ -146,7 +146,8 @@ def _score_run_dir(
     # As run, the results are the run's own and are written into it (metrics.json, report.md,
     # judgements.jsonl): what `vidbench leaderboard` reads. Scored with another dataset, split
     # or judge, they are only printed (or written to --out).
-    as_run = all(v is None for v in (dataset, revision, split, judge, judge_api_base))
+    overrides = (dataset, revision, split, judge, judge_api_base, judge_protocol)
+    as_run = all(v is None for v in overrides)
     if not as_run:
         return score_records(config, bench, records, client)
     manifest = runs.read_model(target / runs.MANIFEST, Manifest)

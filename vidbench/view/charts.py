@@ -23,7 +23,9 @@ def bar_chart_svg(
     chance: float | None = None,
     horizontal: bool = False,
 ) -> str:
-    """`series`: (label, values in [0, 1] or None, intervals [lo, hi] or None) per run."""
+    """`series`: (label, values in [0, 1] or None, intervals [lo, hi] or None) per run. A
+    percentile bootstrap interval need not contain its estimate: the bar's side beyond the
+    interval is drawn as zero length."""
     from matplotlib import rc_context
     from matplotlib.backends.backend_svg import FigureCanvasSVG
     from matplotlib.figure import Figure
@@ -42,11 +44,11 @@ def bar_chart_svg(
             vals = [100 * v if v is not None else 0.0 for v in values]
             err = [
                 [
-                    100 * (v - iv[0]) if v is not None and iv else 0.0
+                    max(0.0, 100 * (v - iv[0])) if v is not None and iv else 0.0
                     for v, iv in zip(values, intervals)
                 ],
                 [
-                    100 * (iv[1] - v) if v is not None and iv else 0.0
+                    max(0.0, 100 * (iv[1] - v)) if v is not None and iv else 0.0
                     for v, iv in zip(values, intervals)
                 ],
             ]
