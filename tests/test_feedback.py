@@ -122,6 +122,10 @@ def test_report_and_terminal_name_the_model_and_show_localisation(capsys, tmp_pa
     assert run_cli(capsys, "score", str(run)).code == 0
     report = (run / "report.md").read_text()
     assert "## Localisation" in report and "within 0.5 s %" in report and "| overall |" in report
+    res = run_cli(capsys, "leaderboard", str(run), "--out-dir", str(tmp_path / "lb"))
+    assert res.code == 0, res.err
+    page = (tmp_path / "lb" / "index.html").read_text()
+    assert "Localisation: distance to the ground-truth key frame" in page
 
 
 def test_open_set_tables_have_no_chance_or_majority_columns(capsys, tmp_path, openai_server):

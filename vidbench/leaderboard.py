@@ -14,7 +14,6 @@ items per split; the average's flag uses the pooled counts.
 from __future__ import annotations
 
 import csv
-import html
 import io
 import json
 from collections.abc import Iterable, Mapping, Sequence
@@ -245,26 +244,6 @@ def _csv_text(cols: list[str], rows: Iterable[Mapping[str, Any]]) -> str:
     return buf.getvalue()
 
 
-def _html_cell(col: str, value: Any) -> str:
-    text = html.escape(str(value), quote=True)
-    # Only http(s) links become anchors: a "javascript:" link in a manifest must stay inert text.
-    if col == "model_link" and str(value).startswith(("https://", "http://")):
-        return f'<a href="{text}">{text}</a>'
-    return text
-
-
-def _html_table(title: str, cols: list[str], rows: Sequence[Mapping[str, Any]]) -> str:
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
-    body = "\n".join(
-        "<tr>" + "".join(f"<td>{_html_cell(c, r.get(c, ''))}</td>" for c in cols) + "</tr>"
-        for r in rows
-    )
-    return (
-        f"<h2>{html.escape(title)}</h2>\n<table>\n<thead><tr>{head}</tr></thead>\n"
-        f"<tbody>\n{body}\n</tbody>\n</table>"
-    )
-
-
 NOTES = (
     "Percentages, 1 decimal. Average = unweighted mean of the Easy/Med/Hard rates (the "
     "paper's Average); Pooled = rate over all scored a/b items. statsig-* = exact one-sided "
@@ -343,6 +322,7 @@ def build_leaderboards(
         [(title, mode, table) for (title, _, table), mode in zip(tables, ("closed", "open"))],
         out_dir,
         NOTES,
+        plain_tables=tables[2:],  # localisation: as the CSV has it
     )
     written["html"] = out_dir / "index.html"
     written["html"].write_text(page, encoding="utf-8")

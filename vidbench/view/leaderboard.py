@@ -131,9 +131,13 @@ def average_chart(title: str, rows: list[dict[str, Any]], rate: str) -> str:
 
 
 def render_page(
-    tables: Sequence[tuple[str, str, Sequence[Mapping[str, Any]]]], out_dir: Path, notes: str
+    tables: Sequence[tuple[str, str, Sequence[Mapping[str, Any]]]],
+    out_dir: Path,
+    notes: str,
+    plain_tables: Sequence[tuple[str, Sequence[str], Sequence[Mapping[str, Any]]]] = (),
 ) -> str:
-    """`tables`: (title, mode, rows) per leaderboard, rows as the CSV builds them."""
+    """`tables`: (title, mode, rows) per leaderboard, rows as the CSV builds them;
+    `plain_tables`: (title, columns, rows) shown as they are (the localisation table)."""
     from vidbench.view import environment
 
     shown = []
@@ -152,5 +156,13 @@ def render_page(
     return (
         environment()
         .get_template("leaderboard.html.jinja")
-        .render(tables=shown, notes=notes, sources=SOURCES)
+        .render(
+            tables=shown,
+            plain_tables=[
+                {"title": t, "columns": list(c), "rows": [[r.get(k, "") for k in c] for r in rows]}
+                for t, c, rows in plain_tables
+            ],
+            notes=notes,
+            sources=SOURCES,
+        )
     )
