@@ -261,6 +261,7 @@ def timeline(sample: Sample, run: RunData, n_frames: tuple[int | None, int | Non
         for i, s in enumerate((details.get("transcript") or {}).get("stages") or [])
     ]
     video_stages = (details.get("localizer") or {}).get("videos") or [None, None]
+    recorded = record.localization_seconds or {}
     videos = []
     for v in range(2):
         spans = ((video_stages[v] if v < len(video_stages) else None) or {}).get("spans") or []
@@ -274,6 +275,13 @@ def timeline(sample: Sample, run: RunData, n_frames: tuple[int | None, int | Non
         def frac(i: int, total: int = total) -> float:
             return round(100 * min(max(i, 0), total) / total, 2)
 
+        fps = sample.info.videos[v].fps_original or 1.0
+
+        def seconds(key: str, n: int, v: int = v) -> list[float | None]:
+            """The record's own timestamps of the chosen frames, when it kept them."""
+            pair = recorded.get(key)
+            return [round(t, 2) for t in pair[v]] if pair else [None] * n
+
         stages = [
             {
                 "name": stage_names[i] if i < len(stage_names) else f"stage {i}",
@@ -286,8 +294,13 @@ def timeline(sample: Sample, run: RunData, n_frames: tuple[int | None, int | Non
         differences = [
             {
                 "key": key,
-                "chosen": [{"at": frac(i), "index": i} for i in chosen.get(key, [])],
-                "truth": [{"at": frac(i), "index": i} for i in truth.get(key, [])],
+                "chosen": [
+                    {"at": frac(i), "index": i, "t": t}
+                    for i, t in zip(chosen.get(key, []), seconds(key, len(chosen.get(key, []))))
+                ],
+                "truth": [
+                    {"at": frac(i), "index": i, "t": round(i / fps, 2)} for i in truth.get(key, [])
+                ],
             }
             for key in sorted_keys(set(chosen) | {k for k, f in truth.items() if f})
         ]
