@@ -41,7 +41,7 @@ from vidbench.contracts import (
     sorted_keys,
 )
 from vidbench.errors import SampleFailure, UserError
-from vidbench.llm import PROVIDER_MAX_IMAGES, image_part, provider_of, text_part
+from vidbench.llm import PROVIDER_MAX_IMAGES, encoded_image_part, provider_of, text_part
 
 # What each preset sets; an option given explicitly (-M key=value) always wins.
 PRESETS: dict[str, dict[str, Any]] = {
@@ -301,11 +301,15 @@ class LMMMethod(Method):
         fps = self.config.fps or DOMAIN_FPS.get(info.domain, 2.0)
         # Refusing needs every frame at the rate: the budget is checked per sample (_check_budget).
         per_video = None if self.config.over_budget == "refuse" else self.config.max_images // 2
+        # Frames sent as images are encoded by the harness while it prepares the sample (and
+        # kept in its frame cache); native video re-encodes the arrays instead.
+        as_images = self.config.video_input == "frames"
         return FrameSpec(
             fps=fps,
             max_frames=per_video,
             max_side=self.config.max_side,
             index_rule=self.config.index_rule,
+            image_format=self.config.image_format if as_images else None,
         )
 
     def _check_budget(self, frames: tuple[VideoFrames, VideoFrames]) -> None:
@@ -345,12 +349,13 @@ class LMMMethod(Method):
             header = f"Video {label}: {len(frames.indices)} frames ({duration:.2f} s)."
             return [text_part(header), video_url_part(encode_mp4(frames))]
         parts: list[dict[str, Any]] = []
-        for i, (t, array) in enumerate(zip(frames.timestamps, frames.arrays), start=1):
+        fmt = self.config.image_format
+        for i, (t, image) in enumerate(zip(frames.timestamps, frames.encoded(fmt)), start=1):
             parts.append(text_part(f"Video {label}, frame {i} at {t:.2f} s"))
-            image = image_part(array, fmt=self.config.image_format)
+            part = encoded_image_part(image, fmt)
             if self.config.image_detail:
-                image["image_url"]["detail"] = self.config.image_detail
-            parts.append(image)
+                part["image_url"]["detail"] = self.config.image_detail
+            parts.append(part)
         return parts
 
     def _messages(

@@ -179,19 +179,19 @@ def test_data_download_offline_is_a_clear_error(capsys, tmp_path, monkeypatch):
 
 
 def test_archive_extraction_refuses_path_escape(tmp_path):
-    from vidbench.datatools import _safe_extract
+    from vidbench.datatools import extract_archive
     from vidbench.errors import UserError
 
     good = tmp_path / "good.zip"
     with zipfile.ZipFile(good, "w") as zf:
         zf.writestr("fitness/a/frame_000.jpg", b"x")
-    _safe_extract(zipfile.ZipFile(good), tmp_path / "root")
+    extract_archive(good, tmp_path / "root")
     assert (tmp_path / "root" / "fitness" / "a" / "frame_000.jpg").is_file()
     bad = tmp_path / "bad.zip"
     with zipfile.ZipFile(bad, "w") as zf:
         zf.writestr("../escape.txt", b"x")
     with pytest.raises(UserError, match="escape"):
-        _safe_extract(zipfile.ZipFile(bad), tmp_path / "root")
+        extract_archive(bad, tmp_path / "root")
     assert not (tmp_path / "escape.txt").exists()
 
 

@@ -38,7 +38,7 @@ def test_run_log_records_stages_failures_and_the_end(capsys, tmp_path):
 def test_bars_only_when_the_cli_turns_progress_on(capsys):
     assert list(feedback.bar(range(3), 3, "judging")) == [0, 1, 2]
     assert "judging" not in capsys.readouterr().err
-    with feedback.status_line(True):
+    with feedback.progress_on(True):
         feedback.stage("loading dataset demo")
         assert list(feedback.bar(range(3), 3, "judging")) == [0, 1, 2]
     assert "judging" in capsys.readouterr().err
@@ -75,7 +75,7 @@ def test_the_localizers_embedding_shows_a_bar_when_progress_is_on(capsys):
 
     clip = embedder.load_clip(TINY, None, "cpu")
     video = _videos()[0]
-    with feedback.status_line(True):
+    with feedback.progress_on(True):
         with_bar = embedder.embed_video(clip, video, range(0, 48, 2), workers=1)
     assert "embedding frames" in capsys.readouterr().err
     without = embedder.embed_video(clip, video, range(0, 48, 2), workers=1)

@@ -36,6 +36,36 @@ def test_binomial_exact_values():
     assert binomial_p_greater(0, 0) is None
 
 
+def test_binomial_matches_exact_rational_sums():
+    # Exact tails from integer arithmetic (Fraction), far into the regime where the terms
+    # underflow floats, and for nulls other than 1/2.
+    from fractions import Fraction
+    from math import comb
+
+    for n, k, p0 in [(549, 300, "1/2"), (2000, 1100, "1/2"), (97, 60, "3/5"), (40, 1, "1/100")]:
+        p = Fraction(p0)
+        exact = sum(comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(k, n + 1))
+        assert binomial_p_greater(k, n, float(p)) == pytest.approx(float(exact), rel=1e-9)
+    # Past the exact range a log-space sum takes over: it agrees with the exact sum.
+    from vidbench.stats import _binomial_tail_exact, _binomial_tail_log
+
+    for n, k, p0 in [(2500, 1400, 0.55), (3000, 1000, 0.3), (2200, 2100, 0.9)]:
+        exact = _binomial_tail_exact(k, n, p0)
+        assert _binomial_tail_log(k, n, p0) == pytest.approx(exact, rel=1e-9)
+        assert binomial_p_greater(k, n, p0) == pytest.approx(exact, rel=1e-9)
+    assert binomial_p_greater(11, 10) == 0.0
+    assert binomial_p_greater(1, 10, 0.0) == 0.0 and binomial_p_greater(5, 10, 1.0) == 1.0
+
+
+def test_stats_does_not_import_scipy():
+    import subprocess
+    import sys
+
+    code = "import sys, vidbench.stats; print('scipy' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
 def test_majority_rate():
     assert majority_rate(["a", "a", "b"]) == pytest.approx(2 / 3)
     assert majority_rate(["b"] * 4 + ["a"]) == pytest.approx(0.8)

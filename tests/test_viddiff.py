@@ -5,6 +5,7 @@ their own index (so the test can read back exactly which frames the VLM was show
 from __future__ import annotations
 
 import base64
+import dataclasses
 import io
 import json
 import re
@@ -428,3 +429,39 @@ def test_three_way_variant_records_c_and_scores_it_as_no_answer(videos, session,
     out = method.closed(_closed_task(videos), session)
     assert {p.prediction for p in out.predictions.values()} == {None}
     assert {a["answer"] for a in out.details["answers"].values()} == {"c"}
+
+
+def test_differencer_calls_run_concurrently_on_frames_decoded_once(videos, session, openai_server):
+    _needs_clip("viterbi")
+    script = Scripted()
+    openai_server.respond_with(script)
+    openai_server.latency_s = 0.3  # long enough that concurrent calls overlap on the server
+    out = _method(openai_server, "viterbi").closed(_closed_task(videos), session)
+
+    _check_shown_frames(script, out, STATEMENTS)  # still exactly the localised frames
+    assert openai_server.max_in_flight == len(STATEMENTS)  # all differencer calls at once
+    # One decoding pass per video for every differencer frame, then reads served from memory.
+    for v, video in enumerate(videos):
+        wanted = sorted({i for frames in out.localization.values() for i in frames[v]})
+        assert sorted(video.preloaded[512]) == wanted
+    timing = out.details["timing"]
+    assert list(timing) == [
+        "proposer_s",
+        "clip_wait_s",
+        "localizer_s",
+        "differencer_frames_s",
+        "differencer_s",
+    ]
+    assert all(t >= 0 for t in timing.values())
+
+
+def test_clip_embeddings_are_ready_when_the_proposer_replies(
+    videos, session, openai_server, tmp_path
+):
+    _needs_clip("viterbi")
+    openai_server.respond_with(Scripted())
+    task = dataclasses.replace(_closed_task(videos), store=Cache(tmp_path / "store"))
+    out = _method(openai_server, "viterbi").closed(task, session)
+    # The warm-up embedded both videos while the proposer call was out: the localizer found
+    # them in the cache.
+    assert [v["embeddings_cached"] for v in out.details["localizer"]["videos"]] == [True, True]

@@ -14,7 +14,8 @@ from vidbench import video as vmod
 from vidbench.cache import Cache
 from vidbench.contracts import FrameSpec, VideoRef
 from vidbench.errors import VideoError
-from vidbench.video import frame_indices, open_video, probe, video_root
+from vidbench.framecache import FrameCache, frame_cache
+from vidbench.video import encode_image, frame_indices, open_video, probe, video_root
 
 # ------------------------------------------------------------------ frame_indices
 
@@ -186,49 +187,113 @@ def test_empty_read_has_the_right_shape(clips):
 # ------------------------------------------------------------------ cache
 
 
-def test_cache_hit_returns_identical_frames_without_decoding(clips, tmp_path):
+JPEG = ("jpeg", 90)
+
+
+def frame_entries(cache: Cache) -> int:
+    return frame_cache(cache.root).info()["entries"]
+
+
+def test_cache_hit_returns_identical_images_without_decoding(clips, tmp_path):
     cache = Cache(tmp_path / "c")
     ref = VideoRef("gop10.mp4", 30.0, (5, None))
+    spec = FrameSpec(fps=4, max_side=80, image_format="jpeg")
     first = open_video(ref, clips, cache=cache)
-    a = first.sample(FrameSpec(fps=4, max_side=80))
+    a = first.sample(spec)
     assert first.stats.cache_misses == 1 and first.stats.frames_decoded > 0
-    assert cache.count("frames") == 1
+    assert frame_entries(cache) == 1
 
     second = open_video(ref, clips, cache=cache)
-    b = second.sample(FrameSpec(fps=4, max_side=80))
+    b = second.sample(spec)
     assert second.stats.cache_hits == 1 and second.stats.frames_decoded == 0
-    assert np.array_equal(a.arrays, b.arrays) and a.indices == b.indices
+    assert b.encoded(*JPEG) == a.encoded(*JPEG) and a.indices == b.indices
+    # The images are the encoder's output for the decoded frames, byte for byte.
+    plain = open_video(ref, clips, use_cache=False).sample(spec)
+    assert [encode_image(x) for x in plain.arrays] == list(b.encoded(*JPEG))
+    # Arrays are decoded only when a method asks for them, and are the real frames.
+    assert second.stats.frames_decoded == 0
+    assert np.array_equal(b.arrays, plain.arrays) and second.stats.frames_decoded > 0
 
-    # Another size is another entry; the same frames under another trim share one, since keys
-    # use whole-video indices.
-    second.sample(FrameSpec(fps=4, max_side=64))
-    assert cache.count("frames") == 2
+    # Another size or format is another entry; the same frames under another trim share one,
+    # since keys use whole-video indices.
+    second.sample(FrameSpec(fps=4, max_side=64, image_format="jpeg"))
+    second.sample(FrameSpec(fps=4, max_side=80, image_format="png"))
+    assert frame_entries(cache) == 3
     shifted = open_video(VideoRef("gop10.mp4", 30.0, (0, None)), clips, cache=cache)
-    shifted.read([i + 5 for i in a.indices], max_side=80)
+    shifted.read([i + 5 for i in a.indices], max_side=80, image=JPEG)
     assert shifted.stats.cache_hits == 1 and shifted.stats.frames_decoded == 0
+
+
+def test_decoded_arrays_and_image_folders_are_not_cached(clips, tmp_path):
+    cache = Cache(tmp_path / "c")
+    video = open_video(VideoRef("gop10.mp4", 30.0), clips, cache=cache)
+    video.read([1, 2, 3])
+    video.read([1, 2, 3])
+    assert video.stats.cache_hits == video.stats.cache_misses == 0 and frame_entries(cache) == 0
+    assert cache.count("frames") == 0
+    folder = open_video(VideoRef("frames", 8.0), clips, cache=cache)
+    folder.read([1, 2], image=JPEG)
+    assert frame_entries(cache) == 0 and folder.stats.cache_misses == 0
 
 
 def test_cache_key_follows_the_content_not_the_name(tmp_path):
     cache = Cache(tmp_path / "c")
     write_video(tmp_path / "v.mp4", 20, gop=5)
-    open_video(VideoRef("v.mp4", 30.0), tmp_path, cache=cache).read([3, 4])
+    open_video(VideoRef("v.mp4", 30.0), tmp_path, cache=cache).read([3, 4], image=JPEG)
     os.remove(tmp_path / "v.mp4")
     write_video(tmp_path / "v.mp4", 30, gop=5, width=128, height=96)  # new content, same name
     video = open_video(VideoRef("v.mp4", 30.0), tmp_path, cache=cache)
-    frames = video.read([3, 4])
+    frames = video.read([3, 4], image=JPEG)
     assert video.stats.cache_misses == 1 and frames.arrays.shape[1:3] == (96, 128)
     shutil.copy(tmp_path / "v.mp4", tmp_path / "copy.mp4")  # same content, other name: a hit
     copy = open_video(VideoRef("copy.mp4", 30.0), tmp_path, cache=cache)
-    assert np.array_equal(copy.read([3, 4]).arrays, frames.arrays)
+    assert copy.read([3, 4], image=JPEG).encoded(*JPEG) == frames.encoded(*JPEG)
     assert copy.stats.cache_hits == 1
 
 
+def test_repeated_and_unsorted_indices_keep_their_images_in_order(clips, tmp_path):
+    cache = Cache(tmp_path / "c")
+    ref = VideoRef("gop10.mp4", 30.0)
+    open_video(ref, clips, cache=cache).read([9, 2, 9, 5], image=JPEG)
+    hit = open_video(ref, clips, cache=cache)
+    frames = hit.read([9, 2, 9, 5], image=JPEG)
+    assert hit.stats.cache_hits == 1
+    assert decode_indices(frames.arrays) == [9, 2, 9, 5]
+    assert list(frames.encoded(*JPEG)) == [encode_image(a) for a in frames.arrays]
+
+
 def test_default_cache_is_the_process_wide_one(clips, tmp_cache):
-    video = open_video(VideoRef("frames", 8.0), clips)
+    video = open_video(VideoRef("gop10.mp4", 30.0), clips)
     assert video.cache is tmp_cache
-    video.read([1, 2])
-    assert tmp_cache.count("frames") == 1
+    video.read([1, 2], image=JPEG)
+    assert frame_entries(tmp_cache) == 1
     assert open_video(VideoRef("frames", 8.0), clips, use_cache=False).cache is None
+
+
+def test_frame_cache_evicts_least_recently_used_past_its_cap(tmp_path):
+    store = FrameCache(tmp_path / "frames", max_bytes=10_000)
+    for age, key in enumerate(("aa1", "bb2", "cc3"), start=1):
+        store.put(key, [bytes(2988)])  # 3000 bytes with the header
+        os.utime(tmp_path / "frames" / key[:2] / key, (age, age))  # mtime is the LRU clock
+    assert store.get("aa1") == [bytes(2988)]  # touched: now the most recently used
+    store.put("dd4", [bytes(2988)])  # 12 KB > 10 KB: evict down to 9 KB
+    assert store.get("bb2") is None and store.get("aa1") is not None
+    assert store.get("dd4") is not None
+    info = store.info()
+    assert info["bytes"] <= 9_000 and info["max_bytes"] == 10_000
+    os.utime(tmp_path / "frames" / "cc" / "cc3", (1, 1))  # unused since 1970
+    assert store.clear(older_than_s=3600) == (1, 3000)  # only the stale entry
+    assert store.get("cc3") is None and store.get("aa1") is not None
+    assert store.clear() == (2, 6000) and store.info()["entries"] == 0
+
+
+def test_frame_cache_damaged_entry_is_a_miss(tmp_path):
+    store = FrameCache(tmp_path / "frames")
+    store.put("ab12", [b"x" * 10, b"y" * 5])
+    assert store.get("ab12") == [b"x" * 10, b"y" * 5]
+    path = tmp_path / "frames" / "ab" / "ab12"
+    path.write_bytes(path.read_bytes()[:-1])
+    assert store.get("ab12") is None
 
 
 # ------------------------------------------------------------------ errors
@@ -314,3 +379,17 @@ def test_video_root_prefers_the_explicit_value(monkeypatch, tmp_path):
     assert video_root(None) == tmp_path / "env"
     assert video_root(tmp_path / "cli") == tmp_path / "cli"
     assert video_root(str(tmp_path / "cli")) == tmp_path / "cli"
+
+
+def test_preload_decodes_once_and_serves_later_reads(clips):
+    video = _open(clips, "gop10.mp4")
+    plain = _open(clips, "gop10.mp4")
+    video.preload([40, 3, 77, 41])
+    decoded = video.stats.frames_decoded
+    for ask in ([3], [77, 40], [41, 41, 3]):
+        got = video.read(ask)
+        assert np.array_equal(got.arrays, plain.read(ask).arrays)
+        assert decode_indices(got.arrays) == ask
+    assert video.stats.frames_decoded == decoded  # nothing decoded after the preload
+    video.read([5])  # not preloaded: decoded as usual
+    assert video.stats.frames_decoded > decoded

@@ -88,7 +88,7 @@ def eval_command(
     """Run a method over the benchmark into a run folder, then score it."""
     from vidbench import feedback
 
-    feedback.start_status(progress and not dry_run)  # imports and loading take seconds
+    feedback.show_progress(progress and not dry_run)  # bars on judging and embedding too
     from vidbench import pipeline
     from vidbench.contracts import RunConfig
     from vidbench.evaluate import EvalOptions
@@ -183,7 +183,7 @@ def score_command(
     """Score saved predictions without calling any method; prints a table."""
     from vidbench import feedback
 
-    feedback.start_status(sys.stderr.isatty())
+    feedback.show_progress(sys.stderr.isatty())
     from vidbench.report import render_metrics
     from vidbench.scorecmd import score_target
 
@@ -254,15 +254,17 @@ def validate_command(
     """List every problem of a predictions file, each with where it is. Exit 0 if clean, else 2."""
     from vidbench.scorecmd import validate_file
 
-    problems, warnings, n = validate_file(
+    problems, total, warnings, n = validate_file(
         predictions, opt.check_mode(mode), dataset, revision, split
     )
     for w in warnings:
         _echo_err(f"warning: {w}")
     if problems:
-        for p in problems:
+        from vidbench.untrusted import capped
+
+        for p in capped(problems, 250):
             _echo_err(f"problem: {p}")
-        _echo_err(f"{len(problems)} problem(s) in {predictions}")
+        _echo_err(f"{total:,} problem(s) in {predictions}")
         raise typer.Exit(2)
     typer.echo(f"{predictions}: valid {mode}-set predictions for {n} sample(s)")
 
@@ -348,15 +350,36 @@ def data_download(
         None, "--file", help="Archive path in that repo (repeatable)."
     ),
     revision: Optional[str] = opt.Revision,
+    archives: Optional[list[Path]] = typer.Option(
+        None,
+        "--archive",
+        help="Unpack this already-downloaded zip instead of fetching (repeatable).",
+    ),
+    max_extract_gb: Optional[float] = typer.Option(
+        None,
+        "--max-extract-gb",
+        min=0.001,
+        help="Refuse archives that would unpack to more than this many GiB (default 64).",
+    ),
 ) -> None:
     """Fetch and unpack the hosted video archives; print how to get the licence-gated ones."""
     from vidbench import datatools
     from vidbench.dataset import default_video_root
 
     root = Path(video_root).expanduser() if video_root else default_video_root()
-    datatools.download_videos(
-        root, repo or datatools.VIDEO_REPO_ID, tuple(files or datatools.VIDEO_ARCHIVES), revision
-    )
+    max_bytes = int(max_extract_gb * 1024**3) if max_extract_gb else datatools.MAX_EXTRACT_BYTES
+    if archives:
+        for archive in archives:
+            written = datatools.extract_archive(archive, root, max_bytes=max_bytes)
+            typer.echo(f"{archive}: {written:,} bytes unpacked")
+    else:
+        datatools.download_videos(
+            root,
+            repo or datatools.VIDEO_REPO_ID,
+            tuple(files or datatools.VIDEO_ARCHIVES),
+            revision,
+            max_bytes=max_bytes,
+        )
     typer.echo(f"videos unpacked under {root}\n")
     typer.echo(datatools.gated_sources_note(root))
 
@@ -372,7 +395,7 @@ def data_doctor(
     """Check every video: found, decodes, frame count vs trim, fps vs fps_original."""
     from vidbench import feedback
 
-    feedback.start_status(sys.stderr.isatty())
+    feedback.show_progress(sys.stderr.isatty())
     from vidbench.dataset import Selection, load_benchmark
     from vidbench.datatools import doctor
     from vidbench.report import text_table
@@ -449,5 +472,41 @@ def main() -> None:
         feedback.reset()
 
 
+def entry() -> None:
+    """The `vidbench` console script: `main`, then an exit that skips interpreter teardown.
+
+    Everything is written by then (records are appended as they finish, metrics and reports
+    before the command returns), but tearing down litellm's and torch's modules and threads
+    took 2-4 s after the last line was printed. In-process callers (tests) use `main`."""
+    code = 0
+    try:
+        main()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        if exc.code is not None and not isinstance(exc.code, int):
+            _echo_err(str(exc.code))
+    _exit_now(code)
+
+
+def _exit_now(code: int) -> None:
+    import logging
+    import os
+
+    logging.shutdown()  # flush log handlers (what atexit would have done)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: nothing left to say to it
+            pass
+    if "vidbench.framepool" in sys.modules:
+        sys.modules["vidbench.framepool"].shutdown()
+    if "multiprocessing" in sys.modules:
+        import multiprocessing
+
+        if multiprocessing.active_children():  # worker processes: let atexit stop them
+            sys.exit(code)
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    main()
+    entry()

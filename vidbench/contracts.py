@@ -10,6 +10,7 @@ import enum
 import hashlib
 import json
 import math
+import threading
 from abc import ABC
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -53,7 +54,17 @@ def content_key(*parts: Any) -> str:
 def sorted_keys(keys: Any) -> list[str]:
     """Difference keys in their natural order: stringified ints numerically ("2" before "10"),
     anything else after them, by name."""
-    return sorted(keys, key=lambda k: (0, int(k), "") if str(k).isdigit() else (1, 0, str(k)))
+    return sorted(keys, key=_natural)
+
+
+def _natural(key: Any) -> tuple[int, int, str, str]:
+    # ASCII digits only ("²".isdigit() is true but int() refuses it), compared by length then
+    # text: no int() of a 5,000-digit key (Python refuses over 4,300 digits).
+    text = str(key)
+    if text.isascii() and text.isdigit():
+        digits = text.lstrip("0")
+        return (0, len(digits), digits, text)
+    return (1, 0, "", text)
 
 
 @dataclass(frozen=True)
@@ -152,7 +163,10 @@ class FrameSpec:
 
     Exactly one of `fps` (target rate, capped at the original rate) and `num_frames` (evenly
     spaced over the trimmed video). `max_frames` then caps the count by even subsampling;
-    `max_side` resizes so the longer side is at most that many pixels.
+    `max_side` resizes so the longer side is at most that many pixels. `image_format` ("jpeg" or
+    "png", at `image_quality` for JPEG) says the method sends the frames as images: the harness
+    encodes them while preparing the sample (`VideoFrames.encoded`) and keeps them in the frame
+    cache, so a rerun neither decodes nor encodes.
 
     `index_rule` says which frames a rate selects when the rates do not divide: "exact" takes
     frame floor(i * fps_original / fps), so the sampled rate is `fps` on average (30 -> 4 fps:
@@ -165,6 +179,8 @@ class FrameSpec:
     max_frames: int | None = None
     max_side: int | None = None
     index_rule: Literal["exact", "stride"] = "exact"
+    image_format: Literal["jpeg", "png"] | None = None
+    image_quality: int = 90
 
     def __post_init__(self) -> None:
         if (self.fps is None) == (self.num_frames is None):
@@ -175,29 +191,85 @@ class FrameSpec:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"FrameSpec.{name} must be >= 1, got {value}")
+        if self.image_format not in (None, "jpeg", "png"):
+            raise ValueError(f"FrameSpec.image_format must be jpeg or png, got {self.image_format}")
+        if not 1 <= self.image_quality <= 100:
+            raise ValueError(f"FrameSpec.image_quality must be 1..100, got {self.image_quality}")
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "fps": self.fps,
             "num_frames": self.num_frames,
             "max_frames": self.max_frames,
             "max_side": self.max_side,
             "index_rule": self.index_rule,
         }
+        if self.image_format is not None:  # older run folders have no such keys
+            out["image_format"] = self.image_format
+            out["image_quality"] = self.image_quality
+        return out
 
 
-@dataclass(frozen=True)
 class VideoFrames:
     """Frames sampled from one trimmed video.
 
     `indices` index the trimmed video (0 = first frame after the trim); `timestamps` are seconds
-    from the trimmed video's start (index / fps_original). `arrays` is (T, H, W, 3) RGB uint8.
+    from the trimmed video's start (index / fps_original). `arrays` is (T, H, W, 3) RGB uint8;
+    when the frames came from the frame cache as encoded images, it is decoded on first use
+    (`decode`). `encoded(fmt, quality)` gives the frames as image files, as sent to a model.
     """
 
-    indices: tuple[int, ...]
-    timestamps: tuple[float, ...]
-    fps_original: float
-    arrays: np.ndarray
+    def __init__(
+        self,
+        indices: Sequence[int],
+        timestamps: Sequence[float],
+        fps_original: float,
+        arrays: np.ndarray | None = None,
+        *,
+        decode: Callable[[], np.ndarray] | None = None,
+        images: Mapping[tuple[str, int], Sequence[bytes]] | None = None,
+    ):
+        if arrays is None and decode is None:
+            raise ValueError("VideoFrames needs arrays or a way to decode them")
+        self.indices: tuple[int, ...] = tuple(indices)
+        self.timestamps: tuple[float, ...] = tuple(timestamps)
+        self.fps_original = fps_original
+        self._arrays = arrays
+        self._decode = decode
+        self._images = {k: tuple(v) for k, v in (images or {}).items()}
+        self._lock = threading.Lock()
+
+    @property
+    def arrays(self) -> np.ndarray:
+        if self._arrays is None:
+            with self._lock:
+                if self._arrays is None:
+                    assert self._decode is not None
+                    self._arrays = self._decode()
+        return self._arrays
+
+    def encoded(self, fmt: str = "jpeg", quality: int = 90) -> tuple[bytes, ...]:
+        """Each frame as a JPEG (at `quality`) or PNG file; made once per format."""
+        key = self.image_key(fmt, quality)
+        fmt = key[0]
+        with self._lock:
+            done = self._images.get(key)
+        if done is None:
+            from vidbench.video import encode_image  # the one encoder (lazy: contracts do no I/O)
+
+            done = tuple(encode_image(a, fmt, quality) for a in self.arrays)
+            with self._lock:
+                self._images[key] = done
+        return done
+
+    @staticmethod
+    def image_key(fmt: str, quality: int) -> tuple[str, int]:
+        """(format, quality) normalised: "jpg" is "jpeg"; PNG has no quality."""
+        fmt = "jpeg" if fmt.lower() in ("jpg", "jpeg") else fmt.lower()
+        return (fmt, quality if fmt == "jpeg" else 0)
+
+    def __repr__(self) -> str:
+        return f"VideoFrames(indices={self.indices!r}, fps_original={self.fps_original!r})"
 
     @property
     def sampled_fps(self) -> float:

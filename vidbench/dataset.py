@@ -5,7 +5,6 @@ subset. Both repo id and revision (the resolved commit when known) travel with t
 from __future__ import annotations
 
 import glob
-import json
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -183,30 +182,43 @@ def read_rows(folder: Path) -> list[dict[str, Any]]:
         )
     rows: list[dict[str, Any]] = []
     for file in files:
-        schema_names = pq.read_schema(file).names
-        missing = [c for c in REQUIRED_COLUMNS if c not in schema_names]
-        if missing:
+        try:
+            rows.extend(_read_parquet(pq, file))
+        except UserError:
+            raise
+        except Exception as exc:  # pyarrow's errors for a damaged file are many and untyped
             raise UserError(
-                f"dataset file lacks column(s) {', '.join(missing)}",
-                where=file,
-                fix=f"use a VidDiffBench parquet (columns: {', '.join(REQUIRED_COLUMNS)})",
-            )
-        columns = [c for c in schema_names if c not in THUMBNAIL_COLUMNS]
-        rows.extend(pq.read_table(file, columns=columns).to_pylist())
+                f"cannot read dataset file {file} ({type(exc).__name__}: {str(exc)[:200]})",
+                fix="download the dataset again",
+            ) from None
     return rows
+
+
+def _read_parquet(pq: Any, file: str) -> list[dict[str, Any]]:
+    schema_names = pq.read_schema(file).names
+    missing = [c for c in REQUIRED_COLUMNS if c not in schema_names]
+    if missing:
+        raise UserError(
+            f"dataset file lacks column(s) {', '.join(missing)}",
+            where=file,
+            fix=f"use a VidDiffBench parquet (columns: {', '.join(REQUIRED_COLUMNS)})",
+        )
+    columns = [c for c in schema_names if c not in THUMBNAIL_COLUMNS]
+    return pq.read_table(file, columns=columns).to_pylist()
 
 
 def _json_column(row: dict[str, Any], column: str, expect: type) -> Any:
     raw = row[column]
     value = raw
     if isinstance(raw, (str, bytes)):
+        from vidbench.untrusted import parse_json
+
+        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
         try:
-            value = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise UserError(
-                f"column {column!r} is not valid JSON ({exc.msg})",
-                where=f"sample {row.get('sample_key')!r}",
-            ) from None
+            value = parse_json(text, f"column {column!r}")
+        except UserError as exc:
+            place = exc.where or f"column {column!r}"
+            raise UserError(exc.what, where=f"sample {row.get('sample_key')!r}, {place}") from None
     if not isinstance(value, expect):
         raise UserError(
             f"column {column!r} should decode to a {expect.__name__}, got {type(value).__name__}",
@@ -277,6 +289,22 @@ def sample_from_row(row: dict[str, Any]) -> Sample:
     return Sample(info=info, differences=differences, retrieval_frames=frames)  # type: ignore[arg-type]
 
 
+def _sample_or_error(index: int, row: dict[str, Any], folder: Path) -> Sample:
+    """Dataset rows are untrusted: a value of the wrong kind anywhere is a UserError naming the
+    row, never a traceback."""
+    try:
+        return sample_from_row(row)
+    except UserError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, RecursionError) as exc:
+        raise UserError(
+            f"dataset row {index} (sample_key {str(row.get('sample_key'))[:80]!r}) is malformed: "
+            f"{type(exc).__name__}: {str(exc)[:200]}",
+            where=str(folder),
+            fix="use an unmodified VidDiffBench parquet, or fix that row",
+        ) from None
+
+
 def select(samples: Iterable[Sample], selection: Selection) -> list[Sample]:
     samples = list(samples)
     if selection.split != "all" and selection.split not in SPLITS:
@@ -325,7 +353,9 @@ def load_benchmark(
     video_root: str | os.PathLike[str] | None = None,
 ) -> Benchmark:
     source = resolve_source(dataset, revision, video_root)
-    samples = [sample_from_row(r) for r in read_rows(source.folder)]
+    samples = [
+        _sample_or_error(i, r, source.folder) for i, r in enumerate(read_rows(source.folder))
+    ]
     seen: set[str] = set()
     for s in samples:
         if s.key in seen:

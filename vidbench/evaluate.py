@@ -1,11 +1,21 @@
 """The eval loop: samples -> frames -> method -> records appended to predictions.jsonl, then
-scoring. One thread per in-flight sample (all the waiting is on HTTP), one LLM client shared by the
-whole run so its concurrency limit, cache and budget hold across samples."""
+scoring. One LLM client is shared by the whole run so its concurrency limit, cache and budget hold
+across samples.
+
+Two stages, so that neither the cores nor the API wait on the other: samples are prepared in order
+(decode, resize, encode the images a method sends) by one frame worker process per core
+(vidbench.framepool), keeping a few prepared samples ahead of the free request slots; up to
+--max-concurrency "sample" threads run the method on prepared samples (all their waiting is on
+HTTP). The first request thus goes out as soon as the first sample's frames are ready, instead of
+after every in-flight sample has decoded at once, and later samples' frames are prepared while
+earlier requests are in flight."""
 
 from __future__ import annotations
 
 import dataclasses
+import sys
 import threading
+from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +34,7 @@ from vidbench.contracts import (
     SampleInfo,
     Status,
     Usage,
+    VideoFrames,
     VideoSource,
 )
 from vidbench.dataset import Benchmark
@@ -133,24 +144,27 @@ class Evaluator:
         return bool(getattr(self.method, "uses_ground_truth", False))
 
     def run_one(self, sample: Sample, swapped: bool) -> PredictionRecord:
-        from vidbench.video import open_video
+        """Prepare one sample and run the method on it (both stages, in this thread)."""
+        prepared = self.prepare(sample, swapped)
+        return prepared if isinstance(prepared, PredictionRecord) else self.call(prepared)
 
-        mode = self.mode
+    def prepare(self, sample: Sample, swapped: bool) -> _Prepared | PredictionRecord:
+        """Stage 1: the sample's frames (a finished record when they cannot be had)."""
+        from vidbench.framepool import sample_pair
+
         info = swap_info(sample.info) if swapped else sample.info
         record = PredictionRecord(
             sample_key=sample.key,
-            mode=mode,  # type: ignore[arg-type]
+            mode=self.mode,  # type: ignore[arg-type]
             status=Status.OK,
             swapped=swapped,
         )
         root = self.bench.source.video_root
         try:
             spec = self.method.frame_spec(info)
-            videos: tuple[VideoSource, VideoSource] = (
-                open_video(info.videos[0], root, sample_key=sample.key, cache=self.cache),
-                open_video(info.videos[1], root, sample_key=sample.key, cache=self.cache),
+            videos, frames = sample_pair(
+                info.videos, root, spec, sample_key=sample.key, cache=self.cache
             )
-            frames = (videos[0].sample(spec), videos[1].sample(spec))
         except VideoError as exc:
             record.status, record.error = Status.VIDEO_ERROR, str(exc)
             return record
@@ -164,23 +178,47 @@ class Evaluator:
         if self.uses_ground_truth():
             rf = sample.retrieval_frames
             oracle = (rf[1], rf[0]) if swapped else rf
-        session = self.client.session()
         asked = sample.closed_statements()
-        pair: tuple[VideoSource, VideoSource] = (videos[0], videos[1])
+        statement_frames = {
+            k: d.num_frames for k, d in sample.differences.items() if k in asked and d.num_frames
+        }
+        return _Prepared(
+            record,
+            info,
+            asked,
+            (frames[0], frames[1]),
+            (videos[0], videos[1]),
+            oracle,
+            statement_frames,
+        )
+
+    def call(self, prepared: _Prepared) -> PredictionRecord:
+        """Stage 2: the method on a prepared sample; its failures are the record's status."""
+        record, info, asked, mode = prepared.record, prepared.info, prepared.asked, self.mode
+        session = self.client.session()
+        pair = prepared.videos
         try:
             if mode == "closed":
-                statement_frames = {
-                    k: d.num_frames
-                    for k, d in sample.differences.items()
-                    if k in asked and d.num_frames
-                }
                 task = ClosedTask(
-                    info, asked, frames, pair, oracle, statement_frames, store=self.cache
+                    info,
+                    asked,
+                    prepared.frames,
+                    pair,
+                    prepared.oracle,
+                    prepared.statement_frames,
+                    store=self.cache,
                 )
                 output = self.method.closed(task, session)
             else:
                 output = self.method.open(
-                    OpenTask(info, info.max_differences, frames, pair, oracle, store=self.cache),
+                    OpenTask(
+                        info,
+                        info.max_differences,
+                        prepared.frames,
+                        pair,
+                        prepared.oracle,
+                        store=self.cache,
+                    ),
                     session,
                 )
         except SampleFailure as exc:
@@ -192,19 +230,23 @@ class Evaluator:
             if problem:
                 record.status, record.error = Status.METHOD_ERROR, problem
             else:
-                output = map_back(output) if swapped else output
+                output = map_back(output) if record.swapped else output
                 record.predictions, record.localization = output.predictions, output.localization
                 record.localization_seconds = localization_seconds(
-                    output, pair[::-1] if swapped else pair
+                    output, pair[::-1] if record.swapped else pair
                 )
                 record.details = output.details
         record.usage = session.usage
         return record
 
     def run(self, todo: list[tuple[Sample, bool]]) -> tuple[list[PredictionRecord], bool]:
-        """Run jobs with at most max_concurrency in flight; stop starting work at the budget."""
+        """Run jobs with at most max_concurrency methods in flight and a few prepared samples
+        waiting for them; stop starting work at the budget (prepared samples not yet started
+        are dropped: a --resume runs them)."""
         from tqdm import tqdm
 
+        slots = max(1, self.options.max_concurrency)
+        preparers = frame_workers()
         new_records: list[PredictionRecord] = []
         stopped = False
         bar = tqdm(
@@ -214,30 +256,55 @@ class Evaluator:
             dynamic_ncols=True,
             desc=self.name or self.method.name,
         )
-        with ThreadPoolExecutor(max_workers=max(1, self.options.max_concurrency)) as pool:
-            pending: set[Future[PredictionRecord]] = set()
+
+        def finish(record: PredictionRecord) -> None:
+            self.log.append(record)
+            new_records.append(record)
+            self._count(record)
+            bar.update(1)
+            bar.set_postfix(self._postfix(), refresh=False)
+
+        with (
+            ThreadPoolExecutor(preparers, thread_name_prefix="frames") as prep_pool,
+            ThreadPoolExecutor(slots, thread_name_prefix="sample") as call_pool,
+        ):
+            preparing: set[Future[Any]] = set()
+            calling: set[Future[Any]] = set()
+            ready: deque[_Prepared] = deque()
             jobs = iter(todo)
+            exhausted = False
             while True:
-                while len(pending) < max(1, self.options.max_concurrency):
+                while ready and len(calling) < slots and not stopped:
+                    if self._budget_reached():
+                        stopped = True
+                        break
+                    calling.add(call_pool.submit(self.call, ready.popleft()))
+                # Keep the free slots plus one sample per frames thread prepared or preparing.
+                while not (stopped or exhausted) and (
+                    len(preparing) + len(ready) < slots - len(calling) + preparers
+                ):
                     if self._budget_reached():
                         stopped = True
                         break
                     job = next(jobs, None)
                     if job is None:
+                        exhausted = True
                         break
-                    pending.add(pool.submit(self.run_one, *job))
-                if not pending:
+                    preparing.add(prep_pool.submit(self.prepare, *job))
+                if not preparing and not calling:
                     break
-                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                finished, _ = wait([*preparing, *calling], return_when=FIRST_COMPLETED)
                 for fut in finished:
-                    record = fut.result()
-                    self.log.append(record)
-                    new_records.append(record)
-                    self._count(record)
-                    bar.update(1)
-                    bar.set_postfix(self._postfix(), refresh=False)
-                if stopped:
-                    continue  # drain what is in flight, start nothing new
+                    result = fut.result()
+                    if fut in calling:
+                        calling.discard(fut)
+                        finish(result)
+                        continue
+                    preparing.discard(fut)
+                    if isinstance(result, PredictionRecord):
+                        finish(result)  # no frames: the sample's record is already final
+                    else:
+                        ready.append(result)
         bar.close()
         return new_records, stopped
 
@@ -262,16 +329,42 @@ class Evaluator:
         }
 
 
+@dataclass
+class _Prepared:
+    """A sample whose frames are ready: what the method stage needs."""
+
+    record: PredictionRecord
+    info: SampleInfo
+    asked: dict[str, str]
+    frames: tuple[VideoFrames, VideoFrames]
+    videos: tuple[VideoSource, VideoSource]
+    oracle: Any
+    statement_frames: dict[str, Any]  # closed mode: annotated num_frames per asked statement
+
+
+def frame_workers() -> int:
+    """Samples prepared at once: one per frame worker process (one per core)."""
+    from vidbench.framepool import core_count, worker_count
+
+    return worker_count() or core_count()
+
+
+def status(text: str) -> None:
+    """One line on stderr saying what the run is doing, before there is progress to show."""
+    print(f"vidbench: {text}", file=sys.stderr, flush=True)
+
+
 def ensure_videos_present(bench: Benchmark) -> None:
     """Fail before any work when videos are missing: name the sample, path, root and fix."""
-    from vidbench.video import video_path
+    from vidbench.video import path_problem, video_path
 
     root = bench.source.video_root
     missing = []
     for sample in bench.samples:
         for ref in sample.info.videos:
             path = video_path(ref, root)
-            if not path.exists():
+            # A path leaving the root is never looked at: that sample is refused as video_error.
+            if path_problem(ref, root) is None and not path.exists():
                 missing.append(f"{sample.key}: {path}")
     if missing:
         shown = "\n    ".join(missing[:5]) + (

@@ -1,8 +1,9 @@
-"""Telling the user what is going on: a status line while a run starts (imports and loading take
-seconds before the first sample), progress bars on long loops, and run.log in the run folder.
+"""Telling the user what is going on while it works: progress bars on long loops (judging, data
+doctor, the localizer's embedding) and run.log in the run folder. The status lines before there
+is progress to show are evaluate.status's.
 
-Silent unless the CLI turns it on (`status_line`), so library use and tests print nothing extra.
-Everything said through `stage` also goes to the `vidbench` logger, hence into run.log.
+Bars are off unless the CLI turns them on (`show_progress`), so library use and tests print
+nothing extra. Everything said through `stage` goes to the `vidbench` logger, hence run.log.
 """
 
 from __future__ import annotations
@@ -20,34 +21,25 @@ RUN_LOG = "run.log"
 
 
 class _State:
-    status: Any = None  # a rich Status while the status line shows
     progress = False  # progress bars on (the CLI's --progress)
 
 
 _state = _State()
 
 
-def start_status(enabled: bool = True) -> None:
-    """Show a spinner line on stderr that `stage` updates, and turn progress bars on (the CLI
-    calls this first thing, before the slow imports; `reset` ends it)."""
-    if not enabled or _state.status is not None:
-        return
-    from rich.console import Console
-
-    _state.progress = True
-    _state.status = Console(stderr=True).status("vidbench: starting", spinner="dots")
-    _state.status.start()
+def show_progress(enabled: bool = True) -> None:
+    """Turn progress bars on (the CLI, when it shows progress); `reset` turns them off."""
+    _state.progress = enabled
 
 
 def reset() -> None:
-    end_status()
     _state.progress = False
     detach_run_log()
 
 
 @contextmanager
-def status_line(enabled: bool = True) -> Iterator[None]:
-    start_status(enabled)
+def progress_on(enabled: bool = True) -> Iterator[None]:
+    show_progress(enabled)
     try:
         yield
     finally:
@@ -55,17 +47,8 @@ def status_line(enabled: bool = True) -> Iterator[None]:
 
 
 def stage(message: str) -> None:
-    """What is happening now (one short line), shown on the status line and logged."""
+    """What is happening now, for run.log (the `vidbench` logger)."""
     log.info(message)
-    if _state.status is not None:
-        _state.status.update(f"vidbench: {message}")
-
-
-def end_status() -> None:
-    """Before a progress bar takes over the terminal."""
-    if _state.status is not None:
-        _state.status.stop()
-        _state.status = None
 
 
 def bar(items: Iterable[T], total: int | None = None, desc: str = "", unit: str = "it") -> Any:
@@ -74,7 +57,6 @@ def bar(items: Iterable[T], total: int | None = None, desc: str = "", unit: str 
         return items
     from tqdm import tqdm
 
-    end_status()
     return tqdm(items, total=total, desc=desc, unit=unit, dynamic_ncols=True, file=sys.stderr)
 
 

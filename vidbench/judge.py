@@ -37,6 +37,7 @@ import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from vidbench.contracts import (
@@ -516,20 +517,20 @@ def read_judgements(path: Any) -> dict[str, Judgement]:
 
     from vidbench.errors import UserError
     from vidbench.runs import describe_validation_error
+    from vidbench.untrusted import read_text
 
     items = []
-    with open(path, encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                items.append(Judgement.model_validate_json(line))
-            except ValidationError as exc:
-                raise UserError(
-                    f"line {n} is not a judgement: {describe_validation_error(exc)}",
-                    where=str(path),
-                    fix="re-run `vidbench score` on the run folder",
-                ) from None
+    for n, line in enumerate(read_text(Path(path), "judgements file").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            items.append(Judgement.model_validate_json(line))
+        except ValidationError as exc:
+            raise UserError(
+                f"line {n} is not a judgement: {describe_validation_error(exc)}",
+                where=str(path),
+                fix="re-run `vidbench score` on the run folder",
+            ) from None
     return {j.sample_key: j for j in items}
 
 

@@ -14,8 +14,9 @@ items per split; the average's flag uses the pooled counts.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
-import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ from vidbench.errors import UserError
 from vidbench.report import markdown_table, method_label
 from vidbench.reported import PAPER_LINK, ReportedRow, reported_rows
 from vidbench.stats import binomial_p_greater, wilson_interval
+from vidbench.untrusted import capped, json_kind, load_json
 
 SPLIT_COLUMNS = {"easy": "Easy", "medium": "Med", "hard": "Hard"}
 SHORT = {"easy": "easy", "medium": "med", "hard": "hard"}
@@ -200,28 +202,50 @@ def _localization_rows(name: str, run: str, loc: LocalizationMetrics) -> list[di
     return rows
 
 
+_TEXT_FIELDS = ("mode", "model_name", "model_link", "source", "reference")
+_PERCENT_FIELDS = ("easy", "medium", "hard", "average")
+
+
+def _row_problem(item: Any) -> str | None:
+    """Why one entry of an extra-results file is not a result row, or None."""
+    if not isinstance(item, dict):
+        return f"is {json_kind(item)}, not an object"
+    known = {f.name for f in dataclasses.fields(ReportedRow)}
+    unknown = sorted(k for k in item if k not in known)
+    if unknown:
+        return f"unknown field(s) {', '.join(repr(k)[:40] for k in unknown[:5])}"
+    required = [f.name for f in dataclasses.fields(ReportedRow) if f.default is dataclasses.MISSING]
+    missing = [k for k in required if k not in item]
+    if missing:
+        return f"missing field(s) {', '.join(missing)}"
+    for key in _TEXT_FIELDS:
+        if key in item and not isinstance(item[key], str):
+            return f"{key} is {json_kind(item[key])}, not a string"
+    for key in _PERCENT_FIELDS:
+        value = item[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 100:
+            return f"{key} is {str(value)[:40]!r}, not a percentage from 0 to 100"
+    return None
+
+
 def _extra_rows(path: Path) -> list[ReportedRow]:
     """Extra published/external rows: a JSON object or list of objects with the fields of
     ReportedRow (mode, model_name, model_link, easy, medium, hard, average in percent; source
-    defaults to "external")."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise UserError(
-            f"cannot read extra results: {exc}",
-            where=str(path),
-            fix="pass a JSON file of result rows",
-        ) from None
-    rows = []
+    defaults to "external"). The file is untrusted: every bad row is listed (up to a cap)."""
+    data = load_json(path, "extra results file", expect=object)
+    rows, problems = [], []
     for i, item in enumerate(data if isinstance(data, list) else [data]):
-        try:
-            rows.append(ReportedRow(**{"source": "external", "reference": str(path), **item}))
-        except TypeError as exc:
-            raise UserError(
-                f"row {i} is not a result row: {exc}",
-                where=str(path),
-                fix="give mode, model_name, model_link, easy, medium, hard, average (percent)",
-            ) from None
+        problem = _row_problem(item)
+        if problem:
+            problems.append(f"row {i} {problem}")
+            continue
+        rows.append(ReportedRow(**{"source": "external", "reference": str(path), **item}))
+    if problems:
+        raise UserError(
+            f"{len(problems)} entry(ies) of {path} are not result rows",
+            where="\n    ".join(capped(problems, 20)),
+            fix="give mode, model_name, model_link, easy, medium, hard, average (percent)",
+        )
     return rows
 
 
@@ -235,12 +259,25 @@ def _sorted(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(rows, key=key)
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"[-+]?\d+(\.\d+)?([eE][-+]?\d+)?")
+
+
+def csv_cell(value: Any) -> str:
+    """A cell a spreadsheet will not run: text starting like a formula (= + - @ tab CR) gets a
+    leading quote (OWASP's CSV-injection advice); plain numbers such as -1.5 stay numbers."""
+    text = "" if value is None else str(value)
+    if text.startswith(_FORMULA_START) and not _NUMBER.fullmatch(text):
+        return "'" + text
+    return text
+
+
 def _csv_text(cols: list[str], rows: Iterable[Mapping[str, Any]]) -> str:
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for r in rows:
-        writer.writerow({c: r.get(c, "") for c in cols})
+        writer.writerow({c: csv_cell(r.get(c, "")) for c in cols})
     return buf.getvalue()
 
 

@@ -34,7 +34,6 @@ from __future__ import annotations
 import base64
 import email.utils
 import hashlib
-import io
 import json
 import logging
 import os
@@ -154,20 +153,19 @@ def text_part(text: str) -> dict[str, Any]:
 
 def image_part(array: np.ndarray, fmt: str = "jpeg", quality: int = 90) -> dict[str, Any]:
     """An OpenAI image_url content part holding `array` (H, W, 3 RGB uint8) as a base64 data URL."""
-    from PIL import Image
+    from vidbench.video import encode_image
 
     fmt = fmt.lower()
     if fmt not in ("jpeg", "jpg", "png"):
         raise ValueError(f"image format must be jpeg or png, got {fmt!r}")
-    image = Image.fromarray(np.ascontiguousarray(array, dtype=np.uint8))
-    buf = io.BytesIO()
-    if fmt == "png":
-        image.save(buf, format="PNG")
-        mime = "image/png"
-    else:
-        image.save(buf, format="JPEG", quality=quality)
-        mime = "image/jpeg"
-    url = f"data:{mime};base64,{base64.b64encode(buf.getvalue()).decode('ascii')}"
+    return encoded_image_part(encode_image(array, fmt, quality), fmt)
+
+
+def encoded_image_part(data: bytes, fmt: str = "jpeg") -> dict[str, Any]:
+    """An OpenAI image_url content part for an already encoded JPEG or PNG file
+    (VideoFrames.encoded: the harness encodes, and caches, the frames a method sends)."""
+    mime = "image/png" if fmt.lower() == "png" else "image/jpeg"
+    url = f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
     return {"type": "image_url", "image_url": {"url": url}}
 
 
@@ -331,6 +329,28 @@ def _import_litellm() -> Any:
             litellm.suppress_debug_info = True
             _litellm = litellm
         return _litellm
+
+
+_import_started = threading.Event()
+
+
+def import_litellm_in_background() -> bool:
+    """Start importing litellm (seconds) on a daemon thread, so that it overlaps with loading
+    the dataset and preparing frames; the first call then waits only for what is left (an
+    import error surfaces there, at the first call, as it would without this). True when this
+    call started it."""
+    if _litellm is not None or _import_started.is_set():
+        return False
+    _import_started.set()
+
+    def run() -> None:
+        try:
+            _import_litellm()
+        except Exception:  # noqa: S110 - the first real call imports again and reports it
+            pass
+
+    threading.Thread(target=run, name="import-litellm", daemon=True).start()
+    return True
 
 
 class LLMClient:

@@ -134,20 +134,26 @@ def merge_runs(paths: list[Path], runs_dir: Path, out: Path | None = None) -> Pa
                     f"{path} has no {runs.JUDGEMENTS}", fix=f"score it: `vidbench score {path}`"
                 )
             judgements.update(read_judgements(path / runs.JUDGEMENTS))
-    if out is None:
-        out = runs.new_run_dir(runs_dir, f"{config.method}-merged", config.mode)
-    elif out.exists() and any(out.iterdir()):
-        raise UserError(f"{out} exists and is not empty", fix="pass a new folder to --out")
-    out.mkdir(parents=True, exist_ok=True)
     dataset = manifests[0].dataset.model_copy(
         update={"selection": config.selection, "n_samples": len(expected)}
     )
     manifest = manifests[0].model_copy(update={"dataset": dataset})
-    runs.write_model(out / runs.CONFIG, config)
-    runs.write_model(out / runs.MANIFEST, manifest)
-    runs.RecordLog(out / runs.PREDICTIONS).keep_only(records)
-    (out / "merged_from.txt").write_text("".join(f"{p}\n" for p in paths))
-    score_records(
-        config, bench, records, None, run_dir=out, manifest=manifest, judgements=judgements
-    )
+    files = {runs.CONFIG: config, runs.MANIFEST: manifest}
+    if out is None:  # created whole and locked, like any run folder
+        out, lock = runs.create_run_dir(runs_dir, f"{config.method}-merged", config.mode, files)
+    else:
+        if out.exists() and any(out.iterdir()):
+            raise UserError(f"{out} exists and is not empty", fix="pass a new folder to --out")
+        out.mkdir(parents=True, exist_ok=True)
+        lock = runs.lock_run_dir(out)
+        for name, model in files.items():
+            runs.write_model(out / name, model)
+    try:
+        runs.RecordLog(out / runs.PREDICTIONS).keep_only(records)
+        (out / "merged_from.txt").write_text("".join(f"{p}\n" for p in paths))
+        score_records(
+            config, bench, records, None, run_dir=out, manifest=manifest, judgements=judgements
+        )
+    finally:
+        lock.release()
     return out

@@ -3,7 +3,7 @@ run folder. The CLI only parses arguments and prints."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,8 @@ from vidbench.evaluate import (
     EvalOutcome,
     Evaluator,
     ensure_videos_present,
+    frame_workers,
+    status,
 )
 from vidbench.registry import build_method
 
@@ -54,12 +56,17 @@ def make_client(
 
 
 def prepare(
-    request: RunConfig, method: Method | None = None, split_bench: Benchmark | None = None
+    request: RunConfig,
+    on_method: Callable[[Method], None] | None = None,
+    method: Method | None = None,
+    split_bench: Benchmark | None = None,
 ) -> tuple[Method, Benchmark, int]:
-    """The method, the selected samples and how many samples the whole split has. The method and
-    the split's samples may be handed in already built (the Python API's objects)."""
-    feedback.stage(f"building method {request.method}")
+    """The method, the selected samples and how many samples the whole split has.
+    `on_method` runs once the method is built, before the dataset is read. The method and the
+    split's samples may be handed in already built (the Python API's objects)."""
     method = method or build_method(request.method, request.options)
+    if on_method is not None:
+        on_method(method)
     if request.mode not in method.modes:
         raise UserError(
             f"method {request.method!r} has no {request.mode} mode",
@@ -70,8 +77,6 @@ def prepare(
             "--both-orders applies to closed mode only",
             fix="drop --both-orders or use --mode closed",
         )
-    if split_bench is None:
-        feedback.stage(f"loading dataset {request.dataset}")
     bench = split_bench or load_split(request)
     split_samples = len(bench.samples)
     bench = Benchmark(bench.source, select(bench.samples, selection_of(request)))
@@ -113,6 +118,23 @@ def check_credentials(request: RunConfig, method: Method, bench: Benchmark) -> N
                 "the method at an OpenAI-compatible server with -M api_base=URL "
                 "(--judge-api-base for the judge); --dry-run works without keys",
             )
+
+
+def calls_models(request: RunConfig, method: Method, bench: Benchmark | None = None) -> bool:
+    """Whether the run will call any model, so the client is worth importing early: known from
+    the method's declared models, else (once the dataset is read) from its plan."""
+    if request.mode == "open" or type(method).models(method.config):
+        return True  # the judge, or declared models
+    if bench is None:
+        return False
+    return bool(method.plan(bench.samples[0].info, request.mode, 1, (1, 1)))
+
+
+def _import_client_early(request: RunConfig, method: Method, bench: Benchmark | None) -> None:
+    from vidbench.llm import import_litellm_in_background
+
+    if calls_models(request, method, bench) and import_litellm_in_background():
+        status("importing the model client in the background ...")
 
 
 def jobs_for(bench: Benchmark, both_orders: bool) -> list[tuple[Sample, bool]]:
@@ -182,67 +204,101 @@ def run_eval(
     prepared: tuple[Method, Benchmark | None] | None = None,
 ) -> EvalOutcome:
     """Start a run (or resume one), run every missing or failed sample, score, write it all.
-    `prepared`: the method and the split's samples, built by the caller (the Python API)."""
-    if resume is not None:
-        request = runs.read_model(resume / runs.CONFIG, RunConfig)
-    method, bench, split_samples = prepare(request, *(prepared or (None, None)))
-    feedback.stage(f"checking the videos of {len(bench.samples)} samples")
-    ensure_videos_present(bench)
-    feedback.stage("checking credentials (importing the model client)")
-    check_credentials(request, method, bench)
-    if resume is not None:
-        run_dir = resume
-        manifest = runs.read_model(run_dir / runs.MANIFEST, Manifest)
-        log = runs.RecordLog(run_dir / runs.PREDICTIONS)
-        done = runs.completed(log.read())
-        log.keep_only(done.values())  # drop failed records: they run again, never duplicated
-    else:
-        shard = request.selection.shard
-        label = f"{request.method}-shard{shard[0]}of{shard[1]}" if shard else request.method
-        run_dir = runs.new_run_dir(runs_dir, label, request.mode)
+    The run folder stays locked (one writer) until its metrics are written; a folder that cannot
+    be resumed is refused before anything runs. `prepared`: the method and the split's samples,
+    built by the caller (the Python API)."""
+    lock = runs.lock_run_dir(resume) if resume is not None else None
+    try:
+        if resume is not None:
+            request = runs.read_model(resume / runs.CONFIG, RunConfig)
+        status(f"loading dataset {request.dataset} ...")
+        # The model client (seconds to import) loads in the background from here on.
+        given_method, given_bench = prepared or (None, None)
+        method, bench, split_samples = prepare(
+            request,
+            on_method=lambda m: _import_client_early(request, m, None),
+            method=given_method,
+            split_bench=given_bench,
+        )
+        _import_client_early(request, method, bench)  # methods that declare no models
+        from vidbench import framepool
+
+        framepool.start()  # the frame workers boot while the videos are checked
+        status(f"{len(bench.samples)} samples: checking videos ...")
+        ensure_videos_present(bench)
+        check_credentials(request, method, bench)
+        if resume is not None:
+            run_dir = resume
+            manifest = _manifest_or_rebuilt(run_dir, request, method, bench, split_samples)
+            log = runs.RecordLog(run_dir / runs.PREDICTIONS)
+            done = runs.completed(log.read())
+            log.keep_only(done.values())  # drop failed records: they run again, never duplicated
+        else:
+            manifest = manifest_for(request, method, bench, split_samples)
+            files = {runs.CONFIG: request, runs.MANIFEST: manifest}
+            shard = request.selection.shard
+            label = f"{request.method}-shard{shard[0]}of{shard[1]}" if shard else request.method
+            run_dir, lock = runs.create_run_dir(runs_dir, label, request.mode, files)
+            done = {}
+        feedback.attach_run_log(run_dir)
+        feedback.log.info("run %s: %s", run_dir, runs.redacted_command())
+        client = make_client(options.max_concurrency, options.max_cost, options.prices)
+        evaluator = Evaluator(
+            method, bench, request.mode, run_dir, options, client, get_cache(), name=request.method
+        )
+        jobs = jobs_for(bench, request.both_orders)
+        todo = [job for job in jobs if (job[0].key, job[1]) not in done]
+        status(f"running {len(todo)} samples ({frame_workers()} frame workers) ...")
+        feedback.log.info(
+            "running %d of %d samples (%d done before)", len(todo), len(jobs), len(done)
+        )
+        new_records, stopped = evaluator.run(todo)
+        # The records in hand are the run: the kept ones from before plus the ones just made (a
+        # failed old record was dropped above, so nothing is superseded twice).
+        records = list(done.values()) + new_records
+        status("scoring ...")
+        outcome = EvalOutcome(
+            run_dir,
+            records,
+            total_usage(records),
+            stopped,
+            saved_usd=float(getattr(client, "saved_usd", 0.0)),
+            unpriced_calls=int(getattr(client, "unpriced_calls", 0)),
+        )
+        for record in records:
+            if record.status.value != "ok":
+                feedback.log.info(
+                    "failed %s: %s: %s", record.sample_key, record.status.value, record.error
+                )
+        feedback.log.info("scoring")
+        outcome.metrics = score_records(
+            request, bench, records, client, options.max_concurrency, run_dir, manifest
+        )
+        feedback.log.info(
+            "done: %d records, average %s, cost %s USD%s",
+            len(records),
+            outcome.metrics.average,
+            outcome.usage.cost_usd,
+            " (stopped at --max-cost)" if stopped else "",
+        )
+        return outcome
+    finally:
+        feedback.detach_run_log()
+        if lock is not None:
+            lock.release()
+
+
+def _manifest_or_rebuilt(
+    run_dir: Path, request: RunConfig, method: Method, bench: Benchmark, split_samples: int
+) -> Manifest:
+    """A folder from an older vidbench may have been killed between config.json and
+    manifest.json; the manifest is derived from the config, so it is rebuilt, not fatal."""
+    try:
+        return runs.read_model(run_dir / runs.MANIFEST, Manifest)
+    except UserError:
         manifest = manifest_for(request, method, bench, split_samples)
-        runs.write_model(run_dir / runs.CONFIG, request)
         runs.write_model(run_dir / runs.MANIFEST, manifest)
-        done = {}
-    feedback.attach_run_log(run_dir)
-    feedback.log.info("run %s: %s", run_dir, runs.redacted_command())
-    client = make_client(options.max_concurrency, options.max_cost, options.prices)
-    evaluator = Evaluator(
-        method, bench, request.mode, run_dir, options, client, get_cache(), name=request.method
-    )
-    todo = [job for job in jobs_for(bench, request.both_orders) if (job[0].key, job[1]) not in done]
-    feedback.stage(f"running {len(todo)} of {len(bench.samples)} samples ({len(done)} done before)")
-    feedback.end_status()
-    new_records, stopped = evaluator.run(todo)
-    # The records in hand are the run: the kept ones from before plus the ones just made (a
-    # failed old record was dropped above, so nothing is superseded twice).
-    records = list(done.values()) + new_records
-    outcome = EvalOutcome(
-        run_dir,
-        records,
-        total_usage(records),
-        stopped,
-        saved_usd=float(getattr(client, "saved_usd", 0.0)),
-        unpriced_calls=int(getattr(client, "unpriced_calls", 0)),
-    )
-    for record in records:
-        if record.status.value != "ok":
-            feedback.log.info(
-                "failed %s: %s: %s", record.sample_key, record.status.value, record.error
-            )
-    feedback.stage("scoring")
-    outcome.metrics = score_records(
-        request, bench, records, client, options.max_concurrency, run_dir, manifest
-    )
-    feedback.log.info(
-        "done: %d records, average %s, cost %s USD%s",
-        len(records),
-        outcome.metrics.average,
-        outcome.usage.cost_usd,
-        " (stopped at --max-cost)" if stopped else "",
-    )
-    feedback.detach_run_log()
-    return outcome
+        return manifest
 
 
 def total_usage(records: list[PredictionRecord]) -> Usage:

@@ -15,7 +15,6 @@ problem is returned with where it is and how to fix it, so one round trip fixes 
 
 from __future__ import annotations
 
-import json
 import os
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -34,9 +33,15 @@ from vidbench.contracts import (
     sorted_keys,
 )
 from vidbench.errors import UserError
+from vidbench.untrusted import parse_json, read_text
 
 ANSWERS = ("a", "b")
 MAX_LISTED_PROBLEMS = 50  # a UserError lists this many, then says how many more there are
+# Per source of problems (unknown sample keys, one sample's difference keys) at most this many are
+# kept, then one line counts the rest: a hostile 30 MB file cannot make millions of objects.
+MAX_PROBLEMS_PER_SOURCE = 200
+# The whole benchmark's open-set predictions with long descriptions are ~10 MB.
+MAX_FILE_BYTES = 32 * 1024**2
 
 
 @dataclass(frozen=True)
@@ -46,9 +51,37 @@ class Problem:
     where: str
     what: str
     fix: str
+    count: int = 1  # a line standing for many problems of one kind (see _Capped)
 
     def render(self) -> str:
         return f"{self.where}: {self.what} ({self.fix})"
+
+
+class _Capped:
+    """Collects one source's problems (a file's unknown sample keys, one sample's differences)
+    into `problems`, at most MAX_PROBLEMS_PER_SOURCE of them, then counts the rest in one line."""
+
+    def __init__(self, problems: list[Problem], where: str):
+        self.problems, self.where = problems, where
+        self.kept = self.skipped = 0
+
+    def append(self, problem: Problem) -> None:
+        if self.kept < MAX_PROBLEMS_PER_SOURCE:
+            self.problems.append(problem)
+            self.kept += 1
+        else:
+            self.skipped += 1
+
+    def close(self) -> None:
+        if self.skipped:
+            self.problems.append(
+                Problem(
+                    self.where,
+                    f"{self.skipped:,} more problem(s) of this kind not listed",
+                    "fix the listed ones; the rest are probably the same mistake",
+                    count=self.skipped,
+                )
+            )
 
 
 class _Obj(dict):
@@ -80,38 +113,34 @@ def cap_open_predictions(
 
 def _where(sample_key: str, diff_key: str | None = None) -> str:
     if diff_key is None:
-        return f"sample {sample_key!r}"
-    return f"sample {sample_key!r} difference {diff_key!r}"
+        return f"sample {_short(sample_key)}"
+    return f"sample {_short(sample_key)} difference {_short(diff_key)}"
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    """repr for a message, cut: a key or answer can be megabytes in a hostile file."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
 
 
 def _read(path_or_obj: Any) -> tuple[Any, str, list[Problem]]:
-    """Decode the input; returns (data, a name for messages, problems). data None = unusable."""
+    """Decode the input; returns (data, a name for messages, problems). data None = unusable.
+    Files are untrusted: size, encoding, nesting and number limits (vidbench.untrusted)."""
     if isinstance(path_or_obj, (str, os.PathLike)):
         path = Path(path_or_obj)
         name = str(path)
         try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            return (
-                None,
-                name,
-                [Problem(name, f"cannot read the file: {exc.strerror or exc}", "check the path")],
-            )
-        try:
-            return json.loads(text, object_pairs_hook=_pairs_hook), name, []
-        except json.JSONDecodeError as exc:
-            return (
-                None,
-                name,
-                [
-                    Problem(
-                        f"{name} line {exc.lineno} column {exc.colno}",
-                        f"malformed JSON: {exc.msg}",
-                        "fix the JSON syntax at that position",
-                    )
-                ],
-            )
-    return path_or_obj, "predictions", []
+            text = read_text(path, "predictions file", MAX_FILE_BYTES)
+            data = parse_json(text, name, pairs_hook=_pairs_hook)
+        except UserError as exc:
+            problem = Problem(exc.where or name, exc.what, exc.fix or "fix the file and retry")
+            return None, name, [problem]
+    else:
+        data, name = path_or_obj, "predictions"
+    if data is None:
+        problem = Problem(name, "the file holds null", "write an object keyed by sample_key")
+        return None, name, [problem]
+    return data, name, []
 
 
 def _list_to_keyed(
@@ -139,7 +168,7 @@ def _list_to_keyed(
     return keyed, problems, warnings
 
 
-def _parse_closed_value(value: Any, where: str, problems: list[Problem]) -> DifferencePrediction:
+def _parse_closed_value(value: Any, where: str, problems: _Capped) -> DifferencePrediction:
     if isinstance(value, Mapping):
         answer = value.get("prediction")
         description = value.get("description") or ""
@@ -151,7 +180,7 @@ def _parse_closed_value(value: Any, where: str, problems: list[Problem]) -> Diff
         problems.append(
             Problem(
                 where,
-                f"prediction is {answer!r}, not 'a' or 'b'",
+                f"prediction is {_short(answer)}, not 'a' or 'b'",
                 'use "a" or "b" (or leave the difference out: it counts as wrong)',
             )
         )
@@ -159,7 +188,7 @@ def _parse_closed_value(value: Any, where: str, problems: list[Problem]) -> Diff
     return DifferencePrediction(description, answer)
 
 
-def _parse_open_value(value: Any, where: str, problems: list[Problem]) -> DifferencePrediction:
+def _parse_open_value(value: Any, where: str, problems: _Capped) -> DifferencePrediction:
     if not isinstance(value, Mapping):
         problems.append(
             Problem(
@@ -181,7 +210,7 @@ def _parse_open_value(value: Any, where: str, problems: list[Problem]) -> Differ
         description = description if isinstance(description, str) else ""
     if answer not in ANSWERS:
         problems.append(
-            Problem(where, f"prediction is {answer!r}, not 'a' or 'b'", 'use "a" or "b"')
+            Problem(where, f"prediction is {_short(answer)}, not 'a' or 'b'", 'use "a" or "b"')
         )
         answer = None
     return DifferencePrediction(description, answer)
@@ -194,6 +223,16 @@ def _check_sample(
     problems: list[Problem],
 ) -> tuple[dict[str, DifferencePrediction], int]:
     """Parse one sample's entry; returns (predictions, number of askable differences left out)."""
+    capped = _Capped(problems, _where(sample.key))
+    try:
+        return _check_entry(sample, entry, mode, capped)
+    finally:
+        capped.close()
+
+
+def _check_entry(
+    sample: Sample, entry: Any, mode: Mode, problems: _Capped
+) -> tuple[dict[str, DifferencePrediction], int]:
     key = sample.key
     if not isinstance(entry, Mapping):
         problems.append(
@@ -234,13 +273,15 @@ def _check_sample(
                 continue
             out[dkey] = _parse_closed_value(entry[dkey], where, problems)
         return out, len(set(asked) - set(out))
-    for dkey in sorted_keys(str(k) for k in entry):
+    limit = sample.info.max_differences
+    # Parsing stops a little past the limit: a million keys must not make a million objects.
+    for dkey in sorted_keys(str(k) for k in entry)[: limit + MAX_PROBLEMS_PER_SOURCE]:
         out[dkey] = _parse_open_value(entry[dkey], _where(key, dkey), problems)
-    if len(out) > sample.info.max_differences:
+    if len(entry) > limit:
         problems.append(
             Problem(
                 _where(key),
-                f"{len(out)} differences predicted, more than this "
+                f"{len(entry)} differences predicted, more than this "
                 f"pair's limit n_differences_open_prediction = "
                 f"{sample.info.max_differences}",
                 f"keep at most {sample.info.max_differences} differences",
@@ -281,19 +322,21 @@ def load_predictions(
         return {}, problems, warnings
 
     by_key = {s.key: s for s in samples}
+    top = _Capped(problems, name)
     for dup in getattr(data, "duplicates", []):
-        problems.append(
+        top.append(
             Problem(_where(dup), "sample key appears more than once", "keep one entry per sample")
         )
     unknown = sorted(k for k in data if k not in by_key)
     for key in unknown:
-        problems.append(
+        top.append(
             Problem(
                 _where(key),
                 "unknown sample key (not in the evaluated samples)",
                 "remove it, or check the dataset revision and split",
             )
         )
+    top.close()
 
     predictions: Predictions = {}
     left_out = 0
@@ -314,6 +357,11 @@ def load_predictions(
     return predictions, problems, warnings
 
 
+def count_problems(problems: Iterable[Problem]) -> int:
+    """How many problems there are, counting those a summary line stands for."""
+    return sum(p.count for p in problems)
+
+
 def validate_or_raise(
     path_or_obj: str | os.PathLike[str] | Mapping[str, Any] | list[Any],
     samples: Sequence[Sample],
@@ -327,7 +375,7 @@ def validate_or_raise(
             shown.append(f"... and {len(problems) - MAX_LISTED_PROBLEMS} more")
         name = str(path_or_obj) if isinstance(path_or_obj, (str, os.PathLike)) else "predictions"
         raise UserError(
-            f"{len(problems)} problem(s) in the {mode}-set predictions:\n    "
+            f"{count_problems(problems):,} problem(s) in the {mode}-set predictions:\n    "
             + "\n    ".join(shown),
             where=name,
             fix="fix every listed entry and run `vidbench score` again",

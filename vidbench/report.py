@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -93,15 +95,22 @@ def text_table(rows: Sequence[Mapping[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def _md_cell(value: Any) -> str:
-    return str(value).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
+
+
+def md_text(value: Any) -> str:
+    """Text from a run (method, model, dataset names) made inert for markdown: one line (\\r and
+    \\n would start a heading or break a table), HTML escaped, pipes and backslashes escaped."""
+    text = _CONTROL.sub(" ", str(value))
+    text = html.escape(text, quote=False)
+    return text.replace("\\", "\\\\").replace("|", "\\|")
 
 
 def markdown_table(rows: Sequence[Mapping[str, Any]], cols: Sequence[str] | None = None) -> str:
     """A markdown table; cell text is escaped so a '|' in a name cannot break the layout."""
     cols = list(cols if cols is not None else (rows[0] if rows else []))
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    lines += ["| " + " | ".join(_md_cell(r.get(c, "")) for c in cols) + " |" for r in rows]
+    lines = ["| " + " | ".join(md_text(c) for c in cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(md_text(r.get(c, "")) for c in cols) + " |" for r in rows]
     return "\n".join(lines)
 
 
@@ -192,15 +201,17 @@ def _breakdown(metrics: Metrics, table: Mapping[str, GroupRate], title: str) -> 
 def render_report(manifest: Manifest, metrics: Metrics) -> str:
     """report.md: what was run on what, the split table, the summary and the breakdowns."""
     ds = manifest.dataset
+    m = md_text
     parts = [
-        f"# {method_label(manifest.method)} - {metrics.mode} set",
+        f"# {m(method_label(manifest.method))} - {m(metrics.mode)} set",
         "",
-        f"- dataset: {ds.repo_id} @ {ds.revision} (split {ds.split}, {ds.n_samples} pairs)",
-        f"- vidbench {manifest.vidbench_version} (commit {manifest.git_commit}), "
-        f"created {manifest.created}",
+        f"- dataset: {m(ds.repo_id)} @ {m(ds.revision)} (split {m(ds.split)}, "
+        f"{ds.n_samples} pairs)",
+        f"- vidbench {m(manifest.vidbench_version)} (commit {m(manifest.git_commit)}), "
+        f"created {m(manifest.created)}",
     ]
     if manifest.judge:
-        parts.append(f"- judge: {manifest.judge}")
+        parts.append(f"- judge: {m(manifest.judge)}")
     if manifest.method.uses_ground_truth:
         parts.append("- **oracle: this run used ground-truth localisation frames**")
     oracle = getattr(metrics, "oracle", None)

@@ -4,13 +4,18 @@ most the samples in flight; a torn last line is ignored on read."""
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
 import os
 import platform
 import re
+import secrets
+import shutil
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterable
 from datetime import datetime, timezone
 from importlib import metadata
@@ -30,6 +35,7 @@ from vidbench.contracts import (
     latest_records,
 )
 from vidbench.errors import UserError
+from vidbench.untrusted import load_json, read_text
 
 PREDICTIONS = "predictions.jsonl"
 JUDGEMENTS = "judgements.jsonl"
@@ -37,6 +43,7 @@ MANIFEST = "manifest.json"
 CONFIG = "config.json"
 METRICS = "metrics.json"
 REPORT = "report.md"
+LOCK = ".lock"
 
 RECORD: TypeAdapter[PredictionRecord] = TypeAdapter(PredictionRecord)
 """How a PredictionRecord becomes one line of predictions.jsonl and back."""
@@ -69,16 +76,127 @@ def redact_secret_fields(value: Any) -> Any:
     return value
 
 
-def new_run_dir(parent: Path, method: str, mode: str) -> Path:
+def create_run_dir(
+    parent: Path, method: str, mode: str, files: dict[str, Any]
+) -> tuple[Path, RunLock]:
+    """A new run folder that appears complete and locked, or not at all.
+
+    The files (config.json, manifest.json: what --resume needs) are written into a hidden
+    staging folder that holds the lock, then renamed into place under the first free name. A kill
+    at any point leaves either no run folder or one that --resume accepts; concurrent evals
+    never collide on a name (a rename onto a non-empty folder fails, and the next name is tried)."""
+    staging = _staging_dir(parent)
+    try:
+        lock = lock_run_dir(staging)
+        for name, data in files.items():
+            if isinstance(data, BaseModel):
+                write_model(staging / name, data)
+            else:
+                write_json(staging / name, data)
+        run_dir = _publish(staging, parent, method, mode)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    lock.run_dir = run_dir
+    return run_dir, lock
+
+
+STAGING_PREFIX = ".creating-"
+# A staging folder is locked within microseconds of being made; one older than this whose lock
+# is free was left by a killed process and is removed by the next run created next to it.
+ABANDONED_AFTER_S = 60.0
+
+
+def _sweep_abandoned(parent: Path) -> None:
+    for staging in parent.glob(f"{STAGING_PREFIX}*"):
+        try:
+            if time.time() - staging.stat().st_mtime < ABANDONED_AFTER_S:
+                continue
+            lock = lock_run_dir(staging)
+        except (OSError, UserError):
+            continue  # gone already, or its creator is alive and holds it
+        try:
+            shutil.rmtree(staging, ignore_errors=True)
+        finally:
+            lock.release()
+
+
+def _staging_dir(parent: Path) -> Path:
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        _sweep_abandoned(parent)
+        staging = parent / f"{STAGING_PREFIX}{os.getpid()}-{secrets.token_hex(6)}"
+        staging.mkdir()  # the umask's permissions, unlike mkdtemp's 0700
+        return staging
+    except OSError as exc:
+        raise UserError(
+            f"cannot create a run folder under {parent} ({exc.strerror or exc})",
+            fix="pass a writable --runs-dir",
+        ) from None
+
+
+def _publish(staging: Path, parent: Path, method: str, mode: str) -> Path:
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", method)[:60]
-    path = parent / f"{stamp}-{safe}-{mode}"
-    n = 1
-    while path.exists():
-        n += 1
-        path = parent / f"{stamp}-{safe}-{mode}-{n}"
-    path.mkdir(parents=True)
-    return path
+    base = f"{stamp}-{safe}-{mode}"
+    for n in range(1, 100_000):
+        path = parent / (base if n == 1 else f"{base}-{n}")
+        if path.exists() or path.is_symlink():
+            continue
+        try:
+            os.rename(staging, path)  # atomic; fails when another process took the name
+        except OSError as exc:
+            if exc.errno in (errno.EEXIST, errno.ENOTEMPTY, errno.ENOTDIR, errno.EISDIR):
+                continue
+            raise
+        return path
+    raise UserError(f"no free run folder name under {parent} for {base}")
+
+
+class RunLock:
+    """An exclusive lock (flock) on a run folder's .lock file, held by the one process writing the
+    folder. The kernel drops it when the process ends, however it ends, so a killed run never
+    leaves a folder locked; the file keeps the holder's PID to name it to a refused writer."""
+
+    def __init__(self, run_dir: Path, fd: int):
+        self.run_dir, self._fd = run_dir, fd
+
+    def release(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)  # closing the descriptor releases the flock
+            self._fd = -1
+
+    def __enter__(self) -> RunLock:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def lock_run_dir(run_dir: Path) -> RunLock:
+    """Lock a run folder for writing, or refuse (exit 2) naming the process that holds it."""
+    if not run_dir.is_dir():
+        raise UserError(
+            f"{run_dir} is not a run folder", fix="pass a folder written by `vidbench eval`"
+        )
+    path = run_dir / LOCK
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise UserError(f"cannot lock {run_dir} ({exc.strerror or exc})") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(fd, 32).decode("ascii", "replace").strip() or "unknown"
+        os.close(fd)
+        raise UserError(
+            f"run folder {run_dir} is being written by another process (PID {holder})",
+            fix="wait for that run to finish (or stop it), then resume; two writers would "
+            "duplicate records and pay for calls twice",
+        ) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return RunLock(run_dir, fd)
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -126,17 +244,13 @@ def describe_validation_error(exc: ValidationError) -> str:
 
 
 def read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
+    """A run folder's JSON file (an object); anything damaged is a UserError, never a traceback."""
+    if not path.exists():
         raise UserError(
             f"{path.name} not found in {path.parent}",
             fix="pass a run folder written by `vidbench eval`",
-        ) from None
-    except json.JSONDecodeError as exc:
-        raise UserError(
-            f"{path} is not valid JSON (line {exc.lineno}, column {exc.colno})"
-        ) from None
+        )
+    return load_json(path, path.name)
 
 
 def git_commit() -> str | None:
@@ -204,7 +318,8 @@ class RecordLog:
         and field, since it means the file is not this vidbench's (or was edited)."""
         if not self.path.exists():
             return []
-        lines = [(n, line) for n, line in enumerate(self.path.read_text().splitlines(), 1)]
+        text = read_text(self.path, self.path.name)  # size and UTF-8 checked
+        lines = [(n, line) for n, line in enumerate(text.splitlines(), 1)]
         lines = [(n, line) for n, line in lines if line.strip()]
         records = []
         for i, (n, line) in enumerate(lines):

@@ -29,15 +29,17 @@ def _format_problem(problem: Any) -> str:
 
 def validate_file(
     path: Path, mode: Mode, dataset: str, revision: str | None, split: str
-) -> tuple[list[str], list[str], int]:
-    """Every problem of a predictions file, formatted with where it is."""
-    from vidbench.predictions import load_predictions
+) -> tuple[list[str], int, list[str], int]:
+    """The problems of a predictions file, formatted with where they are (a hostile file's
+    repeats summarised), how many there are in all, the warnings, and the samples read."""
+    from vidbench.predictions import count_problems, load_predictions
 
     if not path.is_file():
         raise UserError(f"predictions file {path} not found")
     bench = load_benchmark(dataset, revision, Selection(split=split))
     preds, problems, warnings = load_predictions(path, bench.samples, mode)
-    return [_format_problem(p) for p in problems], list(warnings), len(preds)
+    shown = [_format_problem(p) for p in problems]
+    return shown, count_problems(problems), list(warnings), len(preds)
 
 
 def score_target(
@@ -69,7 +71,7 @@ def score_target(
         raise UserError("scoring a predictions file needs --mode closed or --mode open")
     from vidbench import scoring
     from vidbench.pipeline import dataset_info, judge_for, selection_config
-    from vidbench.predictions import load_predictions
+    from vidbench.predictions import count_problems, load_predictions
 
     selection = Selection(split=split or "all")
     bench = load_benchmark(dataset or "demo", revision, selection)
@@ -78,7 +80,7 @@ def score_target(
         shown = "\n    ".join(_format_problem(p) for p in problems[:20])
         more = f"\n    ... and {len(problems) - 20} more" if len(problems) > 20 else ""
         raise UserError(
-            f"{len(problems)} problem(s) in {target}",
+            f"{count_problems(problems):,} problem(s) in {target}",
             where=shown + more,
             fix=f"run `vidbench validate {target} --mode {mode}` for the full list",
         )

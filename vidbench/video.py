@@ -9,7 +9,8 @@ and the keyframes; targets are then grouped into runs: a run starts with a seek 
 before its first target and decodes forward; the next target joins the run unless a later
 keyframe lets a seek skip frames. Inside a run, packets of non-reference frames that are not
 targets are skipped by the decoder (`skip_frame`), and only target frames are converted to RGB.
-Decoded frames go to the disk cache (namespace "frames"), keyed by the video's content.
+Decoded arrays are not cached; frames a method sends as images (FrameSpec.image_format) are
+encoded here, once, and kept as those image files in the frame cache (vidbench.framecache).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import hashlib
 import io
 import math
 import os
+import stat
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -31,10 +33,11 @@ import numpy as np
 from vidbench.cache import Cache, content_key, get_cache
 from vidbench.contracts import FrameSpec, VideoFrames, VideoRef
 from vidbench.errors import VideoError
+from vidbench.framecache import frame_cache
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 FRAMES_NS = "frames"
-_FRAMES_FORMAT = 1  # bump when the cached array layout changes
+_FRAMES_FORMAT = 2  # bump when what a frame-cache entry holds changes (2: encoded images)
 # A seek flushes the decoder (whose reordering and threading pipeline has already read a few
 # frames ahead) and restarts at a keyframe: it must skip at least this many frames to pay off.
 # On 720p h264 with 1 s keyframes at 30 -> 4 fps, 1 to 8 measured the same wall time.
@@ -42,6 +45,10 @@ SEEK_MIN_SAVED = 4
 # Frame + slice threading: decodes in parallel on many cores; on a busy two-core machine it
 # measured the same as PyAV's default (slice only). Skipping frames works under both.
 THREAD_TYPE = "AUTO"
+# FFmpeg's decoding threads per video; None = its default (one per core). The frame worker
+# processes (one per core already) set 1: FFmpeg's threads then only add overhead (13% more
+# CPU for the same frames, measured on 720p h264).
+DECODE_THREADS: int | None = None
 _FPS_EPS = 1e-6
 _ROOT_ENV = "VIDBENCH_VIDEO_ROOT"
 _DOWNLOAD_HINT = "run `vidbench data download` or pass --video-root"
@@ -128,13 +135,32 @@ def _image_files(folder: Path) -> list[Path]:
     )
 
 
+def _memo_key(path: Path) -> tuple[Any, ...]:
+    if path.is_dir():
+        return ("dir", str(path.resolve()), tuple(_stat_key(f) for f in _image_files(path)))
+    return ("file", *_stat_key(path))
+
+
+def learned_facts(path: Path) -> tuple[tuple[Any, ...], _Layout | None, str | None]:
+    """What this process learned about a video (its layout, its content hash), under the key of
+    the file's current state: a worker process hands it to the main process (`learn_facts`), so
+    the main process opens the video without reading it again."""
+    key = _memo_key(path)
+    with _memo_lock:
+        return key, _probe_memo.get(key), _hash_memo.get(key)
+
+
+def learn_facts(key: tuple[Any, ...], layout: _Layout | None, digest: str | None) -> None:
+    with _memo_lock:
+        if layout is not None:
+            _probe_memo[key] = layout
+        if digest is not None:
+            _hash_memo[key] = digest
+
+
 def content_hash(path: Path) -> str:
     """blake2b of a video file's bytes, or of an image folder's sorted names and bytes."""
-    if path.is_dir():
-        files = _image_files(path)
-        memo_key: tuple[Any, ...] = ("dir", str(path.resolve()), tuple(_stat_key(f) for f in files))
-    else:
-        memo_key = ("file", *_stat_key(path))
+    memo_key = _memo_key(path)
     with _memo_lock:
         cached = _hash_memo.get(memo_key)
     if cached is not None:
@@ -239,14 +265,7 @@ def _scan_folder(path: Path) -> _Layout:
 
 
 def _layout(path: Path) -> _Layout:
-    if path.is_dir():
-        memo_key: tuple[Any, ...] = (
-            "dir",
-            str(path.resolve()),
-            tuple(_stat_key(f) for f in _image_files(path)),
-        )
-    else:
-        memo_key = ("file", *_stat_key(path))
+    memo_key = _memo_key(path)
     with _memo_lock:
         layout = _probe_memo.get(memo_key)
     if layout is None:
@@ -311,6 +330,8 @@ def _decode_file(
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
             stream.thread_type = THREAD_TYPE
+            if DECODE_THREADS is not None:
+                stream.codec_context.thread_count = DECODE_THREADS
             for run_no, (key, run) in enumerate(_plan_runs(targets, layout.keyframes)):
                 # A fresh container starts at frame 0: no seek needed for a first run from there.
                 start = None if run_no == 0 and key == 0 else key
@@ -398,17 +419,21 @@ def _decode_folder(
     return out.stack
 
 
-def _to_bytes(arrays: np.ndarray) -> memoryview:
+def encode_image(array: np.ndarray, fmt: str = "jpeg", quality: int = 90) -> bytes:
+    """One (H, W, 3) RGB uint8 frame as a JPEG (at `quality`) or PNG file: the one encoder, so a
+    frame sent from the cache is byte for byte the frame sent without it."""
+    from PIL import Image
+
+    fmt = fmt.lower()
+    if fmt not in ("jpeg", "jpg", "png"):
+        raise ValueError(f"image format must be jpeg or png, got {fmt!r}")
+    image = Image.fromarray(np.ascontiguousarray(array, dtype=np.uint8))
     buf = io.BytesIO()
-    np.save(buf, arrays, allow_pickle=False)
-    return buf.getbuffer()  # a view, not a second copy of a possibly large stack
-
-
-def _from_bytes(raw: bytes) -> np.ndarray | None:
-    try:
-        return np.load(io.BytesIO(raw), allow_pickle=False)
-    except (ValueError, OSError):  # a damaged entry is a miss, not a failure
-        return None
+    if fmt == "png":
+        image.save(buf, format="PNG")
+    else:
+        image.save(buf, format="JPEG", quality=quality)
+    return buf.getvalue()
 
 
 # --------------------------------------------------------------------------------------------
@@ -418,6 +443,58 @@ def _from_bytes(raw: bytes) -> np.ndarray | None:
 def video_path(ref: VideoRef, root: Path | None) -> Path:
     """Where a dataset video lives: its path under the video root (as given when no root)."""
     return (Path(root) / ref.path) if root is not None else Path(ref.path)
+
+
+def path_problem(ref: VideoRef, root: Path | None) -> str | None:
+    """Why the dataset's path for this video must not be opened, or None.
+
+    Dataset rows are untrusted: a path must stay inside the video root as written (relative, no
+    `..` component, no NUL). Symlinks the user placed inside the root are followed wherever they
+    point (the docs tell users to link video folders there); only the row's text is judged. With
+    no root (library use) the path is taken as given."""
+    if root is None:
+        return None
+    text = ref.path
+    if not text or "\x00" in text:
+        return f"video path {text!r} is empty or holds a NUL byte"
+    pure = Path(text)
+    if pure.is_absolute() or text.startswith(("/", "\\")) or ".." in pure.parts:
+        return (
+            f"video path {text!r} points outside the video root {root} "
+            "(absolute, or climbs out with '..'); dataset paths must be relative to the root"
+        )
+    return None
+
+
+def _not_regular(path: Path) -> str | None:
+    """Only regular files and folders (of regular image files) are opened: a FIFO or a device
+    would block or stream forever."""
+    try:
+        mode = path.stat().st_mode
+        if stat.S_ISDIR(mode):
+            for f in _image_files(path):
+                if not stat.S_ISREG(f.stat().st_mode):
+                    return f"frame image {f} is not a regular file"
+            return None
+    except OSError as exc:
+        return f"cannot read {path}: {exc.strerror or exc}"
+    return None if stat.S_ISREG(mode) else f"{path} is not a regular file or folder"
+
+
+def checked_video_path(ref: VideoRef, root: Path | None, sample_key: str | None = None) -> Path:
+    """`video_path`, refused (VideoError: this sample's status) when the row's path leaves the
+    root or names something other than a regular file or folder."""
+    who = f"sample {sample_key!r}: " if sample_key else ""
+    problem = path_problem(ref, root)
+    if problem:
+        raise VideoError(f"{who}{problem}")
+    path = video_path(ref, root)
+    if not path.exists():
+        raise VideoError(_missing_message(path, root, sample_key))
+    problem = _not_regular(path)
+    if problem:
+        raise VideoError(f"{who}{problem}")
+    return path
 
 
 def _missing_message(path: Path, root: Path | None, sample_key: str | None) -> str:
@@ -439,6 +516,8 @@ class Video:
     layout: _Layout
     span: range  # trimmed index i is frame span[i] of the whole video
     stats: DecodeStats = field(default_factory=DecodeStats)
+    # max_side -> {trimmed index: frame} decoded by `preload`, served to later reads.
+    preloaded: dict[int | None, dict[int, np.ndarray]] = field(default_factory=dict, repr=False)
 
     @property
     def num_frames(self) -> int:
@@ -471,11 +550,21 @@ class Video:
         return frame_indices(self.num_frames, self.fps_original, spec)
 
     def sample(self, spec: FrameSpec) -> VideoFrames:
-        """Frames chosen by `spec` (the same rule for both videos of a pair)."""
-        return self.read(self.indices(spec), spec.max_side)
+        """Frames chosen by `spec` (the same rule for both videos of a pair); encoded as images
+        too when the spec names an image format."""
+        image = (spec.image_format, spec.image_quality) if spec.image_format else None
+        return self.read(self.indices(spec), spec.max_side, image=image)
 
-    def read(self, indices: Sequence[int], max_side: int | None = None) -> VideoFrames:
-        """Exactly these trimmed-video frames, in the order given (repeats allowed)."""
+    def read(
+        self,
+        indices: Sequence[int],
+        max_side: int | None = None,
+        *,
+        image: tuple[str, int] | None = None,
+    ) -> VideoFrames:
+        """Exactly these trimmed-video frames, in the order given (repeats allowed). `image`
+        (format, quality): also encode them as the image files a model is sent, through the
+        frame cache; the arrays are then decoded only if asked for."""
         indices = [int(i) for i in indices]
         bad = [i for i in indices if not 0 <= i < self.num_frames]
         if bad:
@@ -484,43 +573,70 @@ class Video:
                 f"{self.path}: the trimmed video has {self.num_frames} frames "
                 f"(trim {list(self.ref.trim)} of {self.n_frames_total})"
             )
+        held = self.preloaded.get(max_side)
+        if image is None and held is not None and indices and all(i in held for i in indices):
+            fps = self.fps_original
+            arrays = np.stack([held[i] for i in indices])
+            return VideoFrames(indices, tuple(i / fps for i in indices), fps, arrays)
         size = _fit(self.layout.width, self.layout.height, max_side)
         absolute = sorted({self.span[i] for i in indices})
-        stack = self._load(absolute, size, max_side)
         position = {a: p for p, a in enumerate(absolute)}
         order = [position[self.span[i]] for i in indices]
-        # Sorted unique indices (what `sample` asks for) use the stack as is: no second copy.
-        arrays = stack if order == list(range(len(absolute))) else stack[order]
-        fps = self.fps_original
-        return VideoFrames(
-            indices=tuple(indices),
-            timestamps=tuple(i / fps for i in indices),
-            fps_original=fps,
-            arrays=arrays,
-        )
+        in_order = order == list(range(len(absolute)))
 
-    def _load(self, absolute: list[int], size: tuple[int, int], max_side: int | None) -> np.ndarray:
-        """(len(absolute), H, W, 3) for sorted unique whole-video indices, via the cache."""
+        def decode() -> np.ndarray:
+            stack = self._decode(absolute, size)
+            # Sorted unique indices (what `sample` asks for) use the stack as is: no second copy.
+            return stack if in_order else stack[order]
+
+        fps = self.fps_original
+        times = tuple(i / fps for i in indices)
+        if image is None:
+            return VideoFrames(indices, times, fps, decode())
+        fmt, quality = VideoFrames.image_key(*image)
+        store = self._frame_store()
+        key = None
+        if store is not None:
+            key = content_key(
+                FRAMES_NS, _FRAMES_FORMAT, content_hash(self.path), absolute, max_side, fmt, quality
+            )
+            cached = store.get(key)
+            if cached is not None and len(cached) == len(absolute):
+                self.stats.cache_hits += 1
+                images = {(fmt, quality): [cached[p] for p in order]}
+                return VideoFrames(indices, times, fps, decode=decode, images=images)
+            self.stats.cache_misses += 1
+        stack = self._decode(absolute, size)
+        encoded = [encode_image(a, fmt, quality) for a in stack]
+        if store is not None and key is not None:
+            store.put(key, encoded)
+        # The arrays are dropped: a method that sends images rarely needs them, and samples
+        # waiting for a request slot then hold ~1 MB each instead of ~20 MB.
+        images = {(fmt, quality): [encoded[p] for p in order]}
+        return VideoFrames(indices, times, fps, decode=decode, images=images)
+
+    def preload(self, indices: Sequence[int], max_side: int | None = None) -> None:
+        """Decode these frames now, in one pass, and serve later `read`s of any of them at this
+        `max_side` from memory: a method that reads a few frames per step (VidDiff's
+        differencer, one read per statement) then decodes each video once per sample instead of
+        seeking and decoding from a keyframe for every read."""
+        frames = self.read(sorted(set(int(i) for i in indices)), max_side)
+        self.preloaded[max_side] = dict(zip(frames.indices, frames.arrays))
+
+    def _frame_store(self) -> Any:
+        """The frame cache beside the cache, for files only: an image folder's frames are read
+        as cheaply as a cached copy of them would be."""
+        if self.cache is None or self.path.is_dir():
+            return None
+        return frame_cache(self.cache.root)
+
+    def _decode(self, absolute: list[int], size: tuple[int, int]) -> np.ndarray:
+        """(len(absolute), H, W, 3) for sorted unique whole-video indices."""
         if not absolute:
             return np.zeros((0, size[1], size[0], 3), dtype=np.uint8)
-        key = None
-        if self.cache is not None:
-            key = content_key(
-                FRAMES_NS, _FRAMES_FORMAT, content_hash(self.path), absolute, max_side
-            )
-            raw = self.cache.get(FRAMES_NS, key)
-            stack = _from_bytes(raw) if raw is not None else None
-            if stack is not None and stack.shape == (len(absolute), size[1], size[0], 3):
-                self.stats.cache_hits += 1
-                return stack
-            self.stats.cache_misses += 1
         if self.path.is_dir():
-            stack = _decode_folder(self.layout, absolute, size, self.stats)
-        else:
-            stack = _decode_file(self.path, self.layout, absolute, size, self.stats)
-        if self.cache is not None and key is not None:
-            self.cache.put(FRAMES_NS, key, _to_bytes(stack))  # type: ignore[arg-type]
-        return stack
+            return _decode_folder(self.layout, absolute, size, self.stats)
+        return _decode_file(self.path, self.layout, absolute, size, self.stats)
 
     def _who(self) -> str:
         return f"sample {self.sample_key!r}: " if self.sample_key else ""
@@ -537,9 +653,7 @@ def open_video(
     """Open (and probe) one dataset video. `cache` defaults to the process-wide cache;
     `use_cache=False` decodes every time (benchmarks). Raises VideoError naming the sample,
     the path and the remedy when the video is missing, undecodable, empty or mis-trimmed."""
-    path = video_path(ref, root)
-    if not path.exists():
-        raise VideoError(_missing_message(path, root, sample_key))
+    path = checked_video_path(ref, root, sample_key)
     who = f"sample {sample_key!r}: " if sample_key else ""
     try:
         layout = _layout(path)
@@ -582,11 +696,21 @@ class VideoProbe:
 def probe(ref: VideoRef, root: Path | None) -> VideoProbe:
     """Check one video: found, decodes its first frame, frame count before and after the trim."""
     path = video_path(ref, root)
-    if not path.exists():
+    refused = path_problem(ref, root)
+    if refused or not path.exists():
         return VideoProbe(
-            path, False, False, None, None, None, None, None, _missing_message(path, root, None)
+            path,
+            False,
+            False,
+            None,
+            None,
+            None,
+            None,
+            None,
+            refused or _missing_message(path, root, None),
         )
     try:
+        checked_video_path(ref, root)
         layout = _layout(path)
         size = (layout.width, layout.height)
         if path.is_dir():

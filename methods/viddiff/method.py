@@ -8,7 +8,9 @@ difference). See docs/viddiff.md for the options and what differs from the refer
 from __future__ import annotations
 
 import importlib.util
+import time
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
@@ -31,9 +33,26 @@ from vidbench.contracts import (
 )
 from vidbench.errors import UserError
 from vidbench_methods.viddiff import differencer, proposer
-from vidbench_methods.viddiff.localizer import DifferenceTarget, Localizer
+from vidbench_methods.viddiff.localizer import CLIP_MODES, DifferenceTarget, Localizer
 
 # The reference agent's CLIP frame rates (its config's fps_inference), per domain.
+# Warm-ups (CLIP load, frame embeddings) of samples whose proposer call is in flight.
+_background = ThreadPoolExecutor(2, thread_name_prefix="viddiff-clip")
+
+
+class _Clock:
+    """Seconds spent in each step of one sample, in order (its critical path)."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = round(now - self._last, 3)
+        self._last = now
+
+
 PAPER_FPS: Mapping[str, float] = {
     "fitness": 8.0,
     "ballsports": 5.0,
@@ -323,9 +342,19 @@ class VidDiffMethod(Method):
         store: BlobStore | None,
         details: dict[str, Any],
     ) -> tuple[dict[str, DifferencePrediction], dict[str, Any]]:
-        """Stages -> localisation -> one differencer call per statement."""
+        """Stages -> localisation -> one differencer call per statement.
+
+        CLIP loads and both videos' frames are embedded while the proposer waits on the API
+        (frame embeddings do not depend on its reply); the differencer calls of a sample run
+        concurrently, on frames decoded in one pass per video. details["timing"]: the sample's
+        critical path in seconds."""
         repairs: list[str] = details.setdefault("repairs", [])
+        clock = _Clock()
+        warm = _background.submit(self._warm_localizer, videos, self._fps(info), store)
         plan = self._plan(info, statements, num_frames, llm, repairs)
+        clock.lap("proposer_s")
+        warm.result()  # a failed warm-up re-raises here, as the localizer would fail anyway
+        clock.lap("clip_wait_s")
         details["transcript"] = plan.record()
         targets = [
             DifferenceTarget(k, tuple(plan.links[k]), num_frames.get(k, plan.num_frames[k]))
@@ -347,21 +376,37 @@ class VidDiffMethod(Method):
                 "the midpoint of the difference's stage when the video is split evenly into "
                 "the proposer's stages (uniform localisation)"
             )
+        clock.lap("localizer_s")
+        style = self._style()
+        for v, video in enumerate(videos):  # every differencer frame of a video, in one pass
+            preload = getattr(video, "preload", None)
+            wanted = sorted({i for frames in localization.values() for i in frames[v]})
+            if preload is not None and wanted:
+                preload(wanted, style.max_side)
+        clock.lap("differencer_frames_s")
         # The reference seeds every differencer call with the seed alone (no sample hash).
         params = self._params(None if self.cfg.preset == "paper" else info)
-        predictions: dict[str, DifferencePrediction] = {}
-        reasoning: dict[str, Any] = {}
-        for key, statement in statements.items():
-            verdict = differencer.compare(
+
+        def compare(key: str) -> differencer.Verdict:
+            return differencer.compare(
                 llm,
                 self.cfg.differencer_model,
                 info.action_description,
-                statement,
+                statements[key],
                 videos,
                 localization[key],
-                self._style(),
+                style,
                 **params,
             )
+
+        with ThreadPoolExecutor(max(1, len(statements)), thread_name_prefix="differencer") as pool:
+            verdicts = dict(zip(statements, pool.map(compare, statements)))
+        clock.lap("differencer_s")
+        details["timing"] = clock.laps
+        predictions: dict[str, DifferencePrediction] = {}
+        reasoning: dict[str, Any] = {}
+        for key, statement in statements.items():
+            verdict = verdicts[key]
             # 'c' (3-way variant only) is no direction: recorded, scored as wrong.
             answer = verdict.answer if verdict.answer in ("a", "b") else None
             predictions[key] = DifferencePrediction(statement, answer)
@@ -373,6 +418,35 @@ class VidDiffMethod(Method):
             }
         details["answers"] = reasoning
         return predictions, localization
+
+    def _warm_localizer(
+        self, videos: tuple[VideoSource, VideoSource], fps: float, store: BlobStore | None
+    ) -> None:
+        """Load CLIP and put both videos' frame embeddings in the store, exactly as the
+        localizer will ask for them (same frames, same key)."""
+        localizer = self._localizer(store)
+        if localizer.mode not in CLIP_MODES:
+            return
+        from vidbench_methods.viddiff import embedder
+
+        clip = embedder.load_clip(
+            localizer.clip_model, localizer.clip_pretrained, localizer.clip_device
+        )
+        if localizer.cache is None:
+            return  # nowhere to keep them: the localizer embeds the frames itself
+        for source in videos:
+            sampled = source.indices(FrameSpec(fps=fps, index_rule=localizer.index_rule))
+            if sampled:
+                embedder.cached_video_embeddings(
+                    clip,
+                    source,
+                    sampled,
+                    localizer.cache,
+                    batch_size=localizer.batch_size,
+                    workers=localizer.workers,
+                    max_side=localizer.max_side,
+                    backend=localizer.decode_backend,
+                )
 
     # ------------------------------------------------------------ the two modes
 

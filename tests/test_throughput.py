@@ -1,0 +1,146 @@
+"""What makes runs fast, checked for what it must not change: frames prepared in worker
+processes are the frames prepared in-thread, a rerun sends the same bytes from the frame cache
+without decoding, and the console script's quick exit still writes everything and keeps the
+exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.cli_helpers import run_cli
+from tests.hub_fixture import make_row, write_hub_folder
+from tests.test_eval_llm import _lmm, _run_dir, answer_everything
+from tests.videos import write_video
+from vidbench.framecache import frame_cache_info
+
+
+def _image_urls(server) -> list[list[str]]:
+    """The image data URLs of every request, in a stable order (requests arrive concurrently)."""
+    bodies = [r.body for r in server.requests if r.path.endswith("/chat/completions")]
+    per_request = [
+        [p["image_url"]["url"] for p in b["messages"][0]["content"] if p["type"] == "image_url"]
+        for b in bodies
+    ]
+    return sorted(per_request)
+
+
+def test_worker_frames_equal_in_thread_frames_and_cache_hits_send_the_same_bytes(
+    capsys, tmp_path, openai_server, monkeypatch
+):
+    from vidbench import cache as cache_module
+
+    # --cache-dir repoints the process-wide cache: put it back afterwards for the next tests.
+    monkeypatch.setattr(cache_module, "_shared", cache_module._shared)
+    openai_server.respond_with(answer_everything)
+    runs = ["--runs-dir", str(tmp_path / "runs")]
+
+    monkeypatch.setenv("VIDBENCH_FRAME_WORKERS", "0")  # prepared in the loop's threads
+    res = run_cli(capsys, "eval", *_lmm(openai_server), "--cache-dir", str(tmp_path / "c0"), *runs)
+    assert res.code == 0, res.err
+    in_thread = _image_urls(openai_server)
+    n_requests = len(in_thread)
+    assert n_requests > 0 and all(in_thread)
+
+    openai_server.reset()
+    openai_server.respond_with(answer_everything)
+    monkeypatch.setenv("VIDBENCH_FRAME_WORKERS", "2")  # prepared in worker processes
+    cold_cache = tmp_path / "c1"
+    res = run_cli(capsys, "eval", *_lmm(openai_server), "--cache-dir", str(cold_cache), *runs)
+    assert res.code == 0, res.err
+    assert _image_urls(openai_server) == in_thread  # byte for byte the same images
+    info = frame_cache_info(cold_cache)
+    # One entry per video file (the demo's image-folder videos are read, not cached).
+    assert 0 < info["entries"] <= 2 * n_requests and 0 < info["bytes"] <= info["max_bytes"]
+    first = [json.loads(line) for line in (_run_dir(res.out) / "predictions.jsonl").open()]
+
+    # Same cache, LLM answers removed: every request is sent again, its frames from the cache.
+    (cold_cache / "cache.sqlite3").unlink()
+    for suffix in ("-wal", "-shm"):
+        Path(f"{cold_cache / 'cache.sqlite3'}{suffix}").unlink(missing_ok=True)
+    openai_server.reset()
+    openai_server.respond_with(answer_everything)
+    res = run_cli(capsys, "eval", *_lmm(openai_server), "--cache-dir", str(cold_cache), *runs)
+    assert res.code == 0, res.err
+    assert _image_urls(openai_server) == in_thread
+    again = [json.loads(line) for line in (_run_dir(res.out) / "predictions.jsonl").open()]
+    key = lambda r: r["sample_key"]  # noqa: E731
+    assert [r["frames"] for r in sorted(again, key=key)] == [
+        r["frames"] for r in sorted(first, key=key)
+    ]
+
+
+def _console(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+        "VIDBENCH_CACHE": str(tmp_path / "cache"),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "vidbench.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=300,
+    )
+
+
+def test_console_script_writes_everything_before_its_quick_exit(tmp_path):
+    done = _console(tmp_path, "eval", "--method", "random", "--dataset", "demo", "--no-progress")
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.startswith("vidbench: loading dataset demo ...")
+    run_dir = tmp_path / done.stdout.strip().splitlines()[-1].split(": ", 1)[1]
+    for name in ("config.json", "manifest.json", "predictions.jsonl", "metrics.json", "report.md"):
+        assert (run_dir / name).stat().st_size > 0, name
+    assert "coverage:" in done.stdout  # the metrics table was flushed before the exit
+
+    bad = _console(tmp_path, "eval", "--method", "no-such-method", "--dataset", "demo")
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert "no-such-method" in bad.stderr
+
+
+def test_a_video_that_fails_in_a_worker_is_that_samples_status(capsys, tmp_path, monkeypatch):
+    from vidbench import cache as cache_module
+
+    monkeypatch.setattr(cache_module, "_shared", cache_module._shared)
+    monkeypatch.setenv("VIDBENCH_FRAME_WORKERS", "2")
+    root = tmp_path / "videos"
+    rows = []
+    for key in ("good", "bad"):
+        for side in "ab":
+            write_video(root / key / f"{side}.mp4", 20, fps=10, gop=5)
+        refs = [
+            {"path": f"{key}/{s}.mp4", "fps_original": 10, "frames_trim": [0, None]} for s in "ab"
+        ]
+        rows.append(make_row(key, videos=refs))
+    (root / "bad" / "b.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 this is not a video")
+    dataset = write_hub_folder(tmp_path / "ds", rows)
+    res = run_cli(
+        capsys,
+        "eval",
+        "--method",
+        "constant-a",
+        "--dataset",
+        str(dataset),
+        "--video-root",
+        str(root),
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--runs-dir",
+        str(tmp_path / "runs"),
+        "--no-progress",
+    )
+    assert res.code in (0, 3), res.err  # 3: some samples failed (where that exit code exists)
+    records = {
+        r["sample_key"]: r
+        for r in map(json.loads, (_run_dir(res.out) / "predictions.jsonl").open())
+    }
+    assert records["good"]["status"] == "ok"
+    assert records["bad"]["status"] == "video_error"
+    assert "'bad'" in records["bad"]["error"] and "b.mp4" in records["bad"]["error"]
