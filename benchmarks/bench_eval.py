@@ -496,6 +496,8 @@ def main() -> None:
                     f"{two['wall_s']:.2f} s -> 2 cores give {one['wall_s'] / two['wall_s']:.2f}x "
                     "the throughput of 1 (target >= 1.8x)"
                 )
+                steady = (one["wall_s"] - one["startup_s"]) / (two["wall_s"] - two["startup_s"])
+                print(f"  after start-up (the client's import is serial): {steady:.2f}x")
                 # On a shared machine other processes take cores too: CPU-s / wall says how
                 # many cores each run actually got.
                 for label, r in (("1 core ", one), ("2 cores", two)):

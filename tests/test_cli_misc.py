@@ -173,6 +173,9 @@ def test_data_download_offline_is_a_clear_error(capsys, tmp_path, monkeypatch):
     assert res.code == 2
     assert "videos_fitness.zip" in res.err and "viddiff/VidDiffBench" in res.err
     assert "Traceback" not in res.err
+    # A local-cache miss offline is not a wrong file name; the fix names today's `hf` command.
+    assert "not in that repo" not in res.err and "local Hugging Face cache" in res.err
+    assert "hf download" in res.err and "huggingface-cli" not in res.err
 
 
 def test_archive_extraction_refuses_path_escape(tmp_path):

@@ -612,8 +612,6 @@ def test_leaderboard_ranks_only_full_runs_of_its_dataset(capsys, tmp_path):
     assert f"{limited}: partial: --limit 3" in res.err
     assert f"{partial}: partial:" in res.err and "samples answered" in res.err
     assert f"{old_full}: partial" not in res.err  # full, but superseded by the newer run
-    html_page = (lb / "index.html").read_text()
-    assert '<a href="../runs/' in html_page and "report</a>" in html_page
 
     res = run_cli(
         capsys,

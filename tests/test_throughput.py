@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 from tests.cli_helpers import run_cli
@@ -144,3 +145,28 @@ def test_a_video_that_fails_in_a_worker_is_that_samples_status(capsys, tmp_path,
     assert records["good"]["status"] == "ok"
     assert records["bad"]["status"] == "video_error"
     assert "'bad'" in records["bad"]["error"] and "b.mp4" in records["bad"]["error"]
+
+
+def test_failed_worker_processes_fall_back_to_the_main_process(tmp_path, monkeypatch, caplog):
+    from concurrent.futures.process import BrokenProcessPool
+
+    from vidbench import framepool
+    from vidbench.contracts import FrameSpec, VideoRef
+
+    class Broken:
+        def submit(self, *args, **kwargs):
+            raise BrokenProcessPool("a worker died")
+
+    monkeypatch.setenv("VIDBENCH_FRAME_WORKERS", "2")
+    monkeypatch.setattr(framepool, "_get_pool", lambda workers: Broken())
+    monkeypatch.setattr(framepool, "_in_thread", threading.Event())
+    for side in "ab":
+        write_video(tmp_path / f"{side}.mp4", 12, fps=10, gop=4)
+    refs = [VideoRef(f"{side}.mp4", 10.0) for side in "ab"]
+    spec = FrameSpec(fps=5, max_side=64, image_format="jpeg")
+    _, frames = framepool.sample_pair(refs, tmp_path, spec, sample_key="k")
+    assert [len(f.encoded("jpeg", 90)) for f in frames] == [6, 6]
+    assert framepool._in_thread.is_set() and "main process" in caplog.text
+    # From then on no pool is asked for at all.
+    monkeypatch.setattr(framepool, "_get_pool", lambda workers: 1 / 0)
+    framepool.sample_pair(refs, tmp_path, spec, sample_key="k")

@@ -55,6 +55,7 @@ def eval_command(
     limit: Optional[int] = opt.Limit,
     sample_ids: Optional[list[str]] = opt.SampleIds,
     per_action: Optional[int] = opt.PerAction,
+    shard: Optional[str] = opt.Shard,
     video_root: Optional[str] = opt.VideoRoot,
     cache_dir: Optional[Path] = opt.CacheDir,
     max_concurrency: int = typer.Option(
@@ -103,6 +104,9 @@ def eval_command(
 
     Exit codes: 0 every selected sample ok; 2 bad input; 3 finished with failed samples;
     4 stopped by --max-cost; 130 interrupted. Codes 3, 4 and 130 print the resume command."""
+    from vidbench import feedback
+
+    feedback.show_progress(progress and not dry_run)  # bars on judging and embedding too
     from vidbench import pipeline
     from vidbench.contracts import RunConfig
     from vidbench.evaluate import EvalOptions
@@ -117,7 +121,7 @@ def eval_command(
         dataset=dataset,
         revision=revision,
         selection=pipeline.selection_config(
-            opt.selection(split, domain, action, limit, sample_ids, per_action)
+            opt.selection(split, domain, action, limit, sample_ids, per_action, shard)
         ),
         video_root=video_root,
         both_orders=both_orders,
@@ -156,7 +160,11 @@ def eval_command(
         )
     outcome = pipeline.run_eval(request, options, runs_dir, resume, overrides)
     if outcome.metrics is not None:
-        typer.echo(render_metrics(outcome.metrics))
+        from vidbench import runs
+        from vidbench.contracts import Manifest
+
+        manifest = runs.read_model(outcome.run_dir / runs.MANIFEST, Manifest)
+        typer.echo(render_metrics(outcome.metrics, manifest))
     if outcome.saved_usd or outcome.unpriced_calls:
         typer.echo(
             f"cache saved ${outcome.saved_usd:.4f} this session; "
@@ -241,6 +249,9 @@ def score_command(
 ) -> None:
     """Score saved predictions without calling any method; prints a table and every warning
     `vidbench validate` would print (also stored in the metrics)."""
+    from vidbench import feedback
+
+    feedback.show_progress(sys.stderr.isatty())
     from vidbench.report import render_metrics
     from vidbench.scorecmd import score_target
 
@@ -263,7 +274,13 @@ def score_command(
     )
     for warning in metrics.warnings:
         _echo_err(f"warning: {warning}")
-    typer.echo(render_metrics(metrics))
+    manifest = None
+    if target.is_dir() and (target / "manifest.json").is_file():
+        from vidbench import runs
+        from vidbench.contracts import Manifest
+
+        manifest = runs.read_model(target / runs.MANIFEST, Manifest)
+    typer.echo(render_metrics(metrics, manifest))
     if into is not None:
         typer.echo(f"run folder: {into}")
     if out is not None:
@@ -486,6 +503,9 @@ def data_doctor(
     show_all: bool = typer.Option(False, "--all", help="Show healthy videos too."),
 ) -> None:
     """Check every video: found, decodes, frame count vs trim, fps vs fps_original."""
+    from vidbench import feedback
+
+    feedback.show_progress(sys.stderr.isatty())
     from vidbench.dataset import Selection, load_benchmark
     from vidbench.datatools import doctor
     from vidbench.report import text_table
@@ -562,10 +582,35 @@ def _mib(size: int) -> str:
     return f"{size / 2**20:.2f} MiB"
 
 
+from vidbench import cli_runs  # noqa: E402  (compare, merge, view, submit)
+
+cli_runs.register(app)
+
+
+def _version(value: bool) -> None:
+    if value:
+        import vidbench
+
+        typer.echo(f"vidbench {vidbench.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Evaluate video action differencing methods on VidDiffBench."""
+
+
 def main() -> None:
+    from vidbench import feedback
+
     try:
         app()
     except UserError as exc:
+        feedback.reset()  # clear the status line before the message
         _echo_err(exc.render())
         sys.exit(exc.exit_code)
     except RunInterrupted as exc:
@@ -579,11 +624,14 @@ def main() -> None:
         # on disk (fsynced records, committed cache rows), so nothing is lost by not waiting.
         os._exit(exc.exit_code)
     except KeyboardInterrupt:
+        feedback.reset()
         _echo_err(
             "interrupted: finished samples are saved; continue with "
             "`vidbench eval --resume RUN_DIR`"
         )
         sys.exit(130)
+    finally:
+        feedback.reset()
 
 
 def entry() -> None:

@@ -25,6 +25,12 @@ Limit = typer.Option(None, "--limit", min=1, help="At most N samples (after othe
 SampleIds = typer.Option(
     None, "--sample-ids", help="Comma-separated sample keys to run (repeatable)."
 )
+Shard = typer.Option(
+    None,
+    "--shard",
+    help="I/N: run only the I-th of N deterministic, disjoint parts of the selected samples "
+    "(1 <= I <= N) into its own run folder; `vidbench merge` joins the parts.",
+)
 PerAction = typer.Option(None, "--per-action", min=1, help="At most N samples per action.")
 VideoRoot = typer.Option(
     None,
@@ -132,6 +138,7 @@ def selection(
     limit: Optional[int],
     sample_ids: Optional[list[str]],
     per_action: Optional[int],
+    shard: Optional[str] = None,
 ) -> Selection:
     ids = [i.strip() for group in (sample_ids or []) for i in group.split(",") if i.strip()]
     return Selection(
@@ -141,6 +148,23 @@ def selection(
         sample_ids=tuple(ids),
         per_action=per_action,
         limit=limit,
+        shard=parse_shard(shard),
+    )
+
+
+def parse_shard(value: Optional[str]) -> tuple[int, int] | None:
+    from vidbench.errors import UserError
+
+    if value is None:
+        return None
+    index, sep, count = value.partition("/")
+    if sep and index.strip().isdigit() and count.strip().isdigit():
+        i, n = int(index), int(count)
+        if 1 <= i <= n:
+            return (i, n)
+    raise UserError(
+        f"--shard {value!r} is not I/N with 1 <= I <= N",
+        fix="e.g. --shard 1/4 ... --shard 4/4 (Slurm: --shard $SLURM_ARRAY_TASK_ID/4)",
     )
 
 

@@ -595,6 +595,7 @@ class SelectionConfig(Strict):
     sample_ids: list[str] = Field(default_factory=list)
     per_action: int | None = None
     limit: int | None = None
+    shard: tuple[int, int] | None = None  # (i, n): the i-th of n parts (`--shard i/n`)
 
 
 class RunConfig(Strict):

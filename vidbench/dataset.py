@@ -67,6 +67,8 @@ class Selection:
     sample_ids: Sequence[str] = ()
     per_action: int | None = None
     limit: int | None = None
+    # (i, n), 1 <= i <= n: only every n-th selected sample starting at the i-th (`--shard i/n`).
+    shard: tuple[int, int] | None = None
 
     def manifest(self) -> dict[str, Any]:
         return {
@@ -76,6 +78,7 @@ class Selection:
             "sample_ids": list(self.sample_ids),
             "per_action": self.per_action,
             "limit": self.limit,
+            "shard": list(self.shard) if self.shard else None,
         }
 
 
@@ -155,7 +158,7 @@ def _download_snapshot(repo_id: str, revision: str) -> tuple[Path, str]:
             f"could not fetch dataset {repo_id}@{revision} from the Hugging Face Hub ({kind})",
             where=str(exc).splitlines()[0][:300] if str(exc) else None,
             fix="check the network (and HF_HUB_OFFLINE), or download it elsewhere with "
-            "`huggingface-cli download --repo-type dataset "
+            "`hf download --repo-type dataset "
             f"{repo_id} --local-dir DIR` and pass --dataset DIR; --dataset demo runs offline",
         ) from None
     folder = Path(local)
@@ -329,6 +332,10 @@ def select(samples: Iterable[Sample], selection: Selection) -> list[Sample]:
         chosen = kept
     if selection.limit is not None:
         chosen = chosen[: selection.limit]
+    if selection.shard is not None:
+        # Round-robin over the selection's order: deterministic, and shard sizes differ by <= 1.
+        index, count = selection.shard
+        chosen = chosen[index - 1 :: count]
     return chosen
 
 

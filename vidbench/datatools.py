@@ -87,12 +87,21 @@ def download_videos(
             archive = hf_hub_download(repo_id, name, repo_type="dataset", revision=revision)
         except Exception as exc:
             kind = type(exc).__name__
-            hint = (
-                "the file is not in that repo: pass --repo/--file with the right names"
-                if "EntryNotFound" in kind or "404" in str(exc)
-                else "check the network and HF_HUB_OFFLINE; or download the archive elsewhere and "
-                f"pass it with `vidbench data download --archive FILE` (unpacks into {root})"
+            fetch = (
+                f"`hf download --repo-type dataset {repo_id} {name}`, then "
+                f"`vidbench data download --archive FILE` (unpacks into {root})"
             )
+            if "LocalEntryNotFound" in kind or "OfflineMode" in kind:
+                # Offline (or the Hub unreachable) and not in the local cache: not a wrong name.
+                hint = (
+                    "it is not in the local Hugging Face cache and the Hub cannot be reached "
+                    "(HF_HUB_OFFLINE set, or no network): go online and run again, or on a "
+                    f"machine with network run {fetch}"
+                )
+            elif "EntryNotFound" in kind or "404" in str(exc):
+                hint = "the file is not in that repo: pass --repo/--file with the right names"
+            else:
+                hint = f"check the network and HF_HUB_OFFLINE; or download it elsewhere: {fetch}"
             raise UserError(
                 f"could not fetch {name} from dataset repo {repo_id} ({kind})", fix=hint
             ) from None
@@ -251,10 +260,11 @@ class DoctorRow:
 
 def doctor(samples: list[Sample], root: Path | None) -> list[DoctorRow]:
     """Check every video: found, decodes, frame count vs trim, container fps vs fps_original."""
+    from vidbench import feedback
     from vidbench.video import probe
 
     rows = []
-    for s in samples:
+    for s in feedback.bar(samples, len(samples), "checking videos", "pair"):
         for label, ref in zip("AB", s.info.videos):
             p = probe(ref, root)
             problem = p.error or ""

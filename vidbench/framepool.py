@@ -16,6 +16,7 @@ $VIDBENCH_FRAME_WORKERS=0 prepares frames in the calling thread instead (debuggi
 from __future__ import annotations
 
 import functools
+import logging
 import multiprocessing
 import os
 import signal
@@ -36,6 +37,7 @@ from vidbench.framecache import frame_cache
 from vidbench.video import DecodeStats, Video, learn_facts, learned_facts, open_video
 
 _WORKERS_ENV = "VIDBENCH_FRAME_WORKERS"
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -122,6 +124,7 @@ def _sample_videos(
 # -- main side -----------------------------------------------------------------------------------
 
 _pool: ProcessPoolExecutor | None = None
+_in_thread = threading.Event()  # set once the workers failed: no more spawning
 _pool_size = 0
 _pool_lock = threading.Lock()
 
@@ -154,7 +157,7 @@ def shutdown() -> None:
 def start(workers: int | None = None) -> None:
     """Start the workers now (their interpreters boot while the caller does other work)."""
     workers = worker_count() if workers is None else workers
-    if workers > 0:
+    if workers > 0 and not _in_thread.is_set():
         pool = _get_pool(workers)
         for _ in range(workers):
             pool.submit(int)  # a no-op task makes the executor spawn a process
@@ -173,12 +176,16 @@ def sample_pair(
     cache = cache if cache is not None else get_cache()
     args = (list(refs), root, spec, str(cache.root), frame_cache(cache.root).max_bytes, sample_key)
     workers = worker_count()
-    if workers == 0:
+    if workers == 0 or _in_thread.is_set():
         payloads = _sample_videos(*args)
     else:
         try:
             payloads = _get_pool(workers).submit(_sample_videos, *args).result()
-        except BrokenProcessPool:  # a worker died (killed, out of memory): do it here instead
+        except BrokenProcessPool:
+            # A worker died (killed, out of memory, or a script without a __main__ guard that
+            # spawned workers cannot import): prepare frames in this process from now on.
+            _in_thread.set()
+            log.warning("frame worker processes failed; preparing frames in the main process")
             shutdown()
             payloads = _sample_videos(*args)
     videos, frames = [], []

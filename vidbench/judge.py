@@ -498,8 +498,10 @@ def judge_all(
     def one(sample: Sample) -> Judgement:
         return judge.match(sample, predictions.get(sample.key, {}))
 
+    from vidbench import feedback
+
     with ThreadPoolExecutor(max_workers=max(1, max_workers)) as pool:
-        results = list(pool.map(one, samples))
+        results = list(feedback.bar(pool.map(one, samples), len(samples), "judging", "sample"))
     return {j.sample_key: j for j in results}
 
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import html
 import io
 import os
 import re
@@ -41,7 +40,7 @@ from vidbench.contracts import (
 )
 from vidbench.dataset import DEFAULT_REPO_ID
 from vidbench.errors import UserError
-from vidbench.report import markdown_table
+from vidbench.report import markdown_table, method_label
 from vidbench.reported import PAPER_LINK, ReportedRow, reported_rows
 from vidbench.stats import binomial_p_greater, mean_of_rates_p_greater, wilson_interval
 from vidbench.untrusted import capped, json_kind, load_json
@@ -156,10 +155,7 @@ def _reported_row(row: ReportedRow) -> dict[str, Any]:
 
 
 def _model_name(method: MethodInfo) -> str:
-    name = method.name
-    model = method.config.get("model")
-    if model and str(model) != name:
-        name = f"{name} ({model})"
+    name = method_label(method)
     if method.uses_ground_truth:
         name += " [oracle: uses ground truth]"
     return name
@@ -362,29 +358,6 @@ def _csv_text(cols: list[str], rows: Iterable[Mapping[str, Any]]) -> str:
     return buf.getvalue()
 
 
-def _html_cell(col: str, value: Any) -> str:
-    text = html.escape(str(value), quote=True)
-    # Only http(s) links become anchors: a "javascript:" link in a manifest must stay inert text.
-    if col == "model_link" and str(value).startswith(("https://", "http://")):
-        return f'<a href="{text}">{text}</a>'
-    # A run's report: a relative path (always "./" or "../" first, so never a URL scheme).
-    if col == "report" and str(value).startswith(("./", "../")):
-        return f'<a href="{text}">report</a>'
-    return text
-
-
-def _html_table(title: str, cols: list[str], rows: Sequence[Mapping[str, Any]]) -> str:
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
-    body = "\n".join(
-        "<tr>" + "".join(f"<td>{_html_cell(c, r.get(c, ''))}</td>" for c in cols) + "</tr>"
-        for r in rows
-    )
-    return (
-        f"<h2>{html.escape(title)}</h2>\n<table>\n<thead><tr>{head}</tr></thead>\n"
-        f"<tbody>\n{body}\n</tbody>\n</table>"
-    )
-
-
 NOTES = (
     "Percentages, 1 decimal. Average = unweighted mean of the Easy/Med/Hard rates (the "
     "paper's Average); Pooled = rate over all scored a/b items. statsig-easy/med/hard and "
@@ -439,10 +412,27 @@ def build_leaderboards(
                     fix='use "closed" or "open"',
                 )
             rows[r.mode].append(_reported_row(r))
-    loaded = [
-        (run_dir, runs.read_model(run_dir / runs.MANIFEST, Manifest))
-        for run_dir in sorted(Path(p) for p in run_dirs)
-    ]
+    from vidbench.submit import SUBMISSIONS, submission_rows
+
+    for name, manifest, metrics in submission_rows(Path(out_dir)):  # `vidbench submit`'s
+        # `vidbench submit` admits only whole, complete runs of this leaderboard's pinned dataset.
+        coverage = f"{metrics.coverage.ok}/{manifest.dataset.split_samples}"
+        admission = Admission(True, [], coverage)
+        rows[metrics.mode].append(
+            _run_row(
+                Path(SUBMISSIONS) / f"{name}.json", manifest, metrics, admission, Path(out_dir)
+            )
+        )
+    loaded = []
+    for run_dir in sorted(Path(p) for p in run_dirs):
+        manifest = runs.read_model(run_dir / runs.MANIFEST, Manifest)
+        if not (run_dir / runs.METRICS).is_file():
+            raise UserError(
+                f"{run_dir} has no {runs.METRICS}",
+                where=str(run_dir / runs.METRICS),
+                fix=f"run `vidbench score {run_dir}` first: it writes metrics.json into the run",
+            )
+        loaded.append((run_dir, manifest))
     loaded_metrics = {run_dir: runs.read_metrics(run_dir / runs.METRICS) for run_dir, _ in loaded}
     board = pin_revision(board, [(m, loaded_metrics[d]) for d, m in loaded])
     for run_dir, manifest in loaded:
@@ -483,17 +473,14 @@ def build_leaderboards(
     written["readme"] = out_dir / "README.md"
     written["readme"].write_text("\n".join(md), encoding="utf-8")
 
-    page = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        "<title>VidDiffBench leaderboards</title>",
-        "<style>table{border-collapse:collapse;font:13px sans-serif}"
-        "td,th{border:1px solid #ccc;padding:2px 6px}</style></head><body>",
-        "<h1>VidDiffBench leaderboards</h1>",
-        f"<p>{html.escape(NOTES)}</p>",
-    ]
-    page += [_html_table(title, cols, table_rows) for title, cols, table_rows in tables]
-    page.append("</body></html>\n")
+    from vidbench.view.leaderboard import render_page
+
+    page = render_page(
+        [(title, mode, table) for (title, _, table), mode in zip(tables, ("closed", "open"))],
+        out_dir,
+        NOTES,
+        plain_tables=tables[2:],  # localisation: as the CSV has it
+    )
     written["html"] = out_dir / "index.html"
-    written["html"].write_text("\n".join(page), encoding="utf-8")
+    written["html"].write_text(page, encoding="utf-8")
     return written

@@ -3,15 +3,16 @@ run folder. The CLI only parses arguments and prints."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from vidbench import runs
+from vidbench import feedback, runs
 from vidbench.cache import get_cache
 from vidbench.contracts import (
     DatasetInfo,
+    Judgement,
     Manifest,
     Method,
     MethodInfo,
@@ -73,11 +74,15 @@ def remember_credentials(config: RunConfig) -> None:
 
 
 def prepare(
-    request: RunConfig, on_method: Callable[[Method], None] | None = None
+    request: RunConfig,
+    on_method: Callable[[Method], None] | None = None,
+    method: Method | None = None,
+    split_bench: Benchmark | None = None,
 ) -> tuple[Method, Benchmark, int]:
     """The method, the selected samples and how many samples the whole split has.
-    `on_method` runs once the method is built, before the dataset is read."""
-    method = build_method(request.method, request.options)
+    `on_method` runs once the method is built, before the dataset is read. The method and the
+    split's samples may be handed in already built (the Python API's objects)."""
+    method = method or build_method(request.method, request.options)
     if on_method is not None:
         on_method(method)
     if request.mode not in method.modes:
@@ -90,7 +95,7 @@ def prepare(
             "--both-orders applies to closed mode only",
             fix="drop --both-orders or use --mode closed",
         )
-    bench = load_split(request)
+    bench = split_bench or load_split(request)
     split_samples = len(bench.samples)
     bench = Benchmark(bench.source, select(bench.samples, selection_of(request)))
     if not bench.samples:
@@ -255,13 +260,15 @@ def run_eval(
     runs_dir: Path,
     resume: Path | None = None,
     overrides: ResumeOverrides | None = None,
+    prepared: tuple[Method, Benchmark | None] | None = None,
 ) -> EvalOutcome:
     """Start a run (or resume one), run every missing or failed sample, score, write it all.
 
     On resume, `overrides` holds what the command line set explicitly (config fields, -M
     options); vidbench.resume decides what of it applies and what is refused. The run folder
     stays locked (one writer) until its metrics are written; a folder that cannot be resumed is
-    refused before anything runs."""
+    refused before anything runs. `prepared`: the method and the split's samples, built by the
+    caller (the Python API)."""
     lock = runs.lock_run_dir(resume) if resume is not None else None
     try:
         changes: dict[str, list[Any]] = {}
@@ -271,8 +278,12 @@ def run_eval(
             remember_credentials(request)
         status(f"loading dataset {request.dataset} ...")
         # The model client (seconds to import) loads in the background from here on.
+        given_method, given_bench = prepared or (None, None)
         method, bench, split_samples = prepare(
-            request, on_method=lambda m: _import_client_early(request, m, None)
+            request,
+            on_method=lambda m: _import_client_early(request, m, None),
+            method=given_method,
+            split_bench=given_bench,
         )
         _import_client_early(request, method, bench)  # methods that declare no models
         from vidbench import framepool
@@ -292,8 +303,12 @@ def run_eval(
             manifest = manifest_for(request, method, bench, split_samples)
             manifest.run_options = run_options(options)
             files = {runs.CONFIG: request, runs.MANIFEST: manifest}
-            run_dir, lock = runs.create_run_dir(runs_dir, request.method, request.mode, files)
+            shard = request.selection.shard
+            label = f"{request.method}-shard{shard[0]}of{shard[1]}" if shard else request.method
+            run_dir, lock = runs.create_run_dir(runs_dir, label, request.mode, files)
             done = {}
+        feedback.attach_run_log(run_dir)
+        feedback.log.info("run %s: %s", run_dir, runs.redacted_command())
         client = make_client(
             options.max_concurrency,
             options.max_cost,
@@ -307,6 +322,9 @@ def run_eval(
         jobs = jobs_for(bench, request.both_orders)
         todo = [job for job in jobs if (job[0].key, job[1]) not in done]
         status(f"running {len(todo)} samples ({frame_workers()} frame workers) ...")
+        feedback.log.info(
+            "running %d of %d samples (%d done before)", len(todo), len(jobs), len(done)
+        )
         try:
             new_records, stopped = evaluator.run(todo)
             # The records in hand are the run: the kept ones from before plus the ones just
@@ -322,14 +340,28 @@ def run_eval(
                 unpriced_calls=int(getattr(client, "unpriced_calls", 0)),
                 n_jobs=len(jobs),
             )
+            for record in records:
+                if record.status.value != "ok":
+                    feedback.log.info(
+                        "failed %s: %s: %s", record.sample_key, record.status.value, record.error
+                    )
+            feedback.log.info("scoring")
             outcome.metrics = score_records(
                 request, bench, records, client, options.max_concurrency, run_dir, manifest
             )
         except KeyboardInterrupt:  # while running or while judging: say what is saved
             saved_now = runs.completed(evaluator.log.read())
             raise RunInterrupted(run_dir, len(saved_now), len(jobs)) from None
+        feedback.log.info(
+            "done: %d records, average %s, cost %s USD%s",
+            len(records),
+            outcome.metrics.average,
+            outcome.usage.cost_usd,
+            " (stopped at --max-cost)" if stopped else "",
+        )
         return outcome
     finally:
+        feedback.detach_run_log()
         if lock is not None:
             lock.release()
 
@@ -377,9 +409,11 @@ def score_records(
     max_workers: int = 8,
     run_dir: Path | None = None,
     manifest: Manifest | None = None,
+    judgements: Mapping[str, Judgement] | None = None,
 ) -> Metrics:
     """Metrics for a run's records; writes metrics.json, judgements.jsonl and report.md when a
-    run folder (and its manifest) is given."""
+    run folder (and its manifest) is given. Open set: `judgements` given (a merge of shards,
+    a submission's check) are used as they are, without calling the judge."""
     from vidbench import scoring
     from vidbench.report import render_report
 
@@ -389,11 +423,12 @@ def score_records(
         request.mode,
         judge=(
             judge_for(request.judge, request.judge_api_base, client, request.judge_protocol)
-            if request.mode == "open"
+            if request.mode == "open" and judgements is None
             else None
         ),
         both_orders=request.both_orders,
         max_workers=max_workers,
+        judgements=judgements,
     )
     if run_dir is not None:
         if judgements:

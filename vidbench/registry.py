@@ -131,8 +131,14 @@ def build_method(spec: str, options: Mapping[str, Any] | None = None) -> Method:
             entry.defaults,
             spec,
         )
+    return instantiate(cls, {**defaults, **options}, name)
+
+
+def instantiate(cls: type[Method], options: Mapping[str, Any], name: str) -> Method:
+    """`cls` configured with `options`, validated by its Config (also for classes handed over
+    directly, e.g. defined in a notebook)."""
     try:
-        config = cls.Config(**{**defaults, **options})
+        config = cls.Config(**options)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or 'options'}: {e['msg']}" for e in exc.errors()

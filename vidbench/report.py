@@ -12,7 +12,9 @@ from vidbench.contracts import (
     ClosedMetrics,
     ClosedRate,
     GroupRate,
+    LocalizationMetrics,
     Manifest,
+    MethodInfo,
     Metrics,
     OpenMetrics,
     OpenRate,
@@ -39,24 +41,38 @@ def _headline(metrics: Metrics) -> str:
 
 
 def split_rows(metrics: Metrics) -> list[dict[str, str]]:
+    """One row per split. The tests against 0.5 and the majority class are closed-set columns:
+    recall has no chance level of 0.5 and no majority class, so the open-set table omits them."""
     headline = _headline(metrics)
     splits: Mapping[str, ClosedRate | OpenRate] = metrics.splits
     rows = []
     for name in [s for s in SPLITS if s in splits] + [s for s in splits if s not in SPLITS]:
         fig = splits[name]
-        rows.append(
-            {
-                "split": name,
-                "n": str(fig.n),
-                f"{headline} %": _pct(fig.rate),
-                "wilson 95%": _interval(fig.wilson),
-                "bootstrap 95%": _interval(fig.bootstrap),
-                "p vs 0.5": _p(fig.p_vs_chance),
-                "majority %": _pct(fig.majority_rate),
-                "p vs majority": _p(fig.p_vs_majority),
-            }
-        )
+        row = {
+            "split": name,
+            "n": str(fig.n),
+            f"{headline} %": _pct(fig.rate),
+            "wilson 95%": _interval(fig.wilson),
+            "bootstrap 95%": _interval(fig.bootstrap),
+        }
+        if metrics.mode == "closed":
+            row["p vs 0.5"] = _p(fig.p_vs_chance)
+            row["majority %"] = _pct(fig.majority_rate)
+            row["p vs majority"] = _p(fig.p_vs_majority)
+        rows.append(row)
     return rows
+
+
+def method_label(method: MethodInfo) -> str:
+    """The method as runs are told apart: its name, and the model it ran when the name does not
+    already say it (`lmm (gpt-4o-2024-08-06)`)."""
+    model = method.config.get("model")
+    return f"{method.name} ({model})" if model and str(model) != method.name else method.name
+
+
+def title_line(manifest: Manifest, metrics: Metrics) -> str:
+    ds = manifest.dataset
+    return f"{method_label(manifest.method)} - {metrics.mode} set on {ds.repo_id} @ {ds.revision}"
 
 
 def _cell(value: Any) -> str:
@@ -140,8 +156,37 @@ def summary_lines(metrics: Metrics) -> list[str]:
     return lines
 
 
-def render_metrics(metrics: Metrics) -> str:
-    return text_table(split_rows(metrics)) + "\n\n" + "\n".join(summary_lines(metrics))
+def render_metrics(metrics: Metrics, manifest: Manifest | None = None) -> str:
+    """The terminal's table and summary; with the manifest, headed by what was run on what."""
+    head = f"{title_line(manifest, metrics)}\n\n" if manifest is not None else ""
+    return head + text_table(split_rows(metrics)) + "\n\n" + "\n".join(summary_lines(metrics))
+
+
+def localization_rows(loc: LocalizationMetrics) -> list[dict[str, str]]:
+    """Distance from the chosen frames to the ground-truth key frame, per split and video."""
+    rows = []
+    for split, per_video in [*loc.splits.items(), ("overall", loc.overall)]:
+        for video in ("a", "b", "both"):
+            d = per_video.get(video)
+            if d is None or not d.n:
+                continue
+            rows.append(
+                {
+                    "split": split,
+                    "video": video,
+                    "n": str(d.n),
+                    "mean |s|": _seconds(d.mean_abs_s),
+                    "median |s|": _seconds(d.median_abs_s),
+                    "within 0.5 s %": _pct(d.within_half_s),
+                    "within 1 s %": _pct(d.within_1s),
+                    "frames shown": _seconds(d.mean_predicted_frames),
+                }
+            )
+    return rows
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
 
 
 def _breakdown(metrics: Metrics, table: Mapping[str, GroupRate], title: str) -> str:
@@ -158,7 +203,7 @@ def render_report(manifest: Manifest, metrics: Metrics) -> str:
     ds = manifest.dataset
     m = md_text
     parts = [
-        f"# {m(manifest.method.name)} - {m(metrics.mode)} set",
+        f"# {m(method_label(manifest.method))} - {m(metrics.mode)} set",
         "",
         f"- dataset: {m(ds.repo_id)} @ {m(ds.revision)} (split {m(ds.split)}, "
         f"{ds.n_samples} pairs)",
@@ -182,4 +227,9 @@ def render_report(manifest: Manifest, metrics: Metrics) -> str:
         rendered = _breakdown(metrics, table, title)
         if rendered:
             parts += ["", f"## {title.capitalize()}", "", rendered]
+    if metrics.localization is not None:
+        rows = localization_rows(metrics.localization)
+        if rows:
+            parts += ["", "## Localisation", "", f"Rule: {metrics.localization.rule}.", ""]
+            parts.append(markdown_table(rows))
     return "\n".join(parts) + "\n"

@@ -155,7 +155,15 @@ def _score_run_dir(
         raise UserError(
             f"{target} holds no predictions yet", fix=f"run `vidbench eval --resume {target}`"
         )
-    return score_records(config, bench, records, client)
+    # As run, the results are the run's own and are written into it (metrics.json, report.md,
+    # judgements.jsonl): what `vidbench leaderboard` reads. Scored with another dataset, split
+    # or judge, they are only printed (or written to --out).
+    overrides = (dataset, revision, split, judge, judge_api_base, judge_protocol)
+    as_run = all(v is None for v in overrides)
+    if not as_run:
+        return score_records(config, bench, records, client)
+    manifest = runs.read_model(target / runs.MANIFEST, Manifest)
+    return score_records(config, bench, records, client, run_dir=target, manifest=manifest)
 
 
 def _write_run_folder(

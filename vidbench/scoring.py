@@ -484,18 +484,22 @@ def score_run_records(
     judge: Any = None,
     both_orders: bool = False,
     max_workers: int = 8,
+    judgements: Mapping[str, Judgement] | None = None,
 ) -> tuple[Metrics, dict[str, Judgement]]:
     """A run's metrics from its records (the latest per sample and order counts), and the open
     set's judgements (empty for closed): scores, localisation, order consistency, usage."""
     forward = list(latest_records(records, False).values())
     predictions = records_to_predictions(forward)
-    judgements: dict[str, Judgement] = {}
+    used: dict[str, Judgement] = {}
     metrics: Metrics
     if mode == "closed":
         metrics = score_closed(samples, predictions, records=forward)
     else:
-        judgements = judge_open(samples, predictions, judge, max_workers)
-        metrics = score_open(samples, predictions, judgements, records=forward)
+        if judgements is not None:  # judged before (shards being merged): no call
+            used = {s.key: judgements[s.key] for s in samples if s.key in judgements}
+        else:
+            used = judge_open(samples, predictions, judge, max_workers)
+        metrics = score_open(samples, predictions, used, records=forward)
     metrics.localization = score_localization(samples, forward)
     if both_orders and isinstance(metrics, ClosedMetrics):
         metrics.order = order_consistency(samples, records)
@@ -504,4 +508,26 @@ def score_run_records(
     backward = latest_records(records, True).values() if both_orders else []
     for record in [*forward, *backward]:
         metrics.usage.add(record.usage)
-    return metrics, judgements
+    return metrics, used
+
+
+def item_outcomes(
+    samples: Sequence[Sample],
+    predictions: Predictions,
+    judgements: Mapping[str, Judgement] | None = None,
+) -> dict[tuple[str, str], bool]:
+    """Right (True) or wrong per scored (sample key, difference key) item, by the rules above:
+    closed mode when `judgements` is None, open mode otherwise (what `vidbench compare` pairs)."""
+    out: dict[tuple[str, str], bool] = {}
+    for s in samples:
+        labels = s.scored_labels()
+        preds = predictions.get(s.key, {})
+        if judgements is None:
+            for dkey, label in labels.items():
+                pred = preds.get(dkey)
+                out[(s.key, dkey)] = pred is not None and pred.prediction == label
+        else:
+            capped, _ = cap_open_predictions(s, preds)
+            items = _open_items(s, capped, judgements.get(s.key))
+            out.update({(s.key, dkey): it.correct for dkey, it in zip(labels, items)})
+    return out

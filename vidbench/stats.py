@@ -178,3 +178,36 @@ def mean_of_rates_p_greater(groups: Sequence[tuple[float, int]], p0: float = 0.5
     var = sum(p0 * (1 - p0) / n for _, n in kept) / len(kept) ** 2
     z = (mean - p0) / math.sqrt(var)
     return 0.5 * math.erfc(z / math.sqrt(2))
+
+
+def mcnemar_exact(only_a: int, only_b: int) -> float | None:
+    """Exact two-sided McNemar p-value: of the discordant items (right in one run only), is the
+    split between the runs compatible with 50/50? None when no item is discordant."""
+    n = only_a + only_b
+    if n == 0:
+        return None
+    # Two-sided at 0.5 is symmetric: twice the tail beyond the larger count, capped at 1.
+    tail = binomial_p_greater(max(only_a, only_b), n, 0.5)
+    return None if tail is None else min(1.0, 2.0 * tail)
+
+
+def paired_bootstrap_difference(
+    correct_a: Sequence[float] | np.ndarray,
+    correct_b: Sequence[float] | np.ndarray,
+    total: Sequence[float] | np.ndarray,
+    n_resamples: int = DEFAULT_RESAMPLES,
+    seed: int = DEFAULT_SEED,
+    level: float = 0.95,
+) -> tuple[float, float] | None:
+    """Interval of rate(A) - rate(B) over the same items, resampling whole clusters (pairs) with
+    both runs' counts together, so the pairing is kept. None when nothing is scored."""
+    a = np.asarray(correct_a, dtype=np.float64)
+    b = np.asarray(correct_b, dtype=np.float64)
+    t = np.asarray(total, dtype=np.float64)
+    keep = t > 0
+    a, b, t = a[keep], b[keep], t[keep]
+    if t.size == 0:
+        return None
+    idx = _resample_indices(t.size, n_resamples, seed)
+    den = t[idx].sum(axis=1)
+    return _percentiles((a[idx].sum(axis=1) - b[idx].sum(axis=1)) / den, level)

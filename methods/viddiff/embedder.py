@@ -311,6 +311,9 @@ def embed_video(
         outputs.append(_encode_images(clip, pixels))
         buffer.clear()
 
+    from vidbench import feedback
+
+    bar = feedback.counter(len(indices), "embedding frames", "frame")
     try:
         pending: deque[Future[Any]] = deque()
         next_task, buffered = 0, 0
@@ -321,12 +324,14 @@ def embed_video(
             item = pending.popleft().result()
             buffer.append(item)
             buffered += len(item)
+            bar.update(len(item))
             if buffered >= batch_size:
                 flush()
                 buffered = 0
         if buffer:
             flush()
     finally:
+        bar.close()
         if owned is not None:
             owned.shutdown(wait=True, cancel_futures=True)
     return torch.cat(outputs).cpu().numpy().astype(np.float32, copy=False)
