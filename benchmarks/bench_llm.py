@@ -31,7 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 
 from vidbench.cache import Cache  # noqa: E402
-from vidbench.llm import LLMClient, _import_litellm, image_part, text_part  # noqa: E402
+from vidbench.llm import LLMClient, _import_litellm  # noqa: E402
+from vidbench.messages import image_part, text_part  # noqa: E402
 
 MODEL = "openai/bench-vlm"
 KEYS = ["0", "1", "2", "3", "4"]

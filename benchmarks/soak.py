@@ -172,6 +172,11 @@ def serve(fault_rate: float, seed: int, latency: tuple[float, float], stall_s: f
     sys.stdin.read()  # EOF: the harness is gone (however it ended), so this server goes too
 
 
+# `vidbench eval` exit codes of a run that finished: 0 all ok, 3 with failed samples (faults that
+# outlasted the retries), which the next --resume runs again.
+FINISHED = (0, 3)
+
+
 def start_server(fault_rate: float, seed: int, stall_s: float) -> tuple[subprocess.Popen, str]:
     cmd = [sys.executable, __file__, "--serve", "--fault-rate", str(fault_rate)]
     cmd += ["--seed", str(seed), "--stall", str(stall_s)]
@@ -358,7 +363,7 @@ class Soak:
             run = _run_folder(runs)
             argv = base if run is None else [*base, "--resume", str(run)]
             proc = self.child(argv, runs)
-            if proc.wait() != 0:
+            if proc.wait() not in FINISHED:
                 raise self.failed(proc)
             run = _run_folder(runs)
             assert run is not None
@@ -449,12 +454,12 @@ class Soak:
                     proc.send_signal(signal.SIGKILL)
                     proc.wait()
                     self.kills["random"] += 1
-                if proc.returncode not in (0, -signal.SIGKILL):
+                if proc.returncode not in (*FINISHED, -signal.SIGKILL):
                     raise self.failed(proc)
                 run = _run_folder(runs)
                 if run is not None:
                     self.snapshot(run, seen)
-                if proc.returncode == 0 and run is not None and _complete(run):
+                if proc.returncode in FINISHED and run is not None and _complete(run):
                     break
             self.check(run, seen, reference)
 

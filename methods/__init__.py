@@ -1,1 +1,1 @@
-"""Method implementations for vidbench; each uses only vidbench.contracts (and vidbench.llm)."""
+"""Method implementations for vidbench; each uses only vidbench.contracts and vidbench.messages."""

@@ -41,7 +41,7 @@ from vidbench.contracts import (
     sorted_keys,
 )
 from vidbench.errors import SampleFailure, UserError
-from vidbench.llm import PROVIDER_MAX_IMAGES, encoded_image_part, provider_of, text_part
+from vidbench.messages import PROVIDER_MAX_IMAGES, encoded_image_part, provider_of, text_part
 
 # What each preset sets; an option given explicitly (-M key=value) always wins.
 PRESETS: dict[str, dict[str, Any]] = {

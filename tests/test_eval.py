@@ -92,7 +92,7 @@ def test_failures_are_statuses_and_resume_runs_only_them(capsys, tmp_path, monke
     res = run_cli(
         capsys, "eval", "--method", spec, "--runs-dir", str(tmp_path / "runs"), "--no-progress"
     )
-    assert res.code == 0, res.err
+    assert res.code == 3, res.err  # finished with failed samples
     run = _run_dir(res.out)
     first = _records(run)
     failed = [r for r in first if r["status"] != "ok"]

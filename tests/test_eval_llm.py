@@ -149,8 +149,8 @@ def test_budget_stops_new_work_and_resume_finishes(capsys, tmp_path, openai_serv
         "--cache-dir",
         str(tmp_path / "cache"),
     )
-    assert res.code == 0, res.err
-    assert "--max-cost" in res.out and "--resume" in res.out
+    assert res.code == 4, res.err  # stopped by the budget
+    assert "--max-cost MORE" in res.err and "--resume" in res.err
     run = _run_dir(res.out)
     first = (run / "predictions.jsonl").read_text().splitlines()
     assert 1 <= len(first) <= 3
@@ -183,7 +183,8 @@ def test_api_failures_become_statuses(capsys, tmp_path, openai_server, monkeypat
         "--cache-dir",
         str(tmp_path / "cache"),
     )
-    assert res.code == 0, res.err
+    assert res.code == 3, res.err  # finished with failed samples
+    assert "2 api_error" in res.err and "vidbench eval --resume" in res.err
     records = [
         json.loads(l) for l in (_run_dir(res.out) / "predictions.jsonl").read_text().splitlines()
     ]

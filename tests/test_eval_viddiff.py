@@ -137,7 +137,9 @@ def test_viddiff_closed_through_the_cli(capsys, tmp_path, openai_server, localiz
         assert oracle["items_without_ground_truth"] == len(missing)
         assert "uniform" in oracle["fallback"]
         assert "had no ground-truth frames" in (run / "report.md").read_text()
-        res = run_cli(capsys, "leaderboard", str(run), "--out-dir", str(tmp_path / "lb"))
+        res = run_cli(
+            capsys, "leaderboard", str(run), "--out-dir", str(tmp_path / "lb"), "--include-partial"
+        )
         assert res.code == 0, res.err
         rows = list(csv.DictReader(open(tmp_path / "lb" / "closed.csv")))
         ours = [r for r in rows if r["source"] == "reproduced"]

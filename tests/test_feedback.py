@@ -51,13 +51,17 @@ def test_score_run_writes_the_run_folders_metrics_as_the_leaderboard_hint_says(c
     before = json.loads((run / "metrics.json").read_text())
     (run / "metrics.json").unlink()
     (run / "report.md").unlink()
-    res = run_cli(capsys, "leaderboard", str(run), "--out-dir", str(tmp_path / "lb"))
+    res = run_cli(
+        capsys, "leaderboard", str(run), "--out-dir", str(tmp_path / "lb"), "--include-partial"
+    )
     assert res.code == 2 and "vidbench score" in res.err
     res = run_cli(capsys, "score", str(run))
     assert res.code == 0, res.err
     assert json.loads((run / "metrics.json").read_text())["splits"] == before["splits"]
     assert (run / "report.md").is_file()
-    res = run_cli(capsys, "leaderboard", str(run), "--out-dir", str(tmp_path / "lb"))
+    res = run_cli(
+        capsys, "leaderboard", str(run), "--out-dir", str(tmp_path / "lb"), "--include-partial"
+    )
     assert res.code == 0, res.err
 
     # Scored on another split: printed, the run's own metrics untouched.
@@ -122,7 +126,9 @@ def test_report_and_terminal_name_the_model_and_show_localisation(capsys, tmp_pa
     assert run_cli(capsys, "score", str(run)).code == 0
     report = (run / "report.md").read_text()
     assert "## Localisation" in report and "within 0.5 s %" in report and "| overall |" in report
-    res = run_cli(capsys, "leaderboard", str(run), "--out-dir", str(tmp_path / "lb"))
+    res = run_cli(
+        capsys, "leaderboard", str(run), "--out-dir", str(tmp_path / "lb"), "--include-partial"
+    )
     assert res.code == 0, res.err
     page = (tmp_path / "lb" / "index.html").read_text()
     assert "Localisation: distance to the ground-truth key frame" in page

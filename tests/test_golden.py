@@ -113,7 +113,7 @@ def test_golden_metrics_report_and_leaderboards(capsys, tmp_path, monkeypatch, o
         for name in (runs.METRICS, runs.REPORT):
             text = normalise((run / name).read_text(encoding="utf-8"), manifest)
             check_golden(f"{run.name}_{name}", text)
-    res = run_cli(capsys, "leaderboard", *map(str, folders), "--out-dir", "lb")
+    res = run_cli(capsys, "leaderboard", *map(str, folders), "--out-dir", "lb", "--include-partial")
     assert res.code == 0, res.err
     for mode in ("closed", "open"):
         text = (tmp_path / "lb" / f"{mode}.csv").read_text(encoding="utf-8")
@@ -181,16 +181,21 @@ def test_eval_run_read_back_by_the_leaderboard(capsys, tmp_path, monkeypatch, op
     )
     assert res.code == 0, res.err
     run = next((tmp_path / "runs").iterdir())
-    res = run_cli(capsys, "leaderboard", str(run), "--out-dir", str(tmp_path / "lb"))
+    res = run_cli(
+        capsys, "leaderboard", str(run), "--out-dir", str(tmp_path / "lb"), "--include-partial"
+    )
     assert res.code == 0, res.err
     with open(tmp_path / "lb" / f"{mode}.csv", newline="") as fh:
         row = next(r for r in csv.DictReader(fh) if r["source"] == "reproduced")
     empty = {k for k, v in row.items() if v == ""}
     # Easy only was run, so Med and Hard (and their n/ci/statsig) are legitimately empty.
     expected_empty = {c for c in row if c.endswith(("Med", "Hard", "-med", "-hard"))}
+    expected_empty.add("rank")  # a demo run is partial: shown with --include-partial, never ranked
     if mode == "closed":
         expected_empty.add("judge")
     assert empty == expected_empty, row
+    assert row["status"].startswith("partial: the built-in demo dataset")
+    assert row["report"].endswith("report.md")
     assert row["model_link"] == "https://openai.com/index/hello-gpt-4o/"
     assert row["dataset"] == "vidbench/demo" and row["dataset_revision"]
     assert row["coverage"].startswith("2/") and float(row["cost_usd"]) > 0

@@ -108,7 +108,7 @@ def read_csv(path: Path) -> list[dict[str, str]]:
 
 def test_closed_csv_columns_rows_and_statsig(tmp_path):
     runs = make_runs(tmp_path / "runs")
-    out = build_leaderboards(runs, tmp_path / "lb")
+    out = build_leaderboards(runs, tmp_path / "lb", include_partial=True)
     header = (tmp_path / "lb" / "closed.csv").read_text().splitlines()[0].split(",")
     assert header[:10] == [
         "model_name",
@@ -148,13 +148,19 @@ def test_closed_csv_columns_rows_and_statsig(tmp_path):
     assert mine["date"] == datetime.now(timezone.utc).date().isoformat()
     oracle = next(r for r in rows if r["oracle"] == "True")
     assert "[oracle: uses ground truth]" in oracle["model_name"]
-    # Best Average first.
-    averages = [float(r["Average"]) for r in rows]
+    # Ranked rows (the published ones here) first, best Average first; the partial runs after
+    # them (coverage 30/40), marked and without a rank.
+    full = [r for r in rows if not r["status"].startswith("partial")]
+    partial = [r for r in rows if r["status"].startswith("partial")]
+    assert rows == full + partial and len(partial) == 2
+    assert [r["rank"] for r in full] == [str(i) for i in range(1, len(full) + 1)]
+    assert all(r["rank"] == "" and "30 of 40 samples answered" in r["status"] for r in partial)
+    averages = [float(r["Average"]) for r in full]
     assert averages == sorted(averages, reverse=True)
 
 
 def test_open_csv_and_localization(tmp_path):
-    out = build_leaderboards(make_runs(tmp_path / "runs"), tmp_path / "lb")
+    out = build_leaderboards(make_runs(tmp_path / "runs"), tmp_path / "lb", include_partial=True)
     rows = read_csv(out["open"])
     assert "statsig-easy" not in rows[0]
     opener = next(r for r in rows if r["model_name"] == "opener")
@@ -175,7 +181,7 @@ def test_open_csv_and_localization(tmp_path):
 
 def test_everything_escaped_and_deterministic(tmp_path):
     runs = make_runs(tmp_path / "runs")
-    out = build_leaderboards(runs, tmp_path / "lb")
+    out = build_leaderboards(runs, tmp_path / "lb", include_partial=True)
     page = out["html"].read_text()
     assert page.count("<script>") == 1 and "&lt;script&gt;" in page  # only the page's sort script
     assert 'href="javascript:' not in page  # only http(s) links become anchors
@@ -183,7 +189,7 @@ def test_everything_escaped_and_deterministic(tmp_path):
     md = out["readme"].read_text()
     assert "\\| pipe" in md  # a | in a cell must not split the markdown table
     first = {k: p.read_bytes() for k, p in out.items()}
-    again = build_leaderboards(list(reversed(runs)), tmp_path / "lb")
+    again = build_leaderboards(list(reversed(runs)), tmp_path / "lb", include_partial=True)
     assert {k: p.read_bytes() for k, p in again.items()} == first
 
 

@@ -15,7 +15,9 @@ import pytest
 from tests.openai_server import Fault, Reply
 from vidbench.cache import Cache
 from vidbench.errors import ApiError, BudgetExceeded, ParseError
-from vidbench.llm import LLMClient, _hash_data_urls, image_part, redact, request_key, text_part
+from vidbench.llm import LLMClient, _hash_data_urls, request_key
+from vidbench.messages import image_part, text_part
+from vidbench.secrets import redact_text as redact
 
 MODEL = "openai/test-model"  # unknown to litellm's price map
 KNOWN = "openai/gpt-4o-2024-08-06"  # priced by litellm's local map
@@ -95,11 +97,38 @@ def test_cache_hit_makes_no_request_and_images_are_hashed(tmp_path, openai_serve
     changed = [{"role": "user", "content": [text_part("look"), image_part(img + 1)]}]
     client.session().complete(MODEL, changed, api_base=openai_server.base_url)
     assert len(openai_server.requests) == 2
-    # The key holds a digest, not the image bytes; the api_base does not enter the key.
+    # The key holds a digest, not the image bytes.
     assert "base64" not in json.dumps(_hash_data_urls(messages))
-    key_a = request_key("text", MODEL, messages, {"api_base": "http://x/v1"})
-    assert key_a == request_key("text", MODEL, messages, {"api_base": "http://y/v1"})
-    assert key_a != request_key("text", MODEL, messages, {"temperature": 1.0})
+
+
+def test_cache_key_covers_endpoint_params_and_provider(monkeypatch):
+    monkeypatch.delenv("OPENAI_API_BASE", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    messages = [{"role": "user", "content": "hi"}]
+
+    def key(model=MODEL, **params):
+        return request_key("text", model, messages, params)
+
+    key_x = key(api_base="http://x/v1")
+    assert key_x != key(api_base="http://y/v1")  # another server answers differently
+    assert key_x != key()  # the provider's public endpoint is another endpoint
+    # One endpoint, spelled differently or with credentials: one key.
+    assert key_x == key(api_base="HTTP://user:pw@X:80/v1/")
+    assert (
+        key_x
+        == key(api_base="http://x/v1", api_key="k1", timeout=3)
+        == key(api_base="http://x/v1", api_key="k2")
+    )
+    assert key_x != key(api_base="http://x/v1", temperature=1.0)
+    assert key_x != key(api_base="http://x/v1", max_tokens=10)
+    assert key_x != key(api_base="http://x/v1", extra_headers={"anthropic-beta": "x"})
+    assert key(api_base="http://x/v1", extra_headers={"Authorization": "Bearer a"}) == key(
+        api_base="http://x/v1", extra_headers={"Authorization": "Bearer b"}
+    )
+    assert key("openai/m", api_base="http://x/v1") != key("hosted_vllm/m", api_base="http://x/v1")
+    # An endpoint from the environment counts like an explicit one.
+    monkeypatch.setenv("OPENAI_API_BASE", "http://x/v1")
+    assert key() == key_x
 
 
 def test_cached_cost_is_zero_for_the_run_but_original_kept(tmp_path, openai_server):
@@ -254,7 +283,7 @@ def test_api_key_never_leaks(tmp_path, openai_server):
     openai_server.respond_with(lambda body: Fault.bad_request(f"invalid key {SECRET}", 401))
     with pytest.raises(ApiError) as info:
         ask(client.session(), openai_server, text="again")
-    assert SECRET not in str(info.value) and "[REDACTED]" in str(info.value)
+    assert SECRET not in str(info.value) and "<redacted>" in str(info.value)
     openai_server.respond_with(
         lambda body: Fault(
             500, body=json.dumps({"error": {"message": f"upstream said Bearer {SECRET}"}})

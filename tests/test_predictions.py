@@ -46,7 +46,7 @@ def test_closed_lists_every_problem_with_where(tmp_path):
         '{"fitness_12": {"0": "x", "5": "a", "9": "a", "3": "b", "3": "a"},'
         ' "nope_1": {}, "fitness_12": {"0": "c", "5": "a", "9": "b"}}'
     )
-    preds, problems, _ = load_predictions(path, SAMPLES, "closed")
+    preds, problems, _ = load_predictions(path, SAMPLES, "closed", strict=True)
     w = wheres(problems)
     assert "sample 'fitness_12'" in w  # duplicate sample key
     assert "sample 'nope_1'" in w  # unknown sample
@@ -90,7 +90,7 @@ def test_open_checks():
     }
     data["fitness_12"]["0"]["prediction"] = "c"
     # fitness_12 has 3 labelled -> max_differences 5; fitness_13 has 1 -> max_differences 2.
-    preds, problems, _ = load_predictions(data, SAMPLES, "open")
+    preds, problems, _ = load_predictions(data, SAMPLES, "open", strict=True)
     w = [p.where for p in problems]
     assert "sample 'fitness_12'" in w  # over the cap (6 > 5)
     assert "sample 'fitness_12' difference '0'" in w  # 'c'
@@ -121,7 +121,7 @@ def test_validate_or_raise_lists_all(tmp_path):
     path = tmp_path / "p.json"
     path.write_text(json.dumps({"fitness_12": {"0": "z", "9": "a"}}))
     with pytest.raises(UserError) as info:
-        validate_or_raise(path, SAMPLES, "closed")
+        validate_or_raise(path, SAMPLES, "closed", strict=True)
     text = info.value.render()
     assert "3 problem(s)" in text
     assert "difference '0'" in text and "difference '9'" in text and "'fitness_13'" in text
@@ -130,6 +130,21 @@ def test_validate_or_raise_lists_all(tmp_path):
     ok.write_text(json.dumps({"fitness_12": {"0": "a"}, "fitness_13": {"1": "a"}}))
     preds, _ = validate_or_raise(ok, SAMPLES, "closed")
     assert preds["fitness_13"]["1"].prediction == "a"
+
+
+def test_answers_other_than_a_b_are_wrong_with_a_warning(monkeypatch):
+    """As the reference scorer: 'c', null, 'A' count as wrong; here they are also listed."""
+    data = {"fitness_12": {"0": "c", "3": None, "7": "A"}, "fitness_13": {"1": "a"}}
+    preds, problems, warnings = load_predictions(data, SAMPLES, "closed")
+    assert problems == []
+    assert [preds["fitness_12"][k].prediction for k in ("0", "3", "7")] == [None, None, None]
+    odd = [w for w in warnings if "not 'a' or 'b': scored as wrong" in w]
+    assert len(odd) == 3 and "difference '0'" in odd[0] and "'c'" in odd[0]
+    _, problems, _ = load_predictions(data, SAMPLES, "closed", strict=True)
+    assert len(problems) == 3
+    monkeypatch.setattr("vidbench.predictions.MAX_LISTED_PROBLEMS", 2)
+    _, _, warnings = load_predictions(data, SAMPLES, "closed")
+    assert warnings[-1] == "... and 1 more answers other than a/b (scored as wrong)"
 
 
 def test_records_to_predictions_only_ok_and_last_wins():

@@ -61,7 +61,7 @@ def test_a_hostile_submission_name_reaches_no_output_raw(capsys, tmp_path):
     assert res.code == 0, res.err
     report = (run / "report.md").read_text()
     out = tmp_path / "lb"
-    res = run_cli(capsys, "leaderboard", str(run), "--out-dir", str(out))
+    res = run_cli(capsys, "leaderboard", str(run), "--out-dir", str(out), "--include-partial")
     assert res.code == 0, res.err
     readme = (out / "README.md").read_text()
     for md in (report, readme):

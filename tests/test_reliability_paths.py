@@ -110,7 +110,7 @@ def test_eval_refuses_escaping_and_fifo_samples_per_sample(capsys, layout):
     args += ["--runs-dir", str(tmp / "runs"), "--no-progress"]
     box = _in_thread(run_cli, capsys, *args)
     res = box["value"]
-    assert res.code == 0, res.err
+    assert res.code == 3, res.err  # finished, with failed (video_error) samples
     run = next((tmp / "runs").iterdir())
     records = [json.loads(line) for line in (run / "predictions.jsonl").read_text().splitlines()]
     status = {r["sample_key"]: r["status"] for r in records}

@@ -58,7 +58,9 @@ def test_old_metrics_refused_by_leaderboard(capsys, tmp_path):
     metrics = json.loads((run / runs.METRICS).read_text())
     del metrics["coverage"]
     (run / runs.METRICS).write_text(json.dumps(metrics))
-    res = run_cli(capsys, "leaderboard", str(run), "--out-dir", str(tmp_path / "lb"))
+    res = run_cli(
+        capsys, "leaderboard", str(run), "--out-dir", str(tmp_path / "lb"), "--include-partial"
+    )
     assert res.code == 2
     assert "metrics.json" in res.err and "'coverage'" in res.err and "Traceback" not in res.err
 

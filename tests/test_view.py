@@ -136,7 +136,9 @@ def test_open_run_pages_show_the_judges_matches(capsys, tmp_path, openai_server)
 def test_leaderboard_page_renders_in_a_browser(capsys, two_runs, tmp_path):
     run_cli(capsys, "view", str(two_runs[0]), "--no-frames")  # the first run gets a viewer
     out = tmp_path / "lb"
-    res = run_cli(capsys, "leaderboard", *map(str, two_runs), "--out-dir", str(out))
+    res = run_cli(
+        capsys, "leaderboard", *map(str, two_runs), "--out-dir", str(out), "--include-partial"
+    )
     assert res.code == 0, res.err
     dom, console = render(out / "index.html")
     assert console == []

@@ -4,14 +4,16 @@ the work; expected failures (UserError) print a message and exit 2, never a trac
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
 from vidbench import cli_options as opt
-from vidbench.errors import UserError
+from vidbench.errors import RunInterrupted, UserError
+from vidbench.secrets import redact_text
 
 app = typer.Typer(
     add_completion=False,
@@ -21,14 +23,18 @@ app = typer.Typer(
 )
 data_app = typer.Typer(no_args_is_help=True, help="Inspect, download and check the benchmark.")
 app.add_typer(data_app, name="data")
+cache_app = typer.Typer(no_args_is_help=True, help="Inspect or clear the on-disk cache.")
+app.add_typer(cache_app, name="cache")
 
 
 def _echo_err(text: str) -> None:
-    typer.echo(text, err=True)
+    # Messages can quote what the user typed (URLs with passwords, keys): shown without them.
+    typer.echo(redact_text(text), err=True)
 
 
 @app.command("eval")
 def eval_command(
+    ctx: typer.Context,
     method: str = typer.Option(
         "random",
         "--method",
@@ -70,8 +76,8 @@ def eval_command(
     resume: Optional[Path] = typer.Option(
         None,
         "--resume",
-        help="Run folder to finish: runs only "
-        "missing or failed samples (its saved config is used).",
+        help="Run folder to finish: runs only missing or failed samples with its saved config; "
+        "run-time options (concurrency, budget, timeout, cache, endpoint) may be given again.",
     ),
     both_orders: bool = typer.Option(
         False,
@@ -83,9 +89,21 @@ def eval_command(
     judge_api_base: Optional[str] = opt.JudgeApiBase,
     runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="Where new run folders go."),
     price: Optional[list[str]] = opt.Price,
+    cache: str = opt.CacheMode,
+    timeout: float = opt.Timeout,
+    allow_failures: Optional[float] = typer.Option(
+        None,
+        "--allow-failures",
+        min=0,
+        max=1,
+        help="Exit 0 instead of 3 when fewer than this fraction of samples failed.",
+    ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Live progress bar."),
 ) -> None:
-    """Run a method over the benchmark into a run folder, then score it."""
+    """Run a method over the benchmark into a run folder, then score it.
+
+    Exit codes: 0 every selected sample ok; 2 bad input; 3 finished with failed samples;
+    4 stopped by --max-cost; 130 interrupted. Codes 3, 4 and 130 print the resume command."""
     from vidbench import feedback
 
     feedback.show_progress(progress and not dry_run)  # bars on judging and embedding too
@@ -126,8 +144,21 @@ def eval_command(
         max_cost=max_cost,
         progress=progress,
         prices=opt.parse_prices(price),
+        timeout_s=timeout,
+        cache_mode=opt.check_cache_mode(cache),
     )
-    outcome = pipeline.run_eval(request, options, runs_dir, resume)
+    overrides = None
+    if resume is not None:
+        given = opt.given_on_command_line(ctx)
+        fields = {
+            **request.model_dump(exclude={"options", "selection"}),
+            **request.selection.model_dump(),
+        }
+        overrides = (
+            {field: value for field, value in fields.items() if field in given},
+            request.options if given & {"method_option", "method_config"} else {},
+        )
+    outcome = pipeline.run_eval(request, options, runs_dir, resume, overrides)
     if outcome.metrics is not None:
         from vidbench import runs
         from vidbench.contracts import Manifest
@@ -141,11 +172,40 @@ def eval_command(
             "give one with --price)"
         )
     typer.echo(f"\nrun folder: {outcome.run_dir}")
+    code = eval_exit_code(outcome, allow_failures, cache_dir)
+    if code:
+        raise typer.Exit(code)
+
+
+def eval_exit_code(
+    outcome: Any, allow_failures: float | None, cache_dir: Path | None = None
+) -> int:
+    """4 when the budget stopped the run, 3 when samples failed (0 below --allow-failures);
+    either way the counts by status and the exact command that finishes the run go to stderr."""
+    from collections import Counter
+
+    counts = Counter(r.status.value for r in outcome.records)
+    not_run = max(0, outcome.n_jobs - len(outcome.records))
+    failed = sum(n for status, n in counts.items() if status != "ok") + not_run
+    if not_run:
+        counts["not run"] = not_run
+    summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+    resume = f"vidbench eval --resume {outcome.run_dir}"
+    if cache_dir is not None:  # the answers already paid for are in that cache
+        resume += f" --cache-dir {cache_dir}"
     if outcome.stopped_for_budget:
-        typer.echo(
-            f"stopped: --max-cost {max_cost} reached; finish with "
-            f"`vidbench eval --resume {outcome.run_dir} --max-cost MORE`"
+        _echo_err(
+            f"stopped by the budget (--max-cost): {summary}; finish with `{resume} --max-cost MORE`"
         )
+        return 4
+    if not failed:
+        return 0
+    fraction = failed / max(1, outcome.n_jobs)
+    if allow_failures is not None and fraction < allow_failures:
+        _echo_err(f"{summary} ({fraction:.1%} failed, below --allow-failures {allow_failures})")
+        return 0
+    _echo_err(f"finished with failed samples: {summary}; retry them with `{resume}`")
+    return 3
 
 
 @app.command("score")
@@ -169,6 +229,8 @@ def score_command(
     judge_api_base: Optional[str] = opt.JudgeApiBase,
     cache_dir: Optional[Path] = opt.CacheDir,
     price: Optional[list[str]] = opt.Price,
+    cache: str = opt.CacheMode,
+    timeout: float = opt.Timeout,
     out: Optional[Path] = typer.Option(None, "--out", help="Write metrics JSON here."),
     into: Optional[Path] = typer.Option(
         None,
@@ -179,8 +241,14 @@ def score_command(
     name: Optional[str] = typer.Option(
         None, "--name", help="The submission's name on the leaderboard (default: the file name)."
     ),
+    strict: bool = typer.Option(
+        False,
+        "--strict",
+        help="Refuse answers other than a/b (by default they are scored as wrong, with a warning).",
+    ),
 ) -> None:
-    """Score saved predictions without calling any method; prints a table."""
+    """Score saved predictions without calling any method; prints a table and every warning
+    `vidbench validate` would print (also stored in the metrics)."""
     from vidbench import feedback
 
     feedback.show_progress(sys.stderr.isatty())
@@ -198,9 +266,14 @@ def score_command(
         judge_api_base=judge_api_base,
         judge_protocol=opt.check_judge_protocol(judge_protocol),
         prices=opt.parse_prices(price),
+        timeout_s=timeout,
+        cache_mode=opt.check_cache_mode(cache),
+        strict=strict,
         into=into,
         name=name,
     )
+    for warning in metrics.warnings:
+        _echo_err(f"warning: {warning}")
     manifest = None
     if target.is_dir() and (target / "manifest.json").is_file():
         from vidbench import runs
@@ -250,12 +323,15 @@ def validate_command(
     dataset: str = opt.Dataset,
     revision: Optional[str] = opt.Revision,
     split: str = opt.Split,
+    strict: bool = typer.Option(
+        False, "--strict", help="Answers other than a/b are problems, not warnings."
+    ),
 ) -> None:
     """List every problem of a predictions file, each with where it is. Exit 0 if clean, else 2."""
     from vidbench.scorecmd import validate_file
 
     problems, total, warnings, n = validate_file(
-        predictions, opt.check_mode(mode), dataset, revision, split
+        predictions, opt.check_mode(mode), dataset, revision, split, strict
     )
     for w in warnings:
         _echo_err(f"warning: {w}")
@@ -277,8 +353,28 @@ def leaderboard_command(
         help="Run folders or result files (default: every run under ./runs).",
     ),
     out_dir: Path = typer.Option(Path("leaderboards"), "--out-dir", help="Where tables go."),
+    dataset: Optional[str] = typer.Option(
+        None,
+        "--dataset",
+        "-d",
+        help="The dataset ranked: a Hub repo id or a local folder (default: jmhb/VidDiffBench).",
+    ),
+    revision: Optional[str] = typer.Option(
+        None,
+        "--revision",
+        help="Rank only runs of this dataset revision (default: that of the newest full run).",
+    ),
+    include_partial: bool = typer.Option(
+        False,
+        "--include-partial",
+        help="Also show runs that are not full (demo, --limit, filters, failed or missing "
+        "samples, another dataset), marked and never ranked.",
+    ),
 ) -> None:
-    """Collect runs into leaderboards/closed.csv, open.csv, README.md and index.html."""
+    """Collect runs into leaderboards/closed.csv, open.csv, README.md and index.html. Only full
+    runs of the leaderboard's dataset are ranked; see --include-partial."""
+    from vidbench.admission import LeaderboardDataset
+    from vidbench.dataset import DEFAULT_REPO_ID
     from vidbench.leaderboard import build_leaderboards
 
     paths = list(runs_ or [])
@@ -289,9 +385,23 @@ def leaderboard_command(
     for p in paths:
         if not p.exists():
             raise UserError(f"{p} does not exist", fix="pass run folders or result files")
-    written = build_leaderboards(run_dirs, out_dir, results)
+    left_out: list[str] = []
+    written = build_leaderboards(
+        run_dirs,
+        out_dir,
+        results,
+        board=LeaderboardDataset(dataset or DEFAULT_REPO_ID, revision),
+        include_partial=include_partial,
+        left_out=left_out,
+    )
     for path in written.values():
         typer.echo(f"wrote {path}")
+    if left_out:
+        _echo_err(
+            f"left out {len(left_out)} run(s) that are not full (--include-partial shows them):"
+        )
+        for line in left_out:
+            _echo_err(f"  {line}")
 
 
 @app.command("methods")
@@ -430,6 +540,48 @@ def data_doctor(
         raise typer.Exit(1)
 
 
+@cache_app.command("info")
+def cache_info(cache_dir: Optional[Path] = opt.CacheDir) -> None:
+    """Where the cache is, its entries and size by kind, and LLM answers per model."""
+    from vidbench.cache import get_cache
+    from vidbench.report import text_table
+
+    opt.use_cache(cache_dir)
+    info = get_cache().info()
+    on_disk = sum(p.stat().st_size for p in info.root.rglob("*") if p.is_file())
+    typer.echo(f"cache: {info.root}")
+    typer.echo(f"{info.entries} entries, {_mib(info.size)} of values, {_mib(on_disk)} on disk\n")
+    kinds = [{"kind": ns, "entries": n, "size": _mib(b)} for ns, (n, b) in info.namespaces.items()]
+    models = [{"model": m, "answers": n, "size": _mib(b)} for m, (n, b) in info.models.items()]
+    if kinds:
+        typer.echo(text_table(sorted(kinds, key=lambda r: str(r["kind"]))))
+    if models:
+        typer.echo("\n" + text_table(sorted(models, key=lambda r: str(r["model"]))))
+
+
+@cache_app.command("clear")
+def cache_clear(
+    model: Optional[str] = typer.Option(
+        None, "--model", help="Only LLM answers of this model (as passed to litellm)."
+    ),
+    older_than: Optional[str] = typer.Option(
+        None, "--older-than", help="Only entries older than this: 30d, 12h, 15m, 90s."
+    ),
+    cache_dir: Optional[Path] = opt.CacheDir,
+) -> None:
+    """Remove cache entries: all of them, or those of one model and/or older than an age."""
+    from vidbench.cache import get_cache
+
+    opt.use_cache(cache_dir)
+    age = opt.parse_age(older_than) if older_than is not None else None
+    removed, size = get_cache().clear(model=model, older_than_s=age)
+    typer.echo(f"removed {removed} entries ({_mib(size)}) from {get_cache().root}")
+
+
+def _mib(size: int) -> str:
+    return f"{size / 2**20:.2f} MiB"
+
+
 from vidbench import cli_runs  # noqa: E402  (compare, merge, view, submit)
 
 cli_runs.register(app)
@@ -461,6 +613,16 @@ def main() -> None:
         feedback.reset()  # clear the status line before the message
         _echo_err(exc.render())
         sys.exit(exc.exit_code)
+    except RunInterrupted as exc:
+        _echo_err(exc.render())
+        pool = sys.modules.get("vidbench.framepool")
+        if pool is not None:  # its workers ignore Ctrl-C: stop them, nothing outlives the run
+            pool.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        # Calls still in flight would hold the exit for up to a whole timeout; what was saved is
+        # on disk (fsynced records, committed cache rows), so nothing is lost by not waiting.
+        os._exit(exc.exit_code)
     except KeyboardInterrupt:
         feedback.reset()
         _echo_err(

@@ -61,6 +61,55 @@ Price = typer.Option(
     help="MODEL=IN,OUT: USD per million input/output tokens "
     "for a model litellm has no price for (repeatable).",
 )
+CacheMode = typer.Option(
+    "use",
+    "--cache",
+    help="LLM answer cache: use (read and write), refresh (call again and overwrite) or off.",
+)
+Timeout = typer.Option(
+    120.0, "--timeout", min=0.001, help="Seconds one LLM call may take before it is retried."
+)
+
+
+# Command-line parameters by the config.json field they set (when it is named differently).
+_FIELD_OF_PARAM = {"domain": "domains", "action": "actions"}
+
+
+def given_on_command_line(ctx: typer.Context) -> set[str]:
+    """Parameters the user typed (or set through the environment), by parameter name and, where
+    it differs, by the config.json field they set; defaults are not "given"."""
+    # Compared by name: typer carries its own copy of click, with its own ParameterSource enum.
+    typed = ("COMMANDLINE", "ENVIRONMENT")
+    names = [p.name for p in ctx.command.params if p.name]
+    given = {n for n in names if getattr(ctx.get_parameter_source(n), "name", None) in typed}
+    return given | {_FIELD_OF_PARAM[n] for n in given if n in _FIELD_OF_PARAM}
+
+
+def check_cache_mode(mode: str) -> str:
+    from vidbench.errors import UserError
+
+    if mode not in ("use", "refresh", "off"):
+        raise UserError(f"unknown --cache {mode!r}", fix="use --cache use, refresh or off")
+    return mode
+
+
+def parse_age(value: str) -> float:
+    """'30d', '12h', '15m', '90s' or a number of days -> seconds."""
+    from vidbench.errors import UserError
+
+    units = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
+    text = value.strip().lower()
+    unit = units.get(text[-1:], None)
+    number = text[:-1] if unit is not None else text
+    try:
+        amount = float(number)
+    except ValueError:
+        amount = -1.0
+    if amount < 0:
+        raise UserError(
+            f"--older-than {value!r} is not an age", fix="e.g. --older-than 30d (or 12h, 15m, 90s)"
+        )
+    return amount * (unit or units["d"])
 
 
 def parse_prices(values: Optional[list[str]]) -> dict[str, tuple[float, float]]:

@@ -436,6 +436,8 @@ class PredictionRecord:
     swapped: bool = (
         False  # True for the B/A pass of --both-orders (predictions already mapped back)
     )
+    # Raw evidence: per LLM call, {"model", "cache_key", "cached", "text"} (the reply as received).
+    llm_calls: list[dict[str, Any]] = field(default_factory=list)
 
 
 def latest_records(
@@ -641,8 +643,20 @@ class DatasetInfo(Strict):
     split_samples: int
 
 
+class ResumeEntry(Strict):
+    """One `vidbench eval --resume`: when, the command (credentials removed), the run-time
+    options it ran with, and what it changed: field -> [old, new] (vidbench.resume)."""
+
+    at: str
+    command: str
+    run_options: dict[str, Any] = Field(default_factory=dict)
+    changes: dict[str, list[Any]] = Field(default_factory=dict)
+
+
 class Manifest(Strict):
-    """manifest.json: provenance of a run, written when it starts (usage is in metrics.json)."""
+    """manifest.json: provenance of a run, written when it starts (usage is in metrics.json).
+    `run_options`: the run-time knobs it started with (concurrency, budget, timeout, cache,
+    prices); `resumes`: every resume since, with what it changed."""
 
     vidbench_version: str
     git_commit: str | None = None
@@ -659,6 +673,8 @@ class Manifest(Strict):
     both_orders: bool = False
     # "run": `vidbench eval` made the predictions; "submitted": a predictions file was scored.
     source: Literal["run", "submitted"] = "run"
+    run_options: dict[str, Any] = Field(default_factory=dict)
+    resumes: list[ResumeEntry] = Field(default_factory=list)
 
 
 class Judgement(Strict):
@@ -789,6 +805,10 @@ class MetricsBase(Strict):
     coverage: Coverage
     localization: LocalizationMetrics | None = None
     usage: Usage = Field(default_factory=Usage)
+    # Scoring a predictions file: the format read ("keyed" or the reference's "list") and every
+    # warning `vidbench validate` would print (answers other than a/b, differences left out).
+    input_format: str | None = None
+    warnings: list[str] = Field(default_factory=list)
 
     def cost_usd(self) -> float | None:
         """Every LLM cost of the run (the method's, and the judge's in open mode); None when a

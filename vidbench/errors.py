@@ -24,6 +24,23 @@ class UserError(Exception):
         return "\n".join(lines)
 
 
+class RunInterrupted(Exception):
+    """Ctrl-C during a run: what was saved, and how to go on. The CLI prints it and exits 130."""
+
+    exit_code = 130
+
+    def __init__(self, run_dir: object, saved: int, total: int):
+        self.run_dir, self.saved, self.total = run_dir, saved, total
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        return (
+            f"interrupted: {self.saved} of {self.total} sample(s) are saved in {self.run_dir} "
+            "(calls in flight were dropped; answers already paid for are in the cache); "
+            f"continue with `vidbench eval --resume {self.run_dir}`"
+        )
+
+
 class SampleFailure(Exception):
     """A failure of one sample during a run; the eval loop records `status` and the message."""
 

@@ -49,6 +49,8 @@ class EvalOptions:
     max_cost: float | None = None
     progress: bool = True
     prices: dict[str, tuple[float, float]] = field(default_factory=dict)
+    timeout_s: float = 120.0  # per LLM call
+    cache_mode: str = "use"  # LLM answers: use, refresh or off (vidbench.llm.CACHE_MODES)
 
 
 @dataclass
@@ -60,6 +62,7 @@ class EvalOutcome:
     metrics: Metrics | None = None
     saved_usd: float = 0.0  # what the answers served from the cache cost when first made
     unpriced_calls: int = 0  # uncached calls whose price is unknown (not in any cost figure)
+    n_jobs: int = 0  # selected samples (twice that with --both-orders)
 
 
 def swap_info(info: SampleInfo) -> SampleInfo:
@@ -237,6 +240,7 @@ class Evaluator:
                 )
                 record.details = output.details
         record.usage = session.usage
+        record.llm_calls = list(getattr(session, "calls", []))
         return record
 
     def run(self, todo: list[tuple[Sample, bool]]) -> tuple[list[PredictionRecord], bool]:
@@ -264,10 +268,9 @@ class Evaluator:
             bar.update(1)
             bar.set_postfix(self._postfix(), refresh=False)
 
-        with (
-            ThreadPoolExecutor(preparers, thread_name_prefix="frames") as prep_pool,
-            ThreadPoolExecutor(slots, thread_name_prefix="sample") as call_pool,
-        ):
+        prep_pool = ThreadPoolExecutor(preparers, thread_name_prefix="frames")
+        call_pool = ThreadPoolExecutor(slots, thread_name_prefix="sample")
+        try:
             preparing: set[Future[Any]] = set()
             calling: set[Future[Any]] = set()
             ready: deque[_Prepared] = deque()
@@ -305,6 +308,15 @@ class Evaluator:
                         finish(result)  # no frames: the sample's record is already final
                     else:
                         ready.append(result)
+        except BaseException as exc:
+            # On Ctrl-C start nothing more and do not wait for calls in flight (they may take a
+            # whole timeout); every finished record is already on disk.
+            interrupted = isinstance(exc, KeyboardInterrupt)
+            for pool in (prep_pool, call_pool):
+                pool.shutdown(wait=not interrupted, cancel_futures=True)
+            raise
+        prep_pool.shutdown()
+        call_pool.shutdown()
         bar.close()
         return new_records, stopped
 

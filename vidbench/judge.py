@@ -50,6 +50,7 @@ from vidbench.contracts import (
 )
 from vidbench.errors import SampleFailure
 from vidbench.predictions import cap_open_predictions
+from vidbench.secrets import redact
 
 DEFAULT_JUDGE_MODEL = "gpt-4o-2024-08-06"
 PAPER_OPPOSITE_MODEL = "gpt-4o-mini"  # the reference names the undated alias
@@ -508,7 +509,7 @@ def write_judgements(path: Any, judgements: Iterable[Judgement]) -> None:
     """judgements.jsonl: one Judgement per line."""
     with open(path, "w", encoding="utf-8") as fh:
         for j in judgements:
-            fh.write(json.dumps(j.model_dump(mode="json"), ensure_ascii=False) + "\n")
+            fh.write(json.dumps(redact(j.model_dump(mode="json")), ensure_ascii=False) + "\n")
 
 
 def read_judgements(path: Any) -> dict[str, Judgement]:

@@ -6,9 +6,14 @@ closed.csv and open.csv (the reference leaderboard's columns first, then ours), 
 when any run has localisation metrics, README.md (markdown tables) and index.html (static,
 every value escaped). Output is deterministic: same inputs, same bytes (no "generated at" stamp).
 
-Significance is recomputed here, never copied: each split's exact one-sided binomial test vs 0.5
-at p < 0.05; for published rows from the published accuracy and the published number of scored
-items per split; the average's flag uses the pooled counts.
+Which runs are ranked is vidbench.admission's rule: full-coverage runs of the leaderboard's
+dataset and revision, no subset filters, not the demo; the newest run of each method
+configuration. `include_partial` shows the others below, marked, without a rank.
+
+Significance is recomputed here, never copied, for the number it sits next to: each split's
+exact one-sided binomial test vs 0.5 at p < 0.05 (for published rows from the published accuracy
+and the published number of scored items per split); the Average's flag tests the mean of the
+split rates (stats.mean_of_rates_p_greater); the pooled rate has its own exact binomial test.
 """
 
 from __future__ import annotations
@@ -16,12 +21,14 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
+import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from vidbench import runs
+from vidbench.admission import Admission, LeaderboardDataset, admit, configuration_key
 from vidbench.contracts import (
     ClosedRate,
     LocalizationMetrics,
@@ -31,28 +38,39 @@ from vidbench.contracts import (
     OpenMetrics,
     OpenRate,
 )
+from vidbench.dataset import DEFAULT_REPO_ID
 from vidbench.errors import UserError
 from vidbench.report import markdown_table, method_label
 from vidbench.reported import PAPER_LINK, ReportedRow, reported_rows
-from vidbench.stats import binomial_p_greater, wilson_interval
+from vidbench.stats import binomial_p_greater, mean_of_rates_p_greater, wilson_interval
 from vidbench.untrusted import capped, json_kind, load_json
 
 SPLIT_COLUMNS = {"easy": "Easy", "medium": "Med", "hard": "Hard"}
 SHORT = {"easy": "easy", "medium": "med", "hard": "hard"}
 REFERENCE_COLUMNS = ["model_name", "model_link", "Easy", "Med", "Hard", "Average"]
-STATSIG_COLUMNS = ["statsig-easy", "statsig-med", "statsig-hard", "statsig-avg"]
+STATSIG_COLUMNS = [
+    "statsig-easy",
+    "statsig-med",
+    "statsig-hard",
+    "statsig-avg",
+    "statsig-pooled",
+]
 ADDED_COLUMNS = ["n-easy", "n-med", "n-hard", "ci95-easy", "ci95-med", "ci95-hard", "Pooled"]
 PROVENANCE_COLUMNS = [
+    "rank",
+    "status",
     "judge",
     "dataset",
     "dataset_revision",
     "coverage",
     "vidbench_version",
     "cost_usd",
+    "acc_per_usd",
     "date",
     "source",
     "oracle",
     "run",
+    "report",
 ]
 OPEN_EXTRA_COLUMNS = ["precision", "unmatched", "wrong_direction", "judge_failures"]
 LOCALIZATION_COLUMNS = [
@@ -91,6 +109,12 @@ def _statsig(k: int | None, n: int | None) -> str:
     return "" if p is None else str(p < ALPHA)
 
 
+def _statsig_average(rates: Sequence[tuple[float, int]]) -> str:
+    """The flag for the Average: a test of the mean of the split rates, not of the pooled rate."""
+    p = mean_of_rates_p_greater(rates)
+    return "" if p is None else str(p < ALPHA)
+
+
 def _reported_row(row: ReportedRow) -> dict[str, Any]:
     counts = row.counts()
     out: dict[str, Any] = {
@@ -106,7 +130,10 @@ def _reported_row(row: ReportedRow) -> dict[str, Any]:
         out[f"ci95-{SHORT[split]}"] = _ci(wilson_interval(k, n))
         out[f"statsig-{SHORT[split]}"] = _statsig(k, n)
     k_all, n_all = sum(k for k, _ in counts.values()), sum(n for _, n in counts.values())
-    out["statsig-avg"] = _statsig(k_all, n_all)
+    out["statsig-avg"] = _statsig_average(
+        [(row.split_percent()[s] / 100, n) for s, (_, n) in counts.items()]
+    )
+    out["statsig-pooled"] = _statsig(k_all, n_all)
     out["Pooled"] = _pct(k_all / n_all)
     out.update(
         {
@@ -120,6 +147,8 @@ def _reported_row(row: ReportedRow) -> dict[str, Any]:
             "source": row.source,
             "oracle": "False",
             "run": row.reference,
+            "status": "published",
+            "_full": True,
         }
     )
     return out
@@ -137,7 +166,27 @@ def _cost(metrics: Metrics) -> str:
     return "unknown" if cost is None else f"{cost:.4f}"
 
 
-def _run_row(run_dir: Path, manifest: Manifest, metrics: Metrics) -> dict[str, Any]:
+def _per_dollar(metrics: Metrics) -> str:
+    """Average (percentage points) per USD of real usage; blank when the cost is unknown or 0."""
+    cost = metrics.cost_usd()
+    if metrics.average is None or not cost:
+        return ""
+    return f"{100 * metrics.average / cost:.1f}"
+
+
+def _report_link(run_dir: Path, out_dir: Path) -> str:
+    """The run's report.md relative to the leaderboard folder ("./..." so that it never reads as
+    a URL scheme); blank when the run has none."""
+    report = run_dir / runs.REPORT
+    if not report.is_file():
+        return ""
+    rel = os.path.relpath(report.resolve(), Path(out_dir).resolve())
+    return rel if rel.startswith("..") else f"./{rel}"
+
+
+def _run_row(
+    run_dir: Path, manifest: Manifest, metrics: Metrics, admission: Admission, out_dir: Path
+) -> dict[str, Any]:
     out: dict[str, Any] = {
         "model_name": _model_name(manifest.method),
         "model_link": manifest.method.link,
@@ -151,7 +200,9 @@ def _run_row(run_dir: Path, manifest: Manifest, metrics: Metrics) -> dict[str, A
         out[f"n-{SHORT[split]}"] = block.n if block else ""
         out[f"ci95-{SHORT[split]}"] = _ci(block.wilson) if block else ""
         out[f"statsig-{SHORT[split]}"] = _statsig(block.n_correct, block.n) if block else ""
-    out["statsig-avg"] = _statsig(metrics.pooled_stats.n_correct, metrics.pooled_stats.n)
+    rates = [(b.rate, b.n) for b in splits.values() if b.rate is not None]
+    out["statsig-avg"] = _statsig_average(rates) if metrics.average is not None else ""
+    out["statsig-pooled"] = _statsig(metrics.pooled_stats.n_correct, metrics.pooled_stats.n)
     out["Pooled"] = _pct(metrics.pooled)
     if isinstance(metrics, OpenMetrics):
         out["precision"] = _pct(metrics.precision)
@@ -164,13 +215,19 @@ def _run_row(run_dir: Path, manifest: Manifest, metrics: Metrics) -> dict[str, A
             "judge": manifest.judge or "",
             "dataset": dataset.repo_id or dataset.kind,
             "dataset_revision": dataset.revision or "",
-            "coverage": f"{metrics.coverage.ok}/{dataset.split_samples}",
+            "coverage": admission.coverage,
+            "status": admission.status,
             "vidbench_version": manifest.vidbench_version,
             "cost_usd": _cost(metrics),
+            "acc_per_usd": _per_dollar(metrics),
             "date": manifest.created[:10],
             "source": "reproduced" if manifest.source == "run" else "submitted",
             "oracle": str(manifest.method.uses_ground_truth),
             "run": str(run_dir),
+            "report": _report_link(run_dir, out_dir),
+            "_full": admission.full,
+            "_created": manifest.created,
+            "_config": configuration_key(manifest),
         }
     )
     return out
@@ -249,14 +306,34 @@ def _extra_rows(path: Path) -> list[ReportedRow]:
     return rows
 
 
+def _newest_per_configuration(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (method, options, dataset revision) and standing: the newest run's."""
+    kept: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for r in rows:
+        if "_config" not in r:  # published and external rows
+            kept[(id(r),)] = r
+            continue
+        key = (r["_config"], r["_full"])
+        if key not in kept or (r["_created"], r["run"]) > (kept[key]["_created"], kept[key]["run"]):
+            kept[key] = r
+    return list(kept.values())
+
+
 def _sorted(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Best Average first; ties and rows without one in a fixed, content-based order."""
+    """Full rows first, best Average first; partial rows after them, never ranked; ties and rows
+    without an Average in a fixed, content-based order. Oracle rows are shown but not ranked."""
 
     def key(r: dict[str, Any]) -> tuple[Any, ...]:
         avg = r.get("_sort")
-        return (avg is None, -(avg or 0.0), r["model_name"], r["source"], r["run"])
+        return (not r["_full"], avg is None, -(avg or 0.0), r["model_name"], r["source"], r["run"])
 
-    return sorted(rows, key=key)
+    ordered = sorted(rows, key=key)
+    rank = 0
+    for r in ordered:
+        if r["_full"] and r.get("_sort") is not None and r.get("oracle") != "True":
+            rank += 1
+            r["rank"] = rank
+    return ordered
 
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -283,19 +360,45 @@ def _csv_text(cols: list[str], rows: Iterable[Mapping[str, Any]]) -> str:
 
 NOTES = (
     "Percentages, 1 decimal. Average = unweighted mean of the Easy/Med/Hard rates (the "
-    "paper's Average); Pooled = rate over all scored a/b items. statsig-* = exact one-sided "
-    "binomial test vs 0.5, p < 0.05, recomputed here (for reported rows from the published "
-    "accuracy and scored-item counts easy 357, medium 1227, hard 871; statsig-avg uses the "
-    "pooled counts). ci95-* = Wilson 95% intervals. source: reported = published in "
-    f"{PAPER_LINK}; reproduced = a vidbench run. oracle = True marks runs that were given "
-    "ground-truth information (ablations, not comparable)."
+    "paper's Average); Pooled = rate over all scored a/b items. statsig-easy/med/hard and "
+    "statsig-pooled = exact one-sided binomial test vs 0.5, p < 0.05, recomputed here (for "
+    "reported rows from the published accuracy and scored-item counts easy 357, medium 1227, "
+    "hard 871); statsig-avg = one-sided test of the mean of the split rates vs 0.5 (normal, "
+    "variance 0.25/n per split under chance). ci95-* = Wilson 95% intervals. source: reported "
+    f"= published in {PAPER_LINK}; reproduced = a vidbench run. rank: only full rows (every "
+    "sample of the split(s) answered, the leaderboard's dataset and revision, no subset "
+    "filter, not the demo; the newest run per method configuration); status says why a row "
+    "is partial. acc_per_usd = Average points per USD of the run's real usage. oracle = True "
+    "marks runs that were given ground-truth information (ablations, not ranked)."
 )
 
 
+def pin_revision(
+    board: LeaderboardDataset, runs_read: Sequence[tuple[Manifest, Metrics]]
+) -> LeaderboardDataset:
+    """A leaderboard ranks one dataset revision: the one asked for, else that of its newest full
+    run (runs of other revisions are then partial, so two revisions are never ranked together)."""
+    if board.revision is not None:
+        return board
+    full = [(m.created, m.dataset.revision) for m, x in runs_read if admit(m, x, board).full]
+    return LeaderboardDataset(board.name, max(full)[1]) if full else board
+
+
 def build_leaderboards(
-    run_dirs: Sequence[Path], out_dir: Path, extra_results: Sequence[Path] = ()
+    run_dirs: Sequence[Path],
+    out_dir: Path,
+    extra_results: Sequence[Path] = (),
+    *,
+    board: LeaderboardDataset | None = None,
+    include_partial: bool = False,
+    left_out: list[str] | None = None,
 ) -> dict[str, Path]:
-    """Write the leaderboards into `out_dir`; returns name -> written path."""
+    """Write the leaderboards into `out_dir`; returns name -> written path. `board` is the
+    dataset (and revision) the leaderboard is about (default: the official repo, at the revision
+    of its newest full run);
+    runs that are not full on it are left out (each listed in `left_out` with its reasons) unless
+    `include_partial`."""
+    board = board or LeaderboardDataset(DEFAULT_REPO_ID)
     rows: dict[str, list[dict[str, Any]]] = {"closed": [], "open": []}
     loc_rows: list[dict[str, Any]] = []
     for mode in rows:
@@ -312,7 +415,15 @@ def build_leaderboards(
     from vidbench.submit import SUBMISSIONS, submission_rows
 
     for name, manifest, metrics in submission_rows(Path(out_dir)):  # `vidbench submit`'s
-        rows[metrics.mode].append(_run_row(Path(SUBMISSIONS) / f"{name}.json", manifest, metrics))
+        # `vidbench submit` admits only whole, complete runs of this leaderboard's pinned dataset.
+        coverage = f"{metrics.coverage.ok}/{manifest.dataset.split_samples}"
+        admission = Admission(True, [], coverage)
+        rows[metrics.mode].append(
+            _run_row(
+                Path(SUBMISSIONS) / f"{name}.json", manifest, metrics, admission, Path(out_dir)
+            )
+        )
+    loaded = []
     for run_dir in sorted(Path(p) for p in run_dirs):
         manifest = runs.read_model(run_dir / runs.MANIFEST, Manifest)
         if not (run_dir / runs.METRICS).is_file():
@@ -321,8 +432,17 @@ def build_leaderboards(
                 where=str(run_dir / runs.METRICS),
                 fix=f"run `vidbench score {run_dir}` first: it writes metrics.json into the run",
             )
-        metrics = runs.read_metrics(run_dir / runs.METRICS)
-        row = _run_row(run_dir, manifest, metrics)
+        loaded.append((run_dir, manifest))
+    loaded_metrics = {run_dir: runs.read_metrics(run_dir / runs.METRICS) for run_dir, _ in loaded}
+    board = pin_revision(board, [(m, loaded_metrics[d]) for d, m in loaded])
+    for run_dir, manifest in loaded:
+        metrics = loaded_metrics[run_dir]
+        admission = admit(manifest, metrics, board)
+        if not admission.full and not include_partial:
+            if left_out is not None:
+                left_out.append(f"{run_dir}: {admission.status}")
+            continue
+        row = _run_row(run_dir, manifest, metrics, admission, Path(out_dir))
         rows[metrics.mode].append(row)
         if metrics.localization is not None:
             loc_rows += _localization_rows(row["model_name"], str(run_dir), metrics.localization)
@@ -332,7 +452,7 @@ def build_leaderboards(
     written: dict[str, Path] = {}
     tables: list[tuple[str, list[str], list[dict[str, Any]]]] = []
     for mode, title in (("closed", "Closed set: accuracy (%)"), ("open", "Open set: recall@N (%)")):
-        ordered = _sorted(rows[mode])
+        ordered = _sorted(_newest_per_configuration(rows[mode]))
         cols = columns(mode)
         written[mode] = out_dir / f"{mode}.csv"
         written[mode].write_text(_csv_text(cols, ordered), encoding="utf-8")

@@ -1,40 +1,41 @@
 """The one place vidbench calls an LLM: litellm behind a cache, one retry loop, a shared
-concurrency limit, prices and a budget.
+concurrency limit, prices and a budget. Message building lives in vidbench.messages and
+credential handling in vidbench.secrets, so methods and run folders need neither this client.
 
     client = LLMClient(get_cache(), max_concurrency=8, budget_usd=20)
-    llm = client.session()                       # one per sample: its own `usage`
+    llm = client.session()                       # one per sample: its own `usage` and `calls`
     reply = llm.complete("gpt-4o-2024-08-06", [{"role": "user", "content": "hi"}])
     value = llm.complete_json(model, messages, schema, parse=MyModel.model_validate)
 
 Decisions, so that a reader does not have to reverse-engineer them:
 - litellm is imported lazily (it takes seconds) and called with `max_retries=0, num_retries=0`:
   the retry loop here is the only one, so backoffs never stack.
-- Cache key = model + messages (each base64 data URL replaced by a hash of it) + every parameter
-  that can change the answer. Transport settings are left out: api key, timeout, retries and
-  also `api_base`. The model name says which weights answer; the endpoint only says how to reach
-  them, and keeping it out means a local server that restarts on another port, or a proxy in front
-  of the same API, still hits the cache. Serve different weights under different model names.
-- Only valid answers are cached: complete() skips truncated/empty replies, complete_json() stores
-  the text only after `parse` accepted it, under its own key (the request as first asked, so a
-  rerun gets the validated answer in one lookup even when a re-ask produced it).
+- Cache key = everything that can change an answer: provider, model, the endpoint (normalised,
+  credentials stripped: the same model name served by two servers is two sets of answers), every
+  request parameter, the messages, and each image by a digest of its bytes. Only what says how
+  to reach a server without changing what it answers is left out: api key, timeout, retries.
+- `cache_mode`: "use" (read and write), "refresh" (never read, overwrite with the new answer),
+  "off" (neither). Only valid answers are cached: complete() skips truncated/empty replies,
+  complete_json() stores the text only after `parse` accepted it, under the key of the request as
+  first asked, so a rerun gets the validated answer in one lookup even when a re-ask produced it.
 - A cache hit is a call with `cached_calls=1`, the stored token counts, and `cost_usd=0.0`: the
   run spent nothing on it. The cost originally paid is kept in the cache record, returned as
   `CompletionReply.original_cost_usd` and summed in `LLMClient.saved_usd`.
+- Every call a session makes, from the network or the cache, is listed in `Session.calls`
+  (model, cache key, raw reply text): the raw evidence a run keeps in each record.
 - A price litellm does not know (and no `prices` entry) gives cost None, never 0; None propagates
   through `Usage.add`, so totals say "unknown" rather than under-reporting.
 - The budget is checked before each uncached call; with N calls in flight a run can overshoot
-  by at most those N calls. Calls of unknown price cannot count towards it: they are counted in
-  `unpriced_calls` (and logged once). Cached answers are still served after the budget is spent.
-- API keys never reach the cache (not part of the key, not stored) and are redacted from every
-  error message raised here, since provider errors can echo request headers.
+  by at most those N calls. Calls of unknown price cannot count towards it (logged once). Cached
+  answers are still served after the budget is spent.
+- API keys never reach the cache (not part of the key, not stored) and every error message raised
+  here goes through vidbench.secrets, since provider errors can echo request headers.
 """
 
 from __future__ import annotations
 
-import base64
 import email.utils
 import hashlib
-import json
 import logging
 import os
 import random
@@ -46,19 +47,27 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import numpy as np
-
 from vidbench.cache import Cache, content_key
 from vidbench.contracts import LLMReply, Usage
 from vidbench.errors import ApiError, BudgetExceeded, ParseError
+from vidbench.messages import decode_json, json_schema_format, provider_of, reask_message
+from vidbench.secrets import (
+    is_credential_name,
+    normalise_endpoint,
+    redact_text,
+    register_secret,
+    register_url,
+)
 
 log = logging.getLogger("vidbench.llm")
 T = TypeVar("T")
 
 CACHE_NS = "llm"
-CACHE_VERSION = "llm-v1"  # bump when the key layout or the stored record changes
+CACHE_VERSION = "llm-v2"  # bump when the key layout or the stored record changes
+CACHE_MODES = ("use", "refresh", "off")
 
-# Parameters that only say how to reach a model, not what it answers: kept out of the cache key.
+# Parameters that only say how to reach a model, not what it answers: kept out of the cache key
+# (the endpoint enters it normalised, see `endpoint_of`).
 TRANSPORT_PARAMS = frozenset(
     {
         "api_key",
@@ -67,9 +76,6 @@ TRANSPORT_PARAMS = frozenset(
         "timeout",
         "max_retries",
         "num_retries",
-        "extra_headers",
-        "headers",
-        "organization",
         "drop_params",
         "metadata",
         "client",
@@ -84,31 +90,9 @@ _MISSING_CREDENTIALS = re.compile(
     re.IGNORECASE,
 )
 _DATA_URL = re.compile(r"^data:[^;,]+;base64,", re.IGNORECASE)
-_KEYLIKE = re.compile(r"(sk-[A-Za-z0-9_\-]{6,}|Bearer\s+[A-Za-z0-9_\-\.=]{6,})")
-_SECRET_ENV = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD)", re.IGNORECASE)
 
 
-# -- content helpers for methods -------------------------------------------------------------
-
-# Images one request may carry, by litellm provider (the providers' documented limits).
-PROVIDER_MAX_IMAGES: dict[str, int] = {
-    "anthropic": 100,
-    "openai": 500,
-    "azure": 500,
-    "gemini": 3000,
-    "vertex_ai": 3000,
-}
-
-
-def provider_of(model: str) -> str:
-    """litellm's provider for a model id ("anthropic/claude-..." -> "anthropic")."""
-    if "/" in model:
-        return model.split("/", 1)[0]
-    if model.startswith("claude"):
-        return "anthropic"
-    if model.startswith("gemini"):
-        return "gemini"
-    return "openai"
+# -- planning and credentials ----------------------------------------------------------------
 
 
 def estimate_cost(
@@ -146,67 +130,6 @@ def missing_credentials(model: str, api_base: str | None = None) -> list[str]:
     return [] if found.get("keys_in_environment") else list(found.get("missing_keys") or [])
 
 
-def text_part(text: str) -> dict[str, Any]:
-    """An OpenAI text content part."""
-    return {"type": "text", "text": text}
-
-
-def image_part(array: np.ndarray, fmt: str = "jpeg", quality: int = 90) -> dict[str, Any]:
-    """An OpenAI image_url content part holding `array` (H, W, 3 RGB uint8) as a base64 data URL."""
-    from vidbench.video import encode_image
-
-    fmt = fmt.lower()
-    if fmt not in ("jpeg", "jpg", "png"):
-        raise ValueError(f"image format must be jpeg or png, got {fmt!r}")
-    return encoded_image_part(encode_image(array, fmt, quality), fmt)
-
-
-def encoded_image_part(data: bytes, fmt: str = "jpeg") -> dict[str, Any]:
-    """An OpenAI image_url content part for an already encoded JPEG or PNG file
-    (VideoFrames.encoded: the harness encodes, and caches, the frames a method sends)."""
-    mime = "image/png" if fmt.lower() == "png" else "image/jpeg"
-    url = f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
-    return {"type": "image_url", "image_url": {"url": url}}
-
-
-def json_schema_format(schema: dict[str, Any], name: str | None = None) -> dict[str, Any]:
-    """The OpenAI `response_format` asking for `schema` in strict mode."""
-    raw_name = name or str(schema.get("title") or "response")
-    safe = re.sub(r"[^A-Za-z0-9_-]", "_", raw_name)[:64] or "response"
-    return {"type": "json_schema", "json_schema": {"name": safe, "schema": schema, "strict": True}}
-
-
-def decode_json(text: str | None) -> Any:
-    """Decode a JSON reply, tolerating a ```json fenced block around it."""
-    if text is None:
-        raise ValueError("the reply was empty")
-    stripped = text.strip()
-    fenced = re.search(r"```(?:json|JSON)?\s*\n?(.*?)```", stripped, re.DOTALL)
-    if fenced:
-        stripped = fenced.group(1).strip()
-    try:
-        return json.loads(stripped)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"the reply is not valid JSON ({exc.msg} at char {exc.pos})") from None
-
-
-# -- secrets -------------------------------------------------------------------------------------
-
-
-def known_secrets(extra: tuple[str, ...] = ()) -> list[str]:
-    """Values of environment variables that look like credentials, plus `extra` keys."""
-    values = [v for k, v in os.environ.items() if _SECRET_ENV.search(k) and len(v) >= 8]
-    values += [v for v in extra if v and len(v) >= 4]
-    return sorted(set(values), key=len, reverse=True)
-
-
-def redact(message: str, extra: tuple[str, ...] = ()) -> str:
-    """`message` with every known key value and anything key-shaped replaced by [REDACTED]."""
-    for secret in known_secrets(extra):
-        message = message.replace(secret, "[REDACTED]")
-    return _KEYLIKE.sub("[REDACTED]", message)
-
-
 # -- cache keys ----------------------------------------------------------------------------------
 
 
@@ -225,12 +148,38 @@ def _hash_data_urls(value: Any) -> Any:
     return value
 
 
+def endpoint_of(model: str, params: dict[str, Any]) -> str | None:
+    """The server that answers: `api_base`/`base_url`, else the provider's endpoint variable
+    (OPENAI_API_BASE, ...), else None (the provider's public API); normalised, no credentials."""
+    url = params.get("api_base") or params.get("base_url")
+    if not url:
+        provider = provider_of(model)
+        names = [f"{provider.upper()}_API_BASE"]
+        if provider in ("openai", "hosted_vllm"):
+            names += ["OPENAI_API_BASE", "OPENAI_BASE_URL"]
+        url = next((os.environ[n] for n in names if os.environ.get(n)), None)
+    return normalise_endpoint(str(url)) if url else None
+
+
 def request_key(
     kind: str, model: str, messages: list[dict[str, Any]], params: dict[str, Any]
 ) -> str:
     """The cache key of one request (see the module docstring for what is in it and why)."""
     answer_params = {k: v for k, v in params.items() if k not in TRANSPORT_PARAMS}
-    return content_key(CACHE_VERSION, kind, model, _hash_data_urls(messages), answer_params)
+    for name in ("extra_headers", "headers"):
+        if isinstance(answer_params.get(name), dict):  # headers can change an answer; keys cannot
+            answer_params[name] = {
+                h: v for h, v in answer_params[name].items() if not is_credential_name(str(h))
+            }
+    return content_key(
+        CACHE_VERSION,
+        kind,
+        provider_of(model),
+        model,
+        endpoint_of(model, params),
+        _hash_data_urls(messages),
+        answer_params,
+    )
 
 
 # -- retries -------------------------------------------------------------------------------------
@@ -369,6 +318,7 @@ class LLMClient:
         max_concurrency: int = 8,
         timeout_s: float = 120,
         max_attempts: int = 6,
+        cache_mode: str = "use",
         budget_usd: float | None = None,
         prices: dict[str, tuple[float, float]] | None = None,
         backoff_base_s: float | None = None,
@@ -376,7 +326,12 @@ class LLMClient:
     ):
         if max_concurrency < 1 or max_attempts < 1:
             raise ValueError("max_concurrency and max_attempts must be >= 1")
-        self.cache = cache
+        if cache_mode not in CACHE_MODES:
+            raise ValueError(f"cache_mode must be one of {', '.join(CACHE_MODES)}")
+        if timeout_s <= 0:
+            raise ValueError("timeout_s must be positive")
+        self.cache = cache if cache_mode != "off" else None
+        self.cache_mode = cache_mode
         self.max_concurrency = max_concurrency
         self.timeout_s = timeout_s
         self.max_attempts = max_attempts
@@ -458,7 +413,8 @@ class LLMClient:
         Raises ApiError (rejected, or still failing after max_attempts) or BudgetExceeded."""
         self._check_budget()
         litellm = _import_litellm()
-        extra_secrets = tuple(str(params[k]) for k in ("api_key",) if params.get(k))
+        register_secret(params.get("api_key"))
+        register_url(params.get("api_base") or params.get("base_url"))
         kwargs = {"drop_params": True, **params, "max_retries": 0, "num_retries": 0}
         kwargs.setdefault("timeout", self.timeout_s)
         # Self-hosted OpenAI-compatible servers (vLLM & co.) started without --api-key accept
@@ -476,7 +432,7 @@ class LLMClient:
                     response = litellm.completion(model=model, messages=messages, **kwargs)
             except Exception as exc:  # litellm maps every provider failure to an exception
                 status = _status_of(exc)
-                what = redact(f"{type(exc).__name__}: {exc}", extra_secrets)
+                what = redact_text(f"{type(exc).__name__}: {exc}")
                 if not is_retryable(exc):
                     raise ApiError(
                         f"{model}: request rejected (HTTP {status}), not retried: {what}"
@@ -516,14 +472,28 @@ class Session:
     def __init__(self, client: LLMClient):
         self.client = client
         self.usage = Usage()
+        self.calls: list[dict[str, Any]] = []  # raw evidence: one entry per call, see _note
         self._lock = threading.Lock()
+
+    def _note(self, model: str, key: str, text: str | None, *, cached: bool) -> None:
+        """Keep what one call answered (and under which cache key), for the sample's record."""
+        with self._lock:
+            self.calls.append({"model": model, "cache_key": key, "cached": cached, "text": text})
 
     def _cache_get(self, key: str) -> dict[str, Any] | None:
         cache = self.client.cache
-        return cache.get_json(CACHE_NS, key) if cache is not None else None
+        if cache is None or self.client.cache_mode != "use":
+            return None
+        return cache.get_json(CACHE_NS, key)
 
     def _cache_put(
-        self, key: str, model: str, text: str, finish_reason: str | None, usage: Usage
+        self,
+        key: str,
+        model: str,
+        endpoint: str | None,
+        text: str,
+        finish_reason: str | None,
+        usage: Usage,
     ) -> None:
         if self.client.cache is None:
             return
@@ -532,7 +502,8 @@ class Session:
             key,
             {
                 "model": model,
-                "text": text,
+                "endpoint": endpoint,
+                "text": redact_text(text),
                 "finish_reason": finish_reason,
                 "calls": usage.calls,
                 "prompt_tokens": usage.prompt_tokens,
@@ -567,11 +538,15 @@ class Session:
         key = request_key("text", model, messages, params)
         record = self._cache_get(key)
         if record is not None:
+            self._note(model, key, record["text"], cached=True)
             return self._serve_hit(record)
         raw = self.client.call(model, messages, params)
         self.client._account(self, raw.usage)
+        self._note(model, key, raw.text, cached=False)
         if raw.text and raw.finish_reason != "length":
-            self._cache_put(key, model, raw.text, raw.finish_reason, raw.usage)
+            self._cache_put(
+                key, model, endpoint_of(model, params), raw.text, raw.finish_reason, raw.usage
+            )
         return CompletionReply(
             raw.text or "",
             raw.usage,
@@ -602,6 +577,7 @@ class Session:
             except (ValueError, KeyError, TypeError):
                 pass  # stored under an older `parse` that accepted it: ask again
             else:
+                self._note(model, key, record["text"], cached=True)
                 self._serve_hit(record)
                 return value
 
@@ -617,6 +593,7 @@ class Session:
                 ]
             raw = self.client.call(model, conversation, params)
             self.client._account(self, raw.usage)
+            self._note(model, key, raw.text, cached=False)
             total.add(raw.usage)
             last_text = raw.text
             try:
@@ -635,20 +612,13 @@ class Session:
                 )
                 continue
             assert raw.text is not None  # decode_json rejected None
-            self._cache_put(key, model, raw.text, raw.finish_reason, total)
+            self._cache_put(
+                key, model, endpoint_of(model, params), raw.text, raw.finish_reason, total
+            )
             return value
         raise ParseError(
-            redact(
+            redact_text(
                 f"{model}: no valid JSON answer after 3 attempts "
                 f"(retry and re-ask); last error: {errors[-1]}"
             )
         )
-
-
-def reask_message(error: str) -> str:
-    """The user turn that asks the model to fix its previous reply."""
-    return (
-        f"Your previous reply could not be used: {error}. Reply again with only a JSON "
-        "object that follows the requested schema exactly: every required key, only the "
-        "allowed values, no other text."
-    )

@@ -4,6 +4,7 @@ run folder. The CLI only parses arguments and prints."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +18,14 @@ from vidbench.contracts import (
     MethodInfo,
     Metrics,
     PredictionRecord,
+    ResumeEntry,
     RunConfig,
     Sample,
     SelectionConfig,
     Usage,
 )
 from vidbench.dataset import Benchmark, Selection, load_benchmark, select
-from vidbench.errors import UserError
+from vidbench.errors import RunInterrupted, UserError
 from vidbench.evaluate import (
     EvalOptions,
     EvalOutcome,
@@ -33,6 +35,8 @@ from vidbench.evaluate import (
     status,
 )
 from vidbench.registry import build_method
+from vidbench.resume import reconcile
+from vidbench.secrets import register_options, register_url
 
 
 def selection_of(config: RunConfig) -> Selection:
@@ -47,12 +51,26 @@ def make_client(
     max_concurrency: int,
     max_cost: float | None,
     prices: dict[str, tuple[float, float]] | None = None,
+    timeout_s: float = 120.0,
+    cache_mode: str = "use",
 ) -> Any:
     from vidbench.llm import LLMClient
 
     return LLMClient(
-        get_cache(), max_concurrency=max_concurrency, budget_usd=max_cost, prices=prices
+        get_cache(),
+        max_concurrency=max_concurrency,
+        budget_usd=max_cost,
+        prices=prices,
+        timeout_s=timeout_s,
+        cache_mode=cache_mode,
     )
+
+
+def remember_credentials(config: RunConfig) -> None:
+    """Credentials given as options or inside URLs are known by value from here on, so whatever
+    echoes them later (errors, replies, the command line) is redacted (vidbench.secrets)."""
+    register_options(config.options)
+    register_url(config.judge_api_base)
 
 
 def prepare(
@@ -196,21 +214,68 @@ def default_judge() -> str:
     return DEFAULT_JUDGE_MODEL
 
 
+def run_options(options: EvalOptions) -> dict[str, Any]:
+    """The run-time knobs as the manifest records them (they may change at a resume)."""
+    return {
+        "max_concurrency": options.max_concurrency,
+        "max_cost": options.max_cost,
+        "timeout_s": options.timeout_s,
+        "cache": options.cache_mode,
+        "prices": {model: list(price) for model, price in sorted(options.prices.items())},
+    }
+
+
+def record_resume(
+    run_dir: Path,
+    request: RunConfig,
+    manifest: Manifest,
+    knobs: dict[str, Any],
+    changes: dict[str, list[Any]],
+) -> None:
+    """Save what a resume changed: config.json gets the new locations (so the next resume goes
+    to the restarted server too); the manifest lists each resume with its knobs and changes."""
+    previous = manifest.resumes[-1].run_options if manifest.resumes else manifest.run_options
+    changed = dict(changes)
+    for name, value in knobs.items():
+        if name in previous and previous[name] != value:
+            changed[name] = [previous[name], value]
+    manifest.resumes.append(
+        ResumeEntry(
+            at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            command=runs.redacted_command(),
+            run_options=knobs,
+            changes=changed,
+        )
+    )
+    runs.write_model(run_dir / runs.CONFIG, request)
+    runs.write_model(run_dir / runs.MANIFEST, manifest)
+
+
+ResumeOverrides = tuple[dict[str, Any], dict[str, Any]]
+
+
 def run_eval(
     request: RunConfig,
     options: EvalOptions,
     runs_dir: Path,
     resume: Path | None = None,
+    overrides: ResumeOverrides | None = None,
     prepared: tuple[Method, Benchmark | None] | None = None,
 ) -> EvalOutcome:
     """Start a run (or resume one), run every missing or failed sample, score, write it all.
-    The run folder stays locked (one writer) until its metrics are written; a folder that cannot
-    be resumed is refused before anything runs. `prepared`: the method and the split's samples,
-    built by the caller (the Python API)."""
+
+    On resume, `overrides` holds what the command line set explicitly (config fields, -M
+    options); vidbench.resume decides what of it applies and what is refused. The run folder
+    stays locked (one writer) until its metrics are written; a folder that cannot be resumed is
+    refused before anything runs. `prepared`: the method and the split's samples, built by the
+    caller (the Python API)."""
     lock = runs.lock_run_dir(resume) if resume is not None else None
     try:
+        changes: dict[str, list[Any]] = {}
+        remember_credentials(request)
         if resume is not None:
-            request = runs.read_model(resume / runs.CONFIG, RunConfig)
+            request, changes = _resumed_config(resume, overrides)
+            remember_credentials(request)
         status(f"loading dataset {request.dataset} ...")
         # The model client (seconds to import) loads in the background from here on.
         given_method, given_bench = prepared or (None, None)
@@ -233,8 +298,10 @@ def run_eval(
             log = runs.RecordLog(run_dir / runs.PREDICTIONS)
             done = runs.completed(log.read())
             log.keep_only(done.values())  # drop failed records: they run again, never duplicated
+            record_resume(run_dir, request, manifest, run_options(options), changes)
         else:
             manifest = manifest_for(request, method, bench, split_samples)
+            manifest.run_options = run_options(options)
             files = {runs.CONFIG: request, runs.MANIFEST: manifest}
             shard = request.selection.shard
             label = f"{request.method}-shard{shard[0]}of{shard[1]}" if shard else request.method
@@ -242,7 +309,13 @@ def run_eval(
             done = {}
         feedback.attach_run_log(run_dir)
         feedback.log.info("run %s: %s", run_dir, runs.redacted_command())
-        client = make_client(options.max_concurrency, options.max_cost, options.prices)
+        client = make_client(
+            options.max_concurrency,
+            options.max_cost,
+            options.prices,
+            options.timeout_s,
+            options.cache_mode,
+        )
         evaluator = Evaluator(
             method, bench, request.mode, run_dir, options, client, get_cache(), name=request.method
         )
@@ -252,28 +325,33 @@ def run_eval(
         feedback.log.info(
             "running %d of %d samples (%d done before)", len(todo), len(jobs), len(done)
         )
-        new_records, stopped = evaluator.run(todo)
-        # The records in hand are the run: the kept ones from before plus the ones just made (a
-        # failed old record was dropped above, so nothing is superseded twice).
-        records = list(done.values()) + new_records
-        status("scoring ...")
-        outcome = EvalOutcome(
-            run_dir,
-            records,
-            total_usage(records),
-            stopped,
-            saved_usd=float(getattr(client, "saved_usd", 0.0)),
-            unpriced_calls=int(getattr(client, "unpriced_calls", 0)),
-        )
-        for record in records:
-            if record.status.value != "ok":
-                feedback.log.info(
-                    "failed %s: %s: %s", record.sample_key, record.status.value, record.error
-                )
-        feedback.log.info("scoring")
-        outcome.metrics = score_records(
-            request, bench, records, client, options.max_concurrency, run_dir, manifest
-        )
+        try:
+            new_records, stopped = evaluator.run(todo)
+            # The records in hand are the run: the kept ones from before plus the ones just
+            # made (a failed old record was dropped above, so nothing is superseded twice).
+            records = list(done.values()) + new_records
+            status("scoring ...")
+            outcome = EvalOutcome(
+                run_dir,
+                records,
+                total_usage(records),
+                stopped,
+                saved_usd=float(getattr(client, "saved_usd", 0.0)),
+                unpriced_calls=int(getattr(client, "unpriced_calls", 0)),
+                n_jobs=len(jobs),
+            )
+            for record in records:
+                if record.status.value != "ok":
+                    feedback.log.info(
+                        "failed %s: %s: %s", record.sample_key, record.status.value, record.error
+                    )
+            feedback.log.info("scoring")
+            outcome.metrics = score_records(
+                request, bench, records, client, options.max_concurrency, run_dir, manifest
+            )
+        except KeyboardInterrupt:  # while running or while judging: say what is saved
+            saved_now = runs.completed(evaluator.log.read())
+            raise RunInterrupted(run_dir, len(saved_now), len(jobs)) from None
         feedback.log.info(
             "done: %d records, average %s, cost %s USD%s",
             len(records),
@@ -286,6 +364,21 @@ def run_eval(
         feedback.detach_run_log()
         if lock is not None:
             lock.release()
+
+
+def _resumed_config(
+    run_dir: Path, overrides: ResumeOverrides | None
+) -> tuple[RunConfig, dict[str, list[Any]]]:
+    """The saved config with what the command line may change applied (vidbench.resume)."""
+    runs.read_model(run_dir / runs.CONFIG, RunConfig)  # a clear error for a foreign file
+    given, given_options = overrides or ({}, {})
+    try:
+        resolved = runs.read_model(run_dir / runs.MANIFEST, Manifest).method.config
+    except UserError:  # killed before its manifest: rebuilt later from the config
+        resolved = None
+    saved = runs.read_json(run_dir / runs.CONFIG)
+    config, changes = reconcile(saved, given, given_options, resolved)
+    return RunConfig.model_validate(config), changes
 
 
 def _manifest_or_rebuilt(

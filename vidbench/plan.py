@@ -13,7 +13,8 @@ TOKENS_PER_IMAGE = 255
 
 
 def dry_run(request: RunConfig) -> str:
-    from vidbench.llm import PROVIDER_MAX_IMAGES, estimate_cost, provider_of
+    from vidbench.llm import estimate_cost
+    from vidbench.messages import PROVIDER_MAX_IMAGES, provider_of
     from vidbench.pipeline import jobs_for, prepare
     from vidbench.video import frame_indices, probe
 

@@ -168,7 +168,7 @@ def _list_to_keyed(
     return keyed, problems, warnings
 
 
-def _parse_closed_value(value: Any, where: str, problems: _Capped) -> DifferencePrediction:
+def _parse_closed_value(value: Any, where: str, odd: list[Problem]) -> DifferencePrediction:
     if isinstance(value, Mapping):
         answer = value.get("prediction")
         description = value.get("description") or ""
@@ -177,18 +177,23 @@ def _parse_closed_value(value: Any, where: str, problems: _Capped) -> Difference
     else:
         answer, description = value, ""
     if answer not in ANSWERS:
-        problems.append(
-            Problem(
-                where,
-                f"prediction is {_short(answer)}, not 'a' or 'b'",
-                'use "a" or "b" (or leave the difference out: it counts as wrong)',
-            )
-        )
+        odd.append(_odd_answer(where, answer))
         answer = None
     return DifferencePrediction(description, answer)
 
 
-def _parse_open_value(value: Any, where: str, problems: _Capped) -> DifferencePrediction:
+def _odd_answer(where: str, answer: Any) -> Problem:
+    """An answer other than a/b: wrong, as the reference scores it (a problem under --strict)."""
+    return Problem(
+        where,
+        f"prediction is {_short(answer)}, not 'a' or 'b': scored as wrong",
+        'use "a" or "b" (or leave the difference out: it counts as wrong)',
+    )
+
+
+def _parse_open_value(
+    value: Any, where: str, problems: _Capped, odd: list[Problem]
+) -> DifferencePrediction:
     if not isinstance(value, Mapping):
         problems.append(
             Problem(
@@ -209,9 +214,7 @@ def _parse_open_value(value: Any, where: str, problems: _Capped) -> DifferencePr
         )
         description = description if isinstance(description, str) else ""
     if answer not in ANSWERS:
-        problems.append(
-            Problem(where, f"prediction is {_short(answer)}, not 'a' or 'b'", 'use "a" or "b"')
-        )
+        odd.append(_odd_answer(where, answer))
         answer = None
     return DifferencePrediction(description, answer)
 
@@ -221,17 +224,19 @@ def _check_sample(
     entry: Any,
     mode: Mode,
     problems: list[Problem],
+    odd: list[Problem],
 ) -> tuple[dict[str, DifferencePrediction], int]:
-    """Parse one sample's entry; returns (predictions, number of askable differences left out)."""
+    """Parse one sample's entry; returns (predictions, number of askable differences left out).
+    Answers other than a/b go to `odd` (warnings, or problems under --strict)."""
     capped = _Capped(problems, _where(sample.key))
     try:
-        return _check_entry(sample, entry, mode, capped)
+        return _check_entry(sample, entry, mode, capped, odd)
     finally:
         capped.close()
 
 
 def _check_entry(
-    sample: Sample, entry: Any, mode: Mode, problems: _Capped
+    sample: Sample, entry: Any, mode: Mode, problems: _Capped, odd: list[Problem]
 ) -> tuple[dict[str, DifferencePrediction], int]:
     key = sample.key
     if not isinstance(entry, Mapping):
@@ -271,12 +276,12 @@ def _check_entry(
                     )
                 )
                 continue
-            out[dkey] = _parse_closed_value(entry[dkey], where, problems)
+            out[dkey] = _parse_closed_value(entry[dkey], where, odd)
         return out, len(set(asked) - set(out))
     limit = sample.info.max_differences
     # Parsing stops a little past the limit: a million keys must not make a million objects.
     for dkey in sorted_keys(str(k) for k in entry)[: limit + MAX_PROBLEMS_PER_SOURCE]:
-        out[dkey] = _parse_open_value(entry[dkey], _where(key, dkey), problems)
+        out[dkey] = _parse_open_value(entry[dkey], _where(key, dkey), problems, odd)
     if len(entry) > limit:
         problems.append(
             Problem(
@@ -290,24 +295,31 @@ def _check_entry(
     return out, 0
 
 
-def load_predictions(
+def load_submission(
     path_or_obj: str | os.PathLike[str] | Mapping[str, Any] | list[Any],
     samples: Sequence[Sample],
     mode: Mode,
-) -> tuple[Predictions, list[Problem], list[str]]:
-    """Read and check predictions for `samples`; returns (predictions, problems, warnings).
+    strict: bool = False,
+) -> tuple[Predictions, list[Problem], list[str], str]:
+    """Read and check predictions for `samples`; returns (predictions, problems, warnings,
+    format) where format is "keyed" (the native form) or "list" (the reference's).
+
+    An answer other than a/b ('c', null, 'A', ...) is scored as wrong, as the reference scorer
+    does, and listed as a warning (up to MAX_LISTED_PROBLEMS, then a count); `strict` makes each
+    one a problem instead.
 
     `path_or_obj` is a JSON file path or already-decoded JSON. Every problem is listed: malformed
     JSON (with line and column), unknown / duplicate / missing sample keys; closed mode: unknown or
-    unasked difference keys, answers other than a/b; open mode: empty descriptions, more
-    differences than the pair's max_differences, answers other than a/b. Predictions that could
+    unasked difference keys; open mode: empty descriptions, more differences than the pair's
+    max_differences. Predictions that could
     be read are returned even when there are problems (answers that are not a/b become None,
     i.e. wrong).
     """
     data, name, problems = _read(path_or_obj)
     warnings: list[str] = []
     if data is None:
-        return {}, problems, warnings
+        return {}, problems, warnings, "unreadable"
+    fmt = "list" if isinstance(data, list) else "keyed"
     if isinstance(data, list):
         data, more, warnings = _list_to_keyed(data, samples, name)
         problems.extend(more)
@@ -319,7 +331,7 @@ def load_predictions(
                 "write an object keyed by sample_key",
             )
         )
-        return {}, problems, warnings
+        return {}, problems, warnings, fmt
 
     by_key = {s.key: s for s in samples}
     top = _Capped(problems, name)
@@ -339,6 +351,7 @@ def load_predictions(
     top.close()
 
     predictions: Predictions = {}
+    odd: list[Problem] = []
     left_out = 0
     for sample in samples:
         if sample.key not in data:
@@ -350,10 +363,32 @@ def load_predictions(
                 )
             )
             continue
-        predictions[sample.key], missing = _check_sample(sample, data[sample.key], mode, problems)
+        predictions[sample.key], missing = _check_sample(
+            sample, data[sample.key], mode, problems, odd
+        )
         left_out += missing
     if left_out:
         warnings.append(f"{left_out} asked differences have no prediction; they count as wrong")
+    if strict:
+        problems.extend(odd)
+    else:
+        warnings += [p.render() for p in odd[:MAX_LISTED_PROBLEMS]]
+        if len(odd) > MAX_LISTED_PROBLEMS:
+            warnings.append(
+                f"... and {len(odd) - MAX_LISTED_PROBLEMS} more answers other than a/b "
+                "(scored as wrong)"
+            )
+    return predictions, problems, warnings, fmt
+
+
+def load_predictions(
+    path_or_obj: str | os.PathLike[str] | Mapping[str, Any] | list[Any],
+    samples: Sequence[Sample],
+    mode: Mode,
+    strict: bool = False,
+) -> tuple[Predictions, list[Problem], list[str]]:
+    """`load_submission` without the format: (predictions, problems, warnings)."""
+    predictions, problems, warnings, _ = load_submission(path_or_obj, samples, mode, strict)
     return predictions, problems, warnings
 
 
@@ -366,9 +401,10 @@ def validate_or_raise(
     path_or_obj: str | os.PathLike[str] | Mapping[str, Any] | list[Any],
     samples: Sequence[Sample],
     mode: Mode,
+    strict: bool = False,
 ) -> tuple[Predictions, list[str]]:
     """`load_predictions`, raising one UserError that lists every problem (`vidbench score`)."""
-    predictions, problems, warnings = load_predictions(path_or_obj, samples, mode)
+    predictions, problems, warnings = load_predictions(path_or_obj, samples, mode, strict)
     if problems:
         shown = [p.render() for p in problems[:MAX_LISTED_PROBLEMS]]
         if len(problems) > MAX_LISTED_PROBLEMS:

@@ -35,6 +35,7 @@ from vidbench.contracts import (
     latest_records,
 )
 from vidbench.errors import UserError
+from vidbench.secrets import REDACTED, is_credential_name, redact, redact_text, register_secret
 from vidbench.untrusted import load_json, read_text
 
 PREDICTIONS = "predictions.jsonl"
@@ -48,7 +49,6 @@ LOCK = ".lock"
 RECORD: TypeAdapter[PredictionRecord] = TypeAdapter(PredictionRecord)
 """How a PredictionRecord becomes one line of predictions.jsonl and back."""
 
-_SECRET_NAME = re.compile(r"(api[_-]?key|token|secret|password|authorization)", re.I)
 PACKAGES = (
     "numpy",
     "scipy",
@@ -62,18 +62,6 @@ PACKAGES = (
     "torch",
     "open_clip_torch",
 )
-
-
-def redact_secret_fields(value: Any) -> Any:
-    """Drop values whose key names a secret, at any depth (manifests and configs are shared)."""
-    if isinstance(value, dict):
-        return {
-            k: "<redacted>" if _SECRET_NAME.search(str(k)) and v else redact_secret_fields(v)
-            for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [redact_secret_fields(v) for v in value]
-    return value
 
 
 def create_run_dir(
@@ -200,9 +188,10 @@ def lock_run_dir(run_dir: Path) -> RunLock:
 
 
 def write_json(path: Path, data: Any) -> None:
-    """Atomic: a reader never sees half a file, and an old file is not lost on a crash."""
+    """Atomic: a reader never sees half a file, and an old file is not lost on a crash.
+    Credentials are removed by value first (vidbench.secrets)."""
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+    tmp.write_text(json.dumps(redact(data), indent=2, sort_keys=False, default=str) + "\n")
     os.replace(tmp, path)
 
 
@@ -210,13 +199,9 @@ M = TypeVar("M", bound=BaseModel)
 
 
 def write_model(path: Path, model: BaseModel) -> None:
-    """A typed run file (config, manifest, metrics), atomically. Config and manifest hold what a
-    user typed, so fields named like secrets are redacted there; metrics hold only numbers (and
-    `prompt_tokens`, which the redactor's pattern would hit)."""
-    data = model.model_dump(mode="json", by_alias=True)
-    if not isinstance(model, (ClosedMetrics, OpenMetrics)):
-        data = redact_secret_fields(data)
-    write_json(path, data)
+    """A typed run file (config, manifest, metrics), atomically, credentials removed by value
+    (write_json)."""
+    write_json(path, model.model_dump(mode="json", by_alias=True))
 
 
 def read_model(path: Path, model: type[M]) -> M:
@@ -278,14 +263,16 @@ def package_versions() -> dict[str, str | None]:
 
 
 def redacted_command() -> str:
-    """The command line as typed, with anything that looks like a credential removed."""
-    from vidbench.llm import redact as redact_text
-
-    command = " ".join(sys.argv)
-    command = re.sub(
-        r"((?:api[_-]?key|token|secret|password)=)\S+", r"\1<redacted>", command, flags=re.I
-    )
-    return redact_text(command)
+    """The command line as typed, without credentials (`-M api_key=...` values, URL user-info,
+    known key values)."""
+    args = []
+    for arg in sys.argv:
+        name, sep, value = arg.partition("=")
+        if sep and is_credential_name(name.lstrip("-")):
+            register_secret(value)
+            arg = f"{name}={REDACTED}"
+        args.append(arg)
+    return redact_text(" ".join(args))
 
 
 def build_manifest(**parts: Any) -> Manifest:
@@ -302,6 +289,12 @@ def build_manifest(**parts: Any) -> Manifest:
             **parts,
         }
     )
+
+
+def record_line(record: PredictionRecord) -> str:
+    """One line of predictions.jsonl, credentials removed (a reply or an error can echo them)."""
+    data = json.loads(RECORD.dump_json(record, fallback=str))
+    return json.dumps(redact(data), ensure_ascii=False) + "\n"
 
 
 class RecordLog:
@@ -339,11 +332,11 @@ class RecordLog:
         tmp = self.path.with_name(f".{self.path.name}.tmp")
         with open(tmp, "w") as fh:
             for record in records:
-                fh.write(RECORD.dump_json(record, fallback=str).decode() + "\n")
+                fh.write(record_line(record))
         os.replace(tmp, self.path)
 
     def append(self, record: PredictionRecord) -> None:
-        line = RECORD.dump_json(record, fallback=str).decode() + "\n"
+        line = record_line(record)
         with self._lock, open(self.path, "a") as fh:
             fh.write(line)
             fh.flush()

@@ -28,7 +28,7 @@ def _format_problem(problem: Any) -> str:
 
 
 def validate_file(
-    path: Path, mode: Mode, dataset: str, revision: str | None, split: str
+    path: Path, mode: Mode, dataset: str, revision: str | None, split: str, strict: bool = False
 ) -> tuple[list[str], int, list[str], int]:
     """The problems of a predictions file, formatted with where they are (a hostile file's
     repeats summarised), how many there are in all, the warnings, and the samples read."""
@@ -37,7 +37,7 @@ def validate_file(
     if not path.is_file():
         raise UserError(f"predictions file {path} not found")
     bench = load_benchmark(dataset, revision, Selection(split=split))
-    preds, problems, warnings = load_predictions(path, bench.samples, mode)
+    preds, problems, warnings = load_predictions(path, bench.samples, mode, strict)
     shown = [_format_problem(p) for p in problems]
     return shown, count_problems(problems), list(warnings), len(preds)
 
@@ -53,14 +53,23 @@ def score_target(
     judge_api_base: str | None,
     judge_protocol: str | None = None,
     prices: dict[str, tuple[float, float]] | None = None,
+    timeout_s: float = 120.0,
+    cache_mode: str = "use",
+    strict: bool = False,
     into: Path | None = None,
     name: str | None = None,
 ) -> Metrics:
     """Metrics of a run folder's records, or of a predictions file (a submission). `into` writes
-    the submission's run folder (manifest, metrics, judgements, report) for the leaderboard."""
-    from vidbench.pipeline import make_client
+    the submission's run folder (manifest, metrics, judgements, report) for the leaderboard.
 
-    client = make_client(8, None, prices)
+    A predictions file's warnings (answers other than a/b, differences left out, the list
+    format) are kept in the metrics with the format that was read; `strict` turns answers
+    other than a/b into problems."""
+    from vidbench.pipeline import make_client
+    from vidbench.secrets import register_url
+
+    register_url(judge_api_base)
+    client = make_client(8, None, prices, timeout_s, cache_mode)
     if target.is_dir():
         return _score_run_dir(
             target, mode, dataset, revision, split, judge, judge_api_base, client, judge_protocol
@@ -71,11 +80,11 @@ def score_target(
         raise UserError("scoring a predictions file needs --mode closed or --mode open")
     from vidbench import scoring
     from vidbench.pipeline import dataset_info, judge_for, selection_config
-    from vidbench.predictions import count_problems, load_predictions
+    from vidbench.predictions import count_problems, load_submission
 
     selection = Selection(split=split or "all")
     bench = load_benchmark(dataset or "demo", revision, selection)
-    preds, problems, warnings = load_predictions(target, bench.samples, mode)
+    preds, problems, warnings, input_format = load_submission(target, bench.samples, mode, strict)
     if problems:
         shown = "\n    ".join(_format_problem(p) for p in problems[:20])
         more = f"\n    ... and {len(problems) - 20} more" if len(problems) > 20 else ""
@@ -97,6 +106,7 @@ def score_target(
         judge_model = judge_label(protocol, judge)
         judgements = scoring.judge_open(bench.samples, preds, judge_obj)
         metrics = scoring.score_open(bench.samples, preds, judgements)
+    metrics.input_format, metrics.warnings = input_format, list(warnings)
     if into is not None:
         manifest = runs.build_manifest(
             method=MethodInfo(name=name or target.stem),

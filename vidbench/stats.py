@@ -158,6 +158,28 @@ def bootstrap_mean_of_rates(
     return _percentiles(np.mean(np.stack(rates), axis=0), level)
 
 
+def mean_of_rates_p_greater(groups: Sequence[tuple[float, int]], p0: float = 0.5) -> float | None:
+    """One-sided p-value for H1: the unweighted mean of several group rates (the paper's split
+    "Average") exceeds p0. `groups` holds (rate, n) per group; groups with n = 0 are left out, as
+    they are left out of the average.
+
+    Under H0 every item is right with probability p0, independently, so rate_g has variance
+    p0(1-p0)/n_g and the mean of G rates has variance sum_g p0(1-p0)/n_g / G^2. The statistic
+    z = (mean - p0) / sd is referred to the standard normal. With the benchmark's hundreds of items
+    per split the normal approximation is accurate (each rate is a scaled binomial); the exact
+    distribution of a sum of differently scaled binomials has no closed form. The pooled rate has
+    its own exact binomial test (`binomial_p_greater`): the two answer different questions when
+    splits differ in size.
+    """
+    kept = [(float(r), int(n)) for r, n in groups if n > 0]
+    if not kept:
+        return None
+    mean = sum(r for r, _ in kept) / len(kept)
+    var = sum(p0 * (1 - p0) / n for _, n in kept) / len(kept) ** 2
+    z = (mean - p0) / math.sqrt(var)
+    return 0.5 * math.erfc(z / math.sqrt(2))
+
+
 def mcnemar_exact(only_a: int, only_b: int) -> float | None:
     """Exact two-sided McNemar p-value: of the discordant items (right in one run only), is the
     split between the runs compatible with 50/50? None when no item is discordant."""

@@ -162,7 +162,7 @@ def submit(
         runs.write_json(
             pin_path, {"repo_id": manifest.dataset.repo_id, "revision": manifest.dataset.revision}
         )
-    runs.write_json(target, runs.redact_secret_fields(submission))
+    runs.write_json(target, submission)  # write_json removes credentials by value
     return target
 
 

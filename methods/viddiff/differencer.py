@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vidbench.contracts import Answer, LLMSession, VideoFrames, VideoSource
-from vidbench.llm import image_part, text_part
+from vidbench.messages import image_part, text_part
 from vidbench_methods.viddiff import prompts
 
 
