@@ -329,3 +329,23 @@ def test_sessions_are_thread_safe(tmp_path, openai_server):
     for t in threads:
         t.join()
     assert session.usage.calls == 16 == client.usage.calls
+
+
+def test_identical_requests_in_flight_make_one_call(tmp_path, openai_server):
+    # Two samples asking the same question at once: one paid call, the other served from the
+    # cache once it lands, whatever the timing (a run's cached count must be reproducible).
+    openai_server.latency_s = 0.3
+    openai_server.default = "same answer"
+    client = make_client(tmp_path, max_concurrency=4)
+    sessions = [client.session() for _ in range(4)]
+    with ThreadPoolExecutor(4) as pool:
+        replies = list(pool.map(lambda s: ask(s, openai_server, text="identical"), sessions))
+    assert len(openai_server.requests) == 1
+    assert [r.text for r in replies] == ["same answer"] * 4
+    assert sorted(r.cached for r in replies) == [False, True, True, True]
+    # Different requests still run side by side.
+    openai_server.reset()
+    openai_server.latency_s = 0.3
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda i: ask(sessions[i], openai_server, text=f"q{i}"), range(4)))
+    assert len(openai_server.requests) == 4 and openai_server.max_in_flight > 1

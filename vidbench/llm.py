@@ -347,6 +347,14 @@ class LLMClient:
         self.unpriced_calls = 0  # uncached calls whose price is unknown (not in spent_usd)
         self._semaphore = threading.BoundedSemaphore(max_concurrency)
         self._lock = threading.Lock()
+        self._key_locks: dict[str, threading.Lock] = {}
+
+    def single_flight(self, key: str) -> threading.Lock:
+        """The lock held from cache lookup to cache store for one request key: identical requests
+        in flight at once (two samples asking the judge the same question) make one paid call, and
+        the others are served from the cache, so a run's cached count does not depend on timing."""
+        with self._lock:
+            return self._key_locks.setdefault(key, threading.Lock())
 
     def session(self) -> Session:
         """A per-sample view (contracts.LLMSession) with its own usage."""
@@ -536,6 +544,12 @@ class Session:
     ) -> CompletionReply:
         """One chat completion (cached). A truncated or empty reply is returned but not cached."""
         key = request_key("text", model, messages, params)
+        with self.client.single_flight(key):
+            return self._complete(key, model, messages, params)
+
+    def _complete(
+        self, key: str, model: str, messages: list[dict[str, Any]], params: dict[str, Any]
+    ) -> CompletionReply:
         record = self._cache_get(key)
         if record is not None:
             self._note(model, key, record["text"], cached=True)
@@ -570,6 +584,17 @@ class Session:
         """
         params = {**params, "response_format": json_schema_format(schema)}
         key = request_key("json", model, messages, params)
+        with self.client.single_flight(key):
+            return self._complete_json(key, model, messages, parse, params)
+
+    def _complete_json(
+        self,
+        key: str,
+        model: str,
+        messages: list[dict[str, Any]],
+        parse: Callable[[Any], T],
+        params: dict[str, Any],
+    ) -> T:
         record = self._cache_get(key)
         if record is not None:
             try:
