@@ -345,8 +345,6 @@ def validate_command(
     problems, total, warnings, n = validate_file(
         predictions, opt.check_mode(mode), dataset or "demo", revision, split, strict
     )
-    if dataset is None:
-        _echo_err(DEMO_DEFAULTED)
     for w in warnings:
         _echo_err(f"warning: {w}")
     if problems:
@@ -355,8 +353,12 @@ def validate_command(
         for p in capped(problems, 250):
             _echo_err(f"problem: {p}")
         _echo_err(f"{total:,} problem(s) in {predictions}")
+        if dataset is None:
+            _echo_err(DEMO_DEFAULTED)
         raise typer.Exit(2)
     typer.echo(f"{predictions}: valid {mode}-set predictions for {n} sample(s)")
+    if dataset is None:
+        _echo_err(DEMO_DEFAULTED)
 
 
 @app.command("leaderboard")
