@@ -8,10 +8,16 @@ from __future__ import annotations
 
 import io
 import re
+import unicodedata
 from collections.abc import Sequence
 from typing import Any
 
 COLOURS = ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3")
+
+
+def _printable(text: str) -> str:
+    """Control characters (a hostile method name's carriage return) have no glyph: show a space."""
+    return "".join(" " if unicodedata.category(c).startswith("C") else c for c in str(text))
 
 
 def bar_chart_svg(
@@ -30,6 +36,9 @@ def bar_chart_svg(
     from matplotlib.backends.backend_svg import FigureCanvasSVG
     from matplotlib.figure import Figure
 
+    groups = [_printable(g) for g in groups]
+    series = [(_printable(label), values, intervals) for label, values, intervals in series]
+    title, ylabel = _printable(title), _printable(ylabel)
     n_groups, n_series = len(groups), max(len(series), 1)
     long_side = max(4.0, 0.35 * n_groups * n_series + 1.5)
     size = (7.5, min(long_side, 40.0)) if horizontal else (min(long_side, 13.0), 3.6)
