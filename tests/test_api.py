@@ -84,6 +84,20 @@ def test_bad_method_options_are_a_user_error(tmp_path):
         vidbench.evaluate(Constant, "demo", runs_dir=tmp_path, anwser="a")
 
 
+class OpenOnly(Method):
+    name = "open-only"  # declares both modes (the default) but implements only open
+
+    def open(self, task, llm):
+        return MethodOutput({})
+
+
+def test_a_mode_the_class_does_not_implement_is_refused_up_front(tmp_path):
+    with pytest.raises(UserError, match="'open-only'.*does not implement closed mode") as err:
+        vidbench.evaluate(OpenOnly, "demo", runs_dir=tmp_path)
+    assert "def closed(self, task, llm)" in str(err.value.fix)
+    assert not any(tmp_path.rglob("predictions.jsonl"))
+
+
 def test_score_a_dict_a_run_and_a_file(tmp_path):
     bench = vidbench.load_benchmark("demo", split="hard")
     truth = {s.key: dict(s.scored_labels()) for s in bench.samples}

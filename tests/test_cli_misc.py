@@ -33,9 +33,13 @@ def test_validate_and_score_a_clean_file(capsys, tmp_path):
     path.write_text(json.dumps(_truth_predictions()))
     res = run_cli(capsys, "validate", str(path), "--mode", "closed")
     assert res.code == 0 and "valid" in res.out
+    assert "checked against dataset demo" in res.err and "--dataset" in res.err
+    res = run_cli(capsys, "validate", str(path), "--mode", "closed", "--dataset", "demo")
+    assert res.code == 0 and "checked against" not in res.err
     out = tmp_path / "m.json"
     res = run_cli(capsys, "score", str(path), "--mode", "closed", "--out", str(out))
     assert res.code == 0, res.err
+    assert "checked against dataset demo" in res.err
     metrics = json.loads(out.read_text())
     assert metrics["pooled"] == 1.0 and metrics["average"] == 1.0
 
@@ -200,3 +204,20 @@ def test_gated_sources_note_names_take_count():
 
     note = gated_sources_note(__import__("pathlib").Path("/videos"))
     assert "98 takes" in note and "egoexo" in note and "FineDiving" in note
+
+
+def test_score_into_never_overwrites_an_eval_run(capsys, tmp_path):
+    import vidbench
+
+    path = tmp_path / "preds.json"
+    path.write_text(json.dumps(_truth_predictions()))
+    run = vidbench.evaluate("random", "demo", runs_dir=tmp_path / "runs").run_dir
+    before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
+    res = run_cli(capsys, "score", str(path), "--mode", "closed", "--into", str(run))
+    assert res.code == 2 and "already holds a run" in res.err and "--into" in res.err
+    assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == before
+    # a folder an earlier `score --into` wrote may be rewritten
+    sub = tmp_path / "sub"
+    for _ in range(2):
+        res = run_cli(capsys, "score", str(path), "--mode", "closed", "--into", str(sub))
+        assert res.code == 0, res.err

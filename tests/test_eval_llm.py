@@ -219,8 +219,11 @@ def test_image_limits_checked_up_front(capsys, tmp_path):
     # A method whose plan exceeds a provider's limit is flagged by the dry run.
     method = tmp_path / "greedy.py"
     method.write_text(
-        "from vidbench.contracts import Method, PlannedCall\n"
+        "from vidbench.contracts import Method, MethodOutput, PlannedCall\n"
         "class Greedy(Method):\n"
+        "    modes = ('closed',)\n"
+        "    def closed(self, task, llm):\n"
+        "        return MethodOutput({})\n"
         "    def plan(self, info, mode, n, frames):\n"
         "        return [PlannedCall('compare', 'anthropic/claude-3-5-sonnet-20241022',"
         " images=150)]\n"

@@ -174,3 +174,22 @@ def test_staging_folders_left_by_kills_are_swept(tmp_path):
         assert run_dir.is_dir()
     finally:
         held.release()
+
+
+def test_an_unreadable_run_file_suggests_what_works(capsys, tmp_path):
+    import vidbench
+
+    run = vidbench.evaluate("random", "demo", runs_dir=tmp_path / "runs").run_dir
+    metrics = json.loads((run / "metrics.json").read_text())
+    (run / "metrics.json").write_text(json.dumps({**metrics, "from_the_future": 1}))
+    res = run_cli(capsys, "leaderboard", str(run), "--out-dir", str(tmp_path / "lb"))
+    assert res.code == 2 and f"vidbench score {run}" in res.err
+    assert run_cli(capsys, "score", str(run)).code == 0  # what the fix said works
+
+    manifest = json.loads((run / "manifest.json").read_text())
+    (run / "manifest.json").write_text(json.dumps({**manifest, "from_the_future": 1}))
+    res = run_cli(capsys, "score", str(run))
+    assert res.code == 2 and "from_the_future" in res.err
+    fix = res.err.split("fix:", 1)[1]
+    assert "vidbench score" not in fix and "vidbench eval" in fix
+    assert f"vidbench {manifest['vidbench_version']}" in fix

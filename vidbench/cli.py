@@ -274,6 +274,8 @@ def score_command(
     )
     for warning in metrics.warnings:
         _echo_err(f"warning: {warning}")
+    if dataset is None and not target.is_dir():
+        _echo_err(DEMO_DEFAULTED)
     manifest = None
     if target.is_dir() and (target / "manifest.json").is_file():
         from vidbench import runs
@@ -316,11 +318,21 @@ def judge_agreement_command(
         typer.echo(f"agreement written to {out}")
 
 
+# Said whenever a predictions file was checked against the demo because no --dataset was given:
+# a file for the real benchmark would otherwise seem to fail (or pass) for no visible reason.
+DEMO_DEFAULTED = (
+    "note: checked against dataset demo (the default); pass --dataset jmhb/VidDiffBench "
+    "(or a folder) to check against the benchmark"
+)
+
+
 @app.command("validate")
 def validate_command(
     predictions: Path = typer.Argument(..., help="Predictions JSON file."),
     mode: str = opt.Mode,
-    dataset: str = opt.Dataset,
+    dataset: Optional[str] = typer.Option(
+        None, "--dataset", "-d", help="Default: demo (built in, offline); or a folder or Hub id."
+    ),
     revision: Optional[str] = opt.Revision,
     split: str = opt.Split,
     strict: bool = typer.Option(
@@ -331,7 +343,7 @@ def validate_command(
     from vidbench.scorecmd import validate_file
 
     problems, total, warnings, n = validate_file(
-        predictions, opt.check_mode(mode), dataset, revision, split, strict
+        predictions, opt.check_mode(mode), dataset or "demo", revision, split, strict
     )
     for w in warnings:
         _echo_err(f"warning: {w}")
@@ -341,8 +353,12 @@ def validate_command(
         for p in capped(problems, 250):
             _echo_err(f"problem: {p}")
         _echo_err(f"{total:,} problem(s) in {predictions}")
+        if dataset is None:
+            _echo_err(DEMO_DEFAULTED)
         raise typer.Exit(2)
     typer.echo(f"{predictions}: valid {mode}-set predictions for {n} sample(s)")
+    if dataset is None:
+        _echo_err(DEMO_DEFAULTED)
 
 
 @app.command("leaderboard")

@@ -90,6 +90,15 @@ def prepare(
             f"method {request.method!r} has no {request.mode} mode",
             fix=f"use --mode {' or '.join(method.modes)}",
         )
+    if getattr(type(method), request.mode) is getattr(Method, request.mode):
+        # Caught here, not as one method_error per sample scoring 0.0.
+        raise UserError(
+            f"method {request.method!r} ({type(method).__qualname__}) does not implement "
+            f"{request.mode} mode: it inherits Method.{request.mode}",
+            fix=f"define `def {request.mode}(self, task, llm)` in the class, or set "
+            f"`modes = {tuple(m for m in method.modes if m != request.mode)!r}` and use the "
+            "mode it implements",
+        )
     if request.both_orders and request.mode != "closed":
         raise UserError(
             "--both-orders applies to closed mode only",

@@ -215,9 +215,28 @@ def read_model(path: Path, model: type[M]) -> M:
             f"{path.name} does not fit this vidbench's {model.__name__}: "
             f"{describe_validation_error(exc)}",
             where=str(path),
-            fix="it was probably written by another vidbench version: re-run "
-            "`vidbench score` on the run folder (or `vidbench eval` for a new run)",
+            fix=_unreadable_fix(path, data),
         ) from None
+
+
+def _unreadable_fix(path: Path, data: Any) -> str:
+    """What works for a run file this vidbench cannot read: metrics are recomputed from the
+    predictions by `vidbench score RUN`, which itself needs config.json and manifest.json, so for
+    those only the vidbench that wrote them (or a new run) helps."""
+    if path.name == METRICS:
+        return f"`vidbench score {path.parent}` rewrites it from predictions.jsonl"
+    version = data.get("vidbench_version") if isinstance(data, dict) else None
+    if version is None and (path.parent / MANIFEST).is_file():
+        try:
+            manifest = json.loads((path.parent / MANIFEST).read_text())
+            version = manifest.get("vidbench_version") if isinstance(manifest, dict) else None
+        except (OSError, ValueError):
+            version = None
+    wrote = f"vidbench {version}" if isinstance(version, str) else "the vidbench version"
+    return (
+        f"it was probably written by another vidbench version: read it with {wrote} that wrote "
+        "it, or run `vidbench eval` anew with this one"
+    )
 
 
 def describe_validation_error(exc: ValidationError) -> str:
@@ -362,7 +381,7 @@ def read_metrics(path: Path) -> Metrics:
         raise UserError(
             f"{path.name} has mode {mode!r}, not closed or open",
             where=str(path),
-            fix="re-run `vidbench score` on this run folder",
+            fix=f"`vidbench score {path.parent}` rewrites it from predictions.jsonl",
         )
     if mode == "closed":
         return read_model(path, ClosedMetrics)

@@ -78,6 +78,8 @@ def score_target(
         raise UserError(f"{target} does not exist", fix="pass a run folder or a predictions file")
     if mode is None:
         raise UserError("scoring a predictions file needs --mode closed or --mode open")
+    if into is not None:
+        _refuse_clobbering(into)
     from vidbench import scoring
     from vidbench.pipeline import dataset_info, judge_for, selection_config
     from vidbench.predictions import count_problems, load_submission
@@ -164,6 +166,25 @@ def _score_run_dir(
         return score_records(config, bench, records, client)
     manifest = runs.read_model(target / runs.MANIFEST, Manifest)
     return score_records(config, bench, records, client, run_dir=target, manifest=manifest)
+
+
+def _refuse_clobbering(into: Path) -> None:
+    """`--into` writes manifest, metrics and report: never over an eval run's folder (its config
+    and predictions would no longer match them). A folder an earlier `score --into` wrote (its
+    manifest says "submitted") may be rewritten."""
+    held = [n for n in (runs.CONFIG, runs.PREDICTIONS) if (into / n).exists()]
+    if not held and (into / runs.MANIFEST).is_file():
+        try:
+            source = runs.read_json(into / runs.MANIFEST).get("source")
+        except (UserError, AttributeError):
+            source = None
+        if source != "submitted":
+            held.append(runs.MANIFEST)
+    if held:
+        raise UserError(
+            f"--into {into} already holds a run ({', '.join(held)}); scoring would overwrite it",
+            fix=f"pass a new folder to --into, or score that run itself: `vidbench score {into}`",
+        )
 
 
 def _write_run_folder(

@@ -2,12 +2,15 @@
 
 Checked before anything is written: the run covers the whole benchmark (no split, domain, action,
 sample, limit or shard filter) with every sample answered (failed samples are retryable: finish
-them with `--resume` first), it read the leaderboard's dataset (repo and revision, pinned in
-leaderboards/dataset.json; the first submission pins it when the file is absent), and its
+them with `--resume` first), it read the leaderboard's dataset, never the demo (repo and
+revision, pinned in leaderboards/dataset.json; without that file, jmhb/VidDiffBench as
+`vidbench leaderboard` ranks it; a pin on a branch such as "main" is narrowed to the commit the
+first submission read), and its
 metrics.json is what its predictions.jsonl (and, open set, judgements.jsonl) score to, recomputed
-here: hand-edited metrics are refused. Then leaderboards/submissions/<name>.json gets what the
-tables need (method, dataset, judge, metrics, a hash of the predictions) and the tables are
-regenerated.
+here: hand-edited metrics are refused. The submission is built, stripped of credentials and read
+back as the leaderboard reads it before anything is written. Then
+leaderboards/submissions/<name>.json gets what the tables need (method, dataset, judge, metrics,
+a hash of the predictions) and the tables are regenerated.
 """
 
 from __future__ import annotations
@@ -68,12 +71,14 @@ def metric_mismatches(saved: dict[str, Any], fresh: dict[str, Any]) -> list[str]
     return problems
 
 
-def check_run(run_dir: Path, pin: dict[str, Any] | None) -> dict[str, Any]:
+def check_run(run_dir: Path, pin: dict[str, Any]) -> dict[str, Any]:
     """Everything `submit` refuses, checked; returns the submission's content."""
     from vidbench.dataset import Benchmark, select
     from vidbench.pipeline import load_split, score_records, selection_of
+    from vidbench.secrets import register_options
 
     config = runs.read_model(run_dir / runs.CONFIG, RunConfig)
+    register_options(config.options)  # credentials a run folder kept are known, hence removed
     manifest = runs.read_model(run_dir / runs.MANIFEST, Manifest)
     saved = runs.read_metrics(run_dir / runs.METRICS)
     filters = _selection_filters(config)
@@ -83,8 +88,17 @@ def check_run(run_dir: Path, pin: dict[str, Any] | None) -> dict[str, Any]:
             fix="the leaderboard takes whole-benchmark runs: run `vidbench eval` without filters "
             "(shards: `vidbench merge` them first)",
         )
+    if manifest.dataset.kind == "demo":
+        raise UserError(
+            f"{run_dir} ran on the built-in demo dataset, which is not on the leaderboard",
+            where=str(run_dir / runs.MANIFEST),
+            fix=f"run `vidbench eval` with --dataset {pin['repo_id']} (the demo is for trying "
+            "vidbench out)",
+        )
     read = (manifest.dataset.repo_id, manifest.dataset.revision)
-    if pin is not None and read != (pin.get("repo_id"), pin.get("revision")):
+    if read[0] != pin.get("repo_id") or (
+        _is_commit(pin.get("revision")) and read[1] != pin.get("revision")
+    ):
         raise UserError(
             f"{run_dir} read {read[0]} @ {read[1]}, not the leaderboard's dataset "
             f"{pin.get('repo_id')} @ {pin.get('revision')}",
@@ -122,6 +136,21 @@ def check_run(run_dir: Path, pin: dict[str, Any] | None) -> dict[str, Any]:
     return {"manifest": manifest, "metrics": fresh, "predictions_sha256": digest}
 
 
+def _is_commit(revision: Any) -> bool:
+    return isinstance(revision, str) and re.fullmatch(r"[0-9a-f]{40}", revision) is not None
+
+
+def read_pin(leaderboard_dir: Path) -> dict[str, Any]:
+    """The leaderboard's dataset: leaderboards/dataset.json, or the default benchmark (what
+    `vidbench leaderboard` ranks when no --dataset is given)."""
+    from vidbench.dataset import DEFAULT_REPO_ID, DEFAULT_REVISION
+
+    path = leaderboard_dir / DATASET_PIN
+    if path.is_file():
+        return dict(runs.read_json(path))
+    return {"repo_id": DEFAULT_REPO_ID, "revision": DEFAULT_REVISION}
+
+
 def _plain(metrics: Metrics) -> dict[str, Any]:
     return metrics.model_dump(mode="json", by_alias=True)
 
@@ -142,8 +171,7 @@ def submit(
     target = leaderboard_dir / SUBMISSIONS / f"{name}.json"
     if target.exists() and not force:
         raise UserError(f"{target} exists", fix="choose another --name, or --force to replace it")
-    pin_path = leaderboard_dir / DATASET_PIN
-    pin = runs.read_json(pin_path) if pin_path.is_file() else None
+    pin = read_pin(leaderboard_dir)
     content = check_run(run_dir, pin)
     manifest: Manifest = content["manifest"]
     method = manifest.method.model_copy(update={"link": link} if link else {})
@@ -157,34 +185,54 @@ def submit(
         "manifest": manifest.model_dump(mode="json", by_alias=True),
         "metrics": _plain(content["metrics"]),
     }
+    submission = _checked_submission(submission, run_dir)
     target.parent.mkdir(parents=True, exist_ok=True)
-    if pin is None:
+    if not _is_commit(pin.get("revision")):
         runs.write_json(
-            pin_path, {"repo_id": manifest.dataset.repo_id, "revision": manifest.dataset.revision}
+            leaderboard_dir / DATASET_PIN,
+            {"repo_id": pin["repo_id"], "revision": manifest.dataset.revision},
         )
-    runs.write_json(target, submission)  # write_json removes credentials by value
+    runs.write_json(target, submission)
     return target
 
 
-def submission_rows(leaderboard_dir: Path) -> list[tuple[str, Manifest, Metrics]]:
-    """(name, manifest, metrics) of every submission file of a leaderboard folder, typed."""
+def _checked_submission(submission: dict[str, Any], run_dir: Path) -> dict[str, Any]:
+    """The submission without credentials, refused unless the leaderboard can read it back: a
+    file written only to break the next `vidbench leaderboard` is never written."""
+    import json
+
+    from vidbench.secrets import known_secrets, redact
+
+    clean = redact(submission)
+    text = json.dumps(clean)
+    if any(secret in text for secret in known_secrets()):
+        raise UserError(
+            f"a credential of {run_dir} survives redaction", fix="report this as a vidbench bug"
+        )
+    _typed(clean, run_dir)
+    return dict(clean)
+
+
+def _typed(sub: dict[str, Any], where: Path) -> tuple[str, Manifest, Metrics]:
     from pydantic import ValidationError
 
     from vidbench.contracts import ClosedMetrics, OpenMetrics
 
-    out = []
-    for sub in submissions(leaderboard_dir):
-        try:
-            manifest = Manifest.model_validate(sub["manifest"])
-            kind = ClosedMetrics if sub["metrics"].get("mode") == "closed" else OpenMetrics
-            out.append((str(sub["name"]), manifest, kind.model_validate(sub["metrics"])))
-        except (KeyError, ValidationError) as exc:
-            raise UserError(
-                f"submission {sub.get('name')!r} does not fit this vidbench: {exc}",
-                where=str(leaderboard_dir / SUBMISSIONS),
-                fix="re-submit the run with `vidbench submit ... --force`",
-            ) from None
-    return out
+    try:
+        manifest = Manifest.model_validate(sub["manifest"])
+        kind = ClosedMetrics if sub["metrics"].get("mode") == "closed" else OpenMetrics
+        return str(sub["name"]), manifest, kind.model_validate(sub["metrics"])
+    except (KeyError, ValidationError) as exc:
+        raise UserError(
+            f"submission {sub.get('name')!r} does not fit this vidbench: {exc}",
+            where=str(where),
+            fix="re-submit the run with `vidbench submit ... --force`",
+        ) from None
+
+
+def submission_rows(leaderboard_dir: Path) -> list[tuple[str, Manifest, Metrics]]:
+    """(name, manifest, metrics) of every submission file of a leaderboard folder, typed."""
+    return [_typed(sub, leaderboard_dir / SUBMISSIONS) for sub in submissions(leaderboard_dir)]
 
 
 def submissions(leaderboard_dir: Path) -> list[dict[str, Any]]:
