@@ -221,7 +221,6 @@ class Judge:
         pool, kept, dropped, empty = _prepare(sample, preds, self.model)
         if empty is not None:
             return empty
-        unmatched: dict[str, str | None] = {k: None for k in sorted_keys(pool)}
         session = self.session_factory()
         try:
             parsed = session.complete_json(
@@ -232,16 +231,7 @@ class Judge:
                 **self.params,
             )
         except SampleFailure as exc:
-            return Judgement(
-                sample_key=sample.key,
-                status="judge_failure",
-                matches=unmatched,
-                opposite={k: False for k in unmatched},
-                dropped=dropped,
-                error=f"{type(exc).__name__}: {exc}",
-                model=self.model,
-                usage=_usage(session),
-            )
+            return _failed(sample, sorted_keys(pool), exc, self.model, session, [], dropped)
         return Judgement(
             sample_key=sample.key,
             status="ok",
@@ -418,18 +408,7 @@ class PaperJudge:
                 for (gt, _), flag in zip(batch, flags):
                     opposite[gt] = flag
         except SampleFailure as exc:
-            unmatched: dict[str, str | None] = {k: None for k in gt_keys}
-            return Judgement(
-                sample_key=sample.key,
-                status="judge_failure",
-                matches=unmatched,
-                opposite={k: False for k in unmatched},
-                replies=replies,
-                dropped=dropped,
-                error=f"{type(exc).__name__}: {exc}",
-                model=self.model,
-                usage=_usage(session),
-            )
+            return _failed(sample, gt_keys, exc, self.model, session, replies, dropped)
         return Judgement(
             sample_key=sample.key,
             status="ok",
@@ -476,6 +455,30 @@ def judge_label(protocol: str, model: str | None) -> str:
     """How a run's manifest names its judge: the model, and for the paper's protocol both."""
     models = judge_models(protocol, model)
     return f"paper: {' + '.join(models)}" if protocol == "paper" else models[0]
+
+
+def _failed(
+    sample: Sample,
+    gt_keys: Sequence[str],
+    exc: SampleFailure,
+    model: str,
+    session: LLMSession,
+    replies: list[Any],
+    dropped: list[str],
+) -> Judgement:
+    """A judge that failed for good: every reference statement unmatched (so counted wrong), the
+    error and whatever replies came before it kept, for either protocol."""
+    return Judgement(
+        sample_key=sample.key,
+        status="judge_failure",
+        matches={k: None for k in gt_keys},
+        opposite={k: False for k in gt_keys},
+        replies=replies,
+        dropped=dropped,
+        error=f"{type(exc).__name__}: {exc}",
+        model=model,
+        usage=_usage(session),
+    )
 
 
 def _usage(session: LLMSession) -> Usage:
