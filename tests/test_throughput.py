@@ -170,3 +170,16 @@ def test_failed_worker_processes_fall_back_to_the_main_process(tmp_path, monkeyp
     # From then on no pool is asked for at all.
     monkeypatch.setattr(framepool, "_get_pool", lambda workers: 1 / 0)
     framepool.sample_pair(refs, tmp_path, spec, sample_key="k")
+
+
+def test_frame_workers_run_below_the_main_process_in_priority():
+    # The main process sends the requests and imports the model client; a worker preparing later
+    # samples' frames must not take its core (issue 13's start-up figure).
+    from vidbench import framepool
+
+    pool = framepool._get_pool(1)
+    try:
+        worker_nice = pool.submit(os.nice, 0).result(timeout=60)
+    finally:
+        framepool.shutdown()
+    assert worker_nice == min(19, os.nice(0) + framepool.WORKER_NICENESS)

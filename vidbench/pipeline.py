@@ -285,6 +285,11 @@ def run_eval(
         if resume is not None:
             request, changes = _resumed_config(resume, overrides)
             remember_credentials(request)
+        from vidbench import framepool
+
+        # The frame workers' interpreters boot (~0.5 CPU-s each) on the other cores while the
+        # dataset loads: the first sample's frames are then not waiting on them.
+        framepool.start()
         status(f"loading dataset {request.dataset} ...")
         # The model client (seconds to import) loads in the background from here on.
         given_method, given_bench = prepared or (None, None)
@@ -295,9 +300,6 @@ def run_eval(
             split_bench=given_bench,
         )
         _import_client_early(request, method, bench)  # methods that declare no models
-        from vidbench import framepool
-
-        framepool.start()  # the frame workers boot while the videos are checked
         status(f"{len(bench.samples)} samples: checking videos ...")
         ensure_videos_present(bench)
         check_credentials(request, method, bench)
