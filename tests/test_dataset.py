@@ -32,7 +32,6 @@ def hub_folder(tmp_path):
     return write_hub_folder(tmp_path / "ds", rows)
 
 
-
 def test_loading_a_hub_folder_does_not_import_pandas(hub_folder):
     # pyarrow's read_table imports pandas (~0.5 s): start-up time on the GIL that the model
     # client's background import needs (issue 13). Checked in a fresh interpreter.
@@ -43,6 +42,7 @@ def test_loading_a_hub_folder_does_not_import_pandas(hub_folder):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["4", "False"]
+
 
 def test_round_trip_keeps_nulls_c_and_noncontiguous_keys(hub_folder):
     bench = load_benchmark(str(hub_folder))
