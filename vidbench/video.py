@@ -290,10 +290,11 @@ class DecodeStats:
 
 
 class _FrameSink:
-    """The output stack, allocated once: each decoded frame is written straight into its slot,
-    so peak memory is one copy of the result (no list of arrays, no np.stack)."""
+    """The output stack of one size, allocated once: each decoded frame is written straight into
+    its slot, so peak memory is one copy of the result (no list of arrays, no np.stack)."""
 
     def __init__(self, targets: Sequence[int], size: tuple[int, int]):
+        self.size = size
         self.slot = {t: i for i, t in enumerate(targets)}
         self.stack = np.empty((len(targets), size[1], size[0], 3), dtype=np.uint8)
         self.filled: set[int] = set()
@@ -301,9 +302,16 @@ class _FrameSink:
     def __contains__(self, index: int) -> bool:
         return index in self.filled
 
+    def wants(self, index: int) -> bool:
+        return index in self.slot and index not in self.filled
+
     def put(self, index: int, rgb: np.ndarray) -> None:
         self.stack[self.slot[index]] = rgb
         self.filled.add(index)
+
+
+def _targets(sinks: Sequence[_FrameSink]) -> list[int]:
+    return sorted({t for sink in sinks for t in sink.slot})
 
 
 def _plan_runs(targets: Sequence[int], keyframes: Sequence[int]) -> list[tuple[int, list[int]]]:
@@ -321,11 +329,12 @@ def _plan_runs(targets: Sequence[int], keyframes: Sequence[int]) -> list[tuple[i
 
 
 def _decode_file(
-    path: Path, layout: _Layout, targets: Sequence[int], size: tuple[int, int], stats: DecodeStats
-) -> np.ndarray:
-    """(T, H, W, 3) RGB frames of the sorted, unique frame indices `targets` (display order)."""
+    path: Path, layout: _Layout, sinks: Sequence[_FrameSink], stats: DecodeStats
+) -> None:
+    """Fill every sink with its frames (sorted, unique frame indices, display order) in one
+    decoding pass: a frame several sinks want is decoded once and converted at each size."""
     av = _av()
-    out = _FrameSink(targets, size)
+    targets = _targets(sinks)
     try:
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
@@ -335,20 +344,19 @@ def _decode_file(
             for run_no, (key, run) in enumerate(_plan_runs(targets, layout.keyframes)):
                 # A fresh container starts at frame 0: no seek needed for a first run from there.
                 start = None if run_no == 0 and key == 0 else key
-                _decode_run(container, stream, layout, run, out, size, stats, start, skip=True)
-                if any(t not in out for t in run):
+                _decode_run(container, stream, layout, run, sinks, stats, start, skip=True)
+                if any(sink.wants(t) for sink in sinks for t in run):
                     # The seek landed after a target (possible with B-frames and dts-indexed
                     # containers): decode this run again from the very start, skipping nothing.
-                    _decode_run(container, stream, layout, run, out, size, stats, 0, skip=False)
+                    _decode_run(container, stream, layout, run, sinks, stats, 0, skip=False)
     except (av.FFmpegError, OSError, ValueError) as exc:
         raise VideoError(f"cannot decode video {path}: corrupt or undecodable ({exc})") from None
-    missing = [t for t in targets if t not in out]
+    missing = [t for t in targets if any(sink.wants(t) for sink in sinks)]
     if missing:
         raise VideoError(
             f"video {path}: frames {missing[:5]} could not be decoded "
             f"(of {layout.n_frames} frames); the file may be truncated"
         )
-    return out.stack
 
 
 def _decode_run(
@@ -356,19 +364,17 @@ def _decode_run(
     stream: Any,
     layout: _Layout,
     run: Sequence[int],
-    out: _FrameSink,
-    size: tuple[int, int],
+    sinks: Sequence[_FrameSink],
     stats: DecodeStats,
     start: int | None,
     *,
     skip: bool,
 ) -> None:
     """Decode forward (after seeking to frame `start`, a keyframe, unless None) until the last
-    frame of `run`; convert only the frames of `run`."""
+    frame of `run`; convert only the frames of `run`, once per size the sinks want."""
     ctx = stream.codec_context
     wanted = {layout.pts[t]: t for t in run}
     last_pts = layout.pts[run[-1]]
-    resize = size != (layout.width, layout.height)
     if start is not None:
         # Seeking to a keyframe's own pts lands on it (or earlier), never past the target.
         container.seek(layout.pts[start], stream=stream, backward=True)
@@ -381,42 +387,49 @@ def _decode_run(
             for frame in ctx.decode(packet if packet.size else None):
                 stats.frames_decoded += 1
                 pts = frame.pts
-                if pts in wanted and wanted[pts] not in out:
-                    out.put(
-                        wanted[pts],
-                        frame.to_ndarray(
-                            format="rgb24",
-                            width=size[0],
-                            height=size[1],
-                            interpolation="AREA" if resize else None,
-                        ),
-                    )
+                if pts in wanted:
+                    _convert(frame, wanted[pts], sinks, (layout.width, layout.height))
                 if pts is not None and pts >= last_pts:
                     return
     finally:
         ctx.skip_frame = "DEFAULT"
 
 
-def _decode_folder(
-    layout: _Layout, targets: Sequence[int], size: tuple[int, int], stats: DecodeStats
-) -> np.ndarray:
+def _convert(frame: Any, index: int, sinks: Sequence[_FrameSink], full: tuple[int, int]) -> None:
+    """One decoded frame into every sink that wants it; each size is converted once, by the
+    same call whichever pass asked for it (so a frame is identical however it was read)."""
+    done: dict[tuple[int, int], np.ndarray] = {}
+    for sink in sinks:
+        if sink.wants(index):
+            if sink.size not in done:
+                done[sink.size] = frame.to_ndarray(
+                    format="rgb24",
+                    width=sink.size[0],
+                    height=sink.size[1],
+                    interpolation="AREA" if sink.size != full else None,
+                )
+            sink.put(index, done[sink.size])
+
+
+def _decode_folder(layout: _Layout, sinks: Sequence[_FrameSink], stats: DecodeStats) -> None:
     from PIL import Image
 
-    out = _FrameSink(targets, size)
-    for t in targets:
+    for t in _targets(sinks):
         file = layout.files[t]
         try:
             with Image.open(file) as img:
-                rgb = img.convert("RGB")
-                if rgb.size != size:
-                    rgb = rgb.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
-                out.put(t, np.asarray(rgb, dtype=np.uint8))
+                full = img.convert("RGB")
+                for sink in sinks:
+                    if sink.wants(t):
+                        rgb = full
+                        if rgb.size != sink.size:
+                            rgb = rgb.resize(sink.size, Image.Resampling.BILINEAR, reducing_gap=2.0)
+                        sink.put(t, np.asarray(rgb, dtype=np.uint8))
         except OSError as exc:
             raise VideoError(
                 f"cannot read frame image {file}: corrupt or undecodable ({exc})"
             ) from None
         stats.frames_decoded += 1
-    return out.stack
 
 
 def encode_image(array: np.ndarray, fmt: str = "jpeg", quality: int = 90) -> bytes:
@@ -528,7 +541,13 @@ class Video:
         return content_hash(self.path)
 
     def without_cache(self) -> Video:
-        return dataclasses.replace(self, cache=None, stats=DecodeStats())
+        # The preloaded store is shared, not copied: frames held for a later reader stay
+        # visible from both objects.
+        return dataclasses.replace(self, cache=None, stats=DecodeStats(), preloaded=self.preloaded)
+
+    def frame_size(self, max_side: int | None = None) -> tuple[int, int]:
+        """(width, height) of this video's frames as read at `max_side`."""
+        return _fit(self.layout.width, self.layout.height, max_side)
 
     @property
     def n_frames_total(self) -> int:
@@ -565,14 +584,7 @@ class Video:
         """Exactly these trimmed-video frames, in the order given (repeats allowed). `image`
         (format, quality): also encode them as the image files a model is sent, through the
         frame cache; the arrays are then decoded only if asked for."""
-        indices = [int(i) for i in indices]
-        bad = [i for i in indices if not 0 <= i < self.num_frames]
-        if bad:
-            raise VideoError(
-                f"{self._who()}frame indices {bad[:5]} are out of range for "
-                f"{self.path}: the trimmed video has {self.num_frames} frames "
-                f"(trim {list(self.ref.trim)} of {self.n_frames_total})"
-            )
+        indices = self._checked(indices)
         held = self.preloaded.get(max_side)
         if image is None and held is not None and indices and all(i in held for i in indices):
             fps = self.fps_original
@@ -619,9 +631,53 @@ class Video:
         """Decode these frames now, in one pass, and serve later `read`s of any of them at this
         `max_side` from memory: a method that reads a few frames per step (VidDiff's
         differencer, one read per statement) then decodes each video once per sample instead of
-        seeking and decoding from a keyframe for every read."""
-        frames = self.read(sorted(set(int(i) for i in indices)), max_side)
-        self.preloaded[max_side] = dict(zip(frames.indices, frames.arrays))
+        seeking and decoding from a keyframe for every read. Frames already held at this
+        max_side are not decoded again."""
+        held = self.preloaded.get(max_side, {})
+        missing = sorted({int(i) for i in indices} - held.keys())
+        if not missing:
+            return
+        frames = self.read(missing, max_side)
+        self.hold(frames.indices, frames.arrays, max_side)
+
+    def read_sizes(self, requests: Sequence[tuple[Sequence[int], int | None]]) -> list[VideoFrames]:
+        """Several reads, (indices, max_side) each, from ONE decoding pass: a frame asked for at
+        two sizes is decoded once and converted at each by the call `read` makes, so every
+        array equals what a separate `read` returns. Arrays only: the frame cache and the
+        preloaded store are not consulted (a caller keeps what it wants with `hold`)."""
+        checked = [(self._checked(indices), max_side) for indices, max_side in requests]
+        sinks, orders = [], []
+        for indices, max_side in checked:
+            absolute = sorted({self.span[i] for i in indices})
+            position = {a: p for p, a in enumerate(absolute)}
+            orders.append([position[self.span[i]] for i in indices])
+            sinks.append(_FrameSink(absolute, self.frame_size(max_side)))
+        self._fill(sinks)
+        fps = self.fps_original
+        return [
+            VideoFrames(indices, tuple(i / fps for i in indices), fps, sink.stack[order])
+            for (indices, _), sink, order in zip(checked, sinks, orders)
+        ]
+
+    def hold(self, indices: Sequence[int], arrays: np.ndarray, max_side: int | None) -> None:
+        """Keep these frames (as read at `max_side`) in memory: later `read`s of them at that
+        max_side are served from here, decoding nothing."""
+        self.preloaded.setdefault(max_side, {}).update(zip((int(i) for i in indices), arrays))
+
+    def drop_held(self) -> None:
+        """Forget every frame kept by `preload` or `hold` (their memory is freed)."""
+        self.preloaded.clear()
+
+    def _checked(self, indices: Sequence[int]) -> list[int]:
+        indices = [int(i) for i in indices]
+        bad = [i for i in indices if not 0 <= i < self.num_frames]
+        if bad:
+            raise VideoError(
+                f"{self._who()}frame indices {bad[:5]} are out of range for "
+                f"{self.path}: the trimmed video has {self.num_frames} frames "
+                f"(trim {list(self.ref.trim)} of {self.n_frames_total})"
+            )
+        return indices
 
     def _frame_store(self) -> Any:
         """The frame cache beside the cache, for files only: an image folder's frames are read
@@ -632,11 +688,17 @@ class Video:
 
     def _decode(self, absolute: list[int], size: tuple[int, int]) -> np.ndarray:
         """(len(absolute), H, W, 3) for sorted unique whole-video indices."""
-        if not absolute:
-            return np.zeros((0, size[1], size[0], 3), dtype=np.uint8)
+        sink = _FrameSink(absolute, size)
+        self._fill([sink])
+        return sink.stack
+
+    def _fill(self, sinks: Sequence[_FrameSink]) -> None:
+        if not any(sink.slot for sink in sinks):
+            return
         if self.path.is_dir():
-            return _decode_folder(self.layout, absolute, size, self.stats)
-        return _decode_file(self.path, self.layout, absolute, size, self.stats)
+            _decode_folder(self.layout, sinks, self.stats)
+        else:
+            _decode_file(self.path, self.layout, sinks, self.stats)
 
     def _who(self) -> str:
         return f"sample {self.sample_key!r}: " if self.sample_key else ""
@@ -712,11 +774,11 @@ def probe(ref: VideoRef, root: Path | None) -> VideoProbe:
     try:
         checked_video_path(ref, root)
         layout = _layout(path)
-        size = (layout.width, layout.height)
+        sink = [_FrameSink([0], (layout.width, layout.height))]
         if path.is_dir():
-            _decode_folder(layout, [0], size, DecodeStats())
+            _decode_folder(layout, sink, DecodeStats())
         else:
-            _decode_file(path, layout, [0], size, DecodeStats())
+            _decode_file(path, layout, sink, DecodeStats())
     except VideoError as exc:
         return VideoProbe(path, True, False, None, None, None, None, None, str(exc))
     trimmed = len(_trim_range(layout.n_frames, ref.trim))
