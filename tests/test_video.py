@@ -393,3 +393,41 @@ def test_preload_decodes_once_and_serves_later_reads(clips):
     assert video.stats.frames_decoded == decoded  # nothing decoded after the preload
     video.read([5])  # not preloaded: decoded as usual
     assert video.stats.frames_decoded > decoded
+
+
+@pytest.mark.parametrize("name", ["gop10.mp4", "default.mp4", "frames"])
+def test_read_sizes_decodes_each_frame_once_and_equals_separate_reads(clips, name):
+    """One pass, two sizes: every array is byte for byte what its own `read` returns, and a
+    frame asked for at both sizes is decoded once."""
+    shared = _open(clips, name, trim=(2, None))
+    small_ask, big_ask = [30, 3, 17, 3], [17, 18, 31, 4, 30]
+    small, big = shared.read_sizes([(small_ask, 64), (big_ask, None)])
+    one = _open(clips, name, trim=(2, None))
+    alone_small, alone_big = one.read(small_ask, 64), one.read(big_ask)
+    assert small.indices == tuple(small_ask) and big.indices == tuple(big_ask)
+    assert small.arrays.shape == alone_small.arrays.shape == (4, 48, 64, 3)
+    assert big.arrays.shape[1:] == (120, 160, 3)
+    assert np.array_equal(small.arrays, alone_small.arrays)
+    assert np.array_equal(big.arrays, alone_big.arrays)
+    assert decode_indices(big.arrays) == [i + 2 for i in big_ask]
+    assert small.timestamps == alone_small.timestamps
+    # Decoded once: fewer frames than the two separate reads decoded together.
+    assert shared.stats.frames_decoded < one.stats.frames_decoded
+    if name == "frames":  # an image folder decodes exactly the distinct frames asked for
+        assert shared.stats.frames_decoded == len(set(small_ask) | set(big_ask))
+
+
+def test_held_frames_serve_reads_and_preload_decodes_only_what_is_missing(clips):
+    video = _open(clips, "gop10.mp4")
+    plain = _open(clips, "gop10.mp4")
+    (kept,) = video.without_cache().read_sizes([([10, 50, 51], 96)])
+    video.without_cache().hold(kept.indices, kept.arrays, 96)  # the store is shared
+    video.preload([50, 10], 96)
+    assert video.stats.frames_decoded == 0  # all held already: nothing decoded
+    assert np.array_equal(video.read([51, 10], 96).arrays, plain.read([51, 10], 96).arrays)
+    assert video.stats.frames_decoded == 0
+    video.preload([10, 70], 96)  # only 70 is missing
+    assert sorted(video.preloaded[96]) == [10, 50, 51, 70] and video.stats.frames_decoded > 0
+    assert video.frame_size(96) == (96, 72) and video.frame_size(None) == (160, 120)
+    video.drop_held()
+    assert video.preloaded == {}
