@@ -431,3 +431,10 @@ def test_held_frames_serve_reads_and_preload_decodes_only_what_is_missing(clips)
     assert video.frame_size(96) == (96, 72) and video.frame_size(None) == (160, 120)
     video.drop_held()
     assert video.preloaded == {}
+
+
+def test_decode_runs_split_only_where_a_pass_would_seek(clips):
+    video = _open(clips, "gop10.mp4", trim=(5, None))  # keyframes every 10 frames of the file
+    assert video.decode_runs([0, 2, 35, 36, 85]) == [[0, 2], [35, 36], [85]]
+    assert video.decode_runs([0, 3, 7]) == [[0, 3, 7]]  # 7 is frame 12: no seek saves enough
+    assert _open(clips, "frames").decode_runs([1, 2]) == [[1], [2]]

@@ -659,6 +659,16 @@ class Video:
             for (indices, _), sink, order in zip(checked, sinks, orders)
         ]
 
+    def decode_runs(self, indices: Sequence[int]) -> list[list[int]]:
+        """Sorted trimmed indices grouped as one decoding pass reads them: a group ends where
+        the pass would seek ahead to a later keyframe. A caller that splits a video between
+        workers splits between groups, so no frame is decoded by two of them."""
+        if self.path.is_dir():
+            return [[int(i)] for i in indices]  # each image is read on its own
+        offset = self.span.start
+        absolute = [self.span[int(i)] for i in indices]
+        return [[a - offset for a in run] for _, run in _plan_runs(absolute, self.layout.keyframes)]
+
     def hold(self, indices: Sequence[int], arrays: np.ndarray, max_side: int | None) -> None:
         """Keep these frames (as read at `max_side`) in memory: later `read`s of them at that
         max_side are served from here, decoding nothing."""

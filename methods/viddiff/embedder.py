@@ -310,11 +310,24 @@ def choose_backend(backend: str, clip: LoadedClip, source: VideoSource, workers:
 
 
 def _tasks(job_no: int, job: EmbedJob, max_side: int | None, chunk: int) -> list[_Task]:
-    """A job's frames in chunks; each kept frame goes with the chunk whose span it falls in
-    (from the chunk's first frame to the next chunk's), so it is decoded in that chunk's pass."""
+    """A job's frames in chunks of at least `chunk` frames, cut only where decoding would seek
+    to a later keyframe anyway (`decode_runs`, where the source has it): chunks decoded by
+    different workers then never decode the same frames twice. Each kept frame goes with the
+    chunk whose span it falls in (from its first frame to the next chunk's), so it is decoded
+    in that chunk's pass."""
     source = job.source.without_cache()  # the localizer caches embeddings, not CLIP frames
     indices = [int(i) for i in job.indices]
-    chunks = [indices[i : i + chunk] for i in range(0, len(indices), chunk)]
+    decode_runs = getattr(source, "decode_runs", None)
+    if decode_runs is not None and indices == sorted(set(indices)):
+        runs: list[list[int]] = decode_runs(indices)
+    else:
+        runs = [[i] for i in indices]
+    chunks: list[list[int]] = []
+    for run in runs:
+        if chunks and len(chunks[-1]) < chunk:
+            chunks[-1].extend(run)
+        else:
+            chunks.append(list(run))
     starts = [c[0] for c in chunks[1:]]
     keep: list[list[int]] = [[] for _ in chunks]
     for i in sorted({int(i) for i in job.keep}):
