@@ -9,6 +9,8 @@ and the keyframes; targets are then grouped into runs: a run starts with a seek 
 before its first target and decodes forward; the next target joins the run unless a later
 keyframe lets a seek skip frames. Inside a run, packets of non-reference frames that are not
 targets are skipped by the decoder (`skip_frame`), and only target frames are converted to RGB.
+One pass can fill several sizes (`Video.read_sizes`): a frame wanted at two sizes is decoded once
+and converted twice, by the call a separate read makes, so the arrays are the same either way.
 Decoded arrays are not cached; frames a method sends as images (FrameSpec.image_format) are
 encoded here, once, and kept as those image files in the frame cache (vidbench.framecache).
 """

@@ -10,10 +10,12 @@ Three choices worth knowing:
 - Frames are preprocessed as tensors (shortest side resized bicubic with antialias, centre crop,
   the model's mean/std), on the GPU when there is one. This matches open_clip's PIL transform up to
   interpolation rounding and removes the CPU's PIL work, which would otherwise cap the frame rate.
-- `embed_video` overlaps decoding with embedding: worker threads, or on a GPU worker processes
-  (decoding is partly GIL-bound Python), read chunks of frames through the harness's VideoSource
-  ahead of the model, while the main thread pins each batch, copies it to the device,
-  preprocesses it there and runs the model.
+- `embed_videos` embeds several videos (a pair) in one pipeline and overlaps decoding with
+  embedding: worker threads, or on a GPU worker processes (decoding is partly GIL-bound Python),
+  read chunks of frames through the harness's VideoSource ahead of the model, while the main
+  thread pins each batch, copies it to the device, preprocesses it there and runs the model. The
+  same decoding pass can keep other frames of a video at another size (`EmbedJob.keep`: the
+  VidDiff differencer's candidates, see onepass.py).
 """
 
 from __future__ import annotations
