@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 def run_pair(videos, localizer, onepass, frames_around, keep_max_side, n_diffs):
     """One sample's decoding; returns (frames decoded, frames needed, differencer_pass)."""
     before = [v.stats.frames_decoded for v in videos]
-    passes = onepass.warm(localizer, videos, 8.0, keep_max_side)
+    passes = onepass.warm(localizer, videos, 8.0)
     try:
         localization: dict[str, tuple[list[int], list[int]]] = {}
         for d in range(n_diffs):

@@ -451,11 +451,11 @@ def test_differencer_calls_run_concurrently_on_frames_decoded_once(videos, sessi
     _check_shown_frames(script, out, STATEMENTS)  # still exactly the localised frames
     assert openai_server.max_in_flight == len(STATEMENTS)  # all differencer calls at once
     # The CLIP pass kept every frame the differencer could be shown: after localisation nothing
-    # was decoded, and the kept frames were let go (and their bytes given back) at the end.
+    # was decoded, and the kept frames were let go (and their bytes given back).
     decode = out.details["decode"]
     assert decode["differencer_pass"] == ["shared", "shared"]
     assert [video.stats.frames_decoded for video in videos] == before
-    assert not any(video.preloaded for video in videos) and onepass.budget.held == 0
+    assert not any(video.held for video in videos) and onepass.budget.held == 0
     for v, video in enumerate(videos):
         scored = out.details["localizer"]["videos"][v]["n_scored_frames"]
         assert scored <= decode["frames_needed"][v] <= video.num_frames

@@ -396,41 +396,45 @@ def test_preload_decodes_once_and_serves_later_reads(clips):
 
 
 @pytest.mark.parametrize("name", ["gop10.mp4", "default.mp4", "frames"])
-def test_read_sizes_decodes_each_frame_once_and_equals_separate_reads(clips, name):
-    """One pass, two sizes: every array is byte for byte what its own `read` returns, and a
-    frame asked for at both sizes is decoded once."""
-    shared = _open(clips, name, trim=(2, None))
-    small_ask, big_ask = [30, 3, 17, 3], [17, 18, 31, 4, 30]
-    small, big = shared.read_sizes([(small_ask, 64), (big_ask, None)])
-    one = _open(clips, name, trim=(2, None))
-    alone_small, alone_big = one.read(small_ask, 64), one.read(big_ask)
-    assert small.indices == tuple(small_ask) and big.indices == tuple(big_ask)
-    assert small.arrays.shape == alone_small.arrays.shape == (4, 48, 64, 3)
-    assert big.arrays.shape[1:] == (120, 160, 3)
-    assert np.array_equal(small.arrays, alone_small.arrays)
-    assert np.array_equal(big.arrays, alone_big.arrays)
-    assert decode_indices(big.arrays) == [i + 2 for i in big_ask]
-    assert small.timestamps == alone_small.timestamps
-    # Decoded once: fewer frames than the two separate reads decoded together.
-    assert shared.stats.frames_decoded < one.stats.frames_decoded
-    if name == "frames":  # an image folder decodes exactly the distinct frames asked for
-        assert shared.stats.frames_decoded == len(set(small_ask) | set(big_ask))
-
-
-def test_held_frames_serve_reads_and_preload_decodes_only_what_is_missing(clips):
-    video = _open(clips, "gop10.mp4")
-    plain = _open(clips, "gop10.mp4")
-    (kept,) = video.without_cache().read_sizes([([10, 50, 51], 96)])
-    video.without_cache().hold(kept.indices, kept.arrays, 96)  # the store is shared
-    video.preload([50, 10], 96)
-    assert video.stats.frames_decoded == 0  # all held already: nothing decoded
-    assert np.array_equal(video.read([51, 10], 96).arrays, plain.read([51, 10], 96).arrays)
-    assert video.stats.frames_decoded == 0
-    video.preload([10, 70], 96)  # only 70 is missing
-    assert sorted(video.preloaded[96]) == [10, 50, 51, 70] and video.stats.frames_decoded > 0
-    assert video.frame_size(96) == (96, 72) and video.frame_size(None) == (160, 120)
+def test_frames_kept_from_a_pass_convert_to_exactly_what_reads_return(clips, name):
+    """`read_keeping` hands back decoded frames from the pass that reads others; held, they
+    serve reads at any size, byte for byte what a read of its own returns, decoding nothing."""
+    video = _open(clips, name, trim=(2, None))
+    ask, keep = [30, 3, 17, 3], [17, 18, 31, 4, 30]
+    frames, kept = video.read_keeping(ask, 64, keep)
+    plain = _open(clips, name, trim=(2, None))
+    assert np.array_equal(frames.arrays, plain.read(ask, 64).arrays)
+    assert sorted(kept) == sorted(keep)
+    decoded = video.stats.frames_decoded
+    # One pass: fewer frames decoded than the two reads it stands for.
+    separate = _open(clips, name, trim=(2, None))
+    separate.read(ask, 64), separate.read(keep)
+    assert decoded < separate.stats.frames_decoded
+    video.without_cache().hold(kept)  # the held store is shared with cache-less copies
+    assert video.held_bytes() > 0
+    for max_side in (None, 96, 64):
+        want = plain.read([31, 4, 17], max_side).arrays
+        got = video.read([31, 4, 17], max_side).arrays
+        assert got.dtype == want.dtype and np.array_equal(got, want)
+    assert decode_indices(video.read([18, 30]).arrays) == [20, 32]
+    assert video.stats.frames_decoded == decoded  # every read above came from held frames
+    video.preload([4, 18], 96)  # converted from held frames too
+    assert video.stats.frames_decoded == decoded and sorted(video.preloaded[96]) == [4, 18]
     video.drop_held()
-    assert video.preloaded == {}
+    assert video.held == {} and video.held_bytes() == 0
+    video.read([31])  # no longer held: decoded
+    assert video.stats.frames_decoded > decoded
+
+
+def test_preload_decodes_only_frames_not_already_preloaded(clips):
+    video = _open(clips, "gop10.mp4")
+    video.preload([10, 50], 96)
+    decoded = video.stats.frames_decoded
+    video.preload([50, 10], 96)
+    assert video.stats.frames_decoded == decoded  # all there already
+    video.preload([10, 70], 96)  # only 70 is missing
+    assert sorted(video.preloaded[96]) == [10, 50, 70] and video.stats.frames_decoded > decoded
+    assert video.frame_size(96) == (96, 72) and video.frame_size(None) == (160, 120)
 
 
 def test_decode_runs_split_only_where_a_pass_would_seek(clips):

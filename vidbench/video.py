@@ -9,8 +9,8 @@ and the keyframes; targets are then grouped into runs: a run starts with a seek 
 before its first target and decodes forward; the next target joins the run unless a later
 keyframe lets a seek skip frames. Inside a run, packets of non-reference frames that are not
 targets are skipped by the decoder (`skip_frame`), and only target frames are converted to RGB.
-One pass can fill several sizes (`Video.read_sizes`): a frame wanted at two sizes is decoded once
-and converted twice, by the call a separate read makes, so the arrays are the same either way.
+The same pass can also hand back decoded frames unconverted (`Video.read_keeping`) for a later
+reader (`Video.hold`): converted then by the call a pass makes, they equal what a read returns.
 Decoded arrays are not cached; frames a method sends as images (FrameSpec.image_format) are
 encoded here, once, and kept as those image files in the frame cache (vidbench.framecache).
 """
@@ -25,7 +25,7 @@ import math
 import os
 import stat
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -292,13 +292,17 @@ class DecodeStats:
 
 
 class _FrameSink:
-    """The output stack of one size, allocated once: each decoded frame is written straight into
-    its slot, so peak memory is one copy of the result (no list of arrays, no np.stack)."""
+    """Where one pass puts the frames one reader asked for. With a size: an RGB stack allocated
+    once, each frame written straight into its slot, so peak memory is one copy of the result
+    (no list of arrays, no np.stack). With size None: the decoded frames themselves, not
+    converted (`decoded`), for a reader that holds them and converts only those it uses."""
 
-    def __init__(self, targets: Sequence[int], size: tuple[int, int]):
+    def __init__(self, targets: Sequence[int], size: tuple[int, int] | None):
         self.size = size
         self.slot = {t: i for i, t in enumerate(targets)}
-        self.stack = np.empty((len(targets), size[1], size[0], 3), dtype=np.uint8)
+        shape = (len(targets), size[1], size[0], 3) if size else (0, 0, 0, 3)
+        self.stack = np.empty(shape, dtype=np.uint8)
+        self.decoded: dict[int, Any] = {}
         self.filled: set[int] = set()
 
     def __contains__(self, index: int) -> bool:
@@ -307,8 +311,11 @@ class _FrameSink:
     def wants(self, index: int) -> bool:
         return index in self.slot and index not in self.filled
 
-    def put(self, index: int, rgb: np.ndarray) -> None:
-        self.stack[self.slot[index]] = rgb
+    def put(self, index: int, value: Any) -> None:
+        if self.size is None:
+            self.decoded[index] = value
+        else:
+            self.stack[self.slot[index]] = value
         self.filled.add(index)
 
 
@@ -397,20 +404,43 @@ def _decode_run(
         ctx.skip_frame = "DEFAULT"
 
 
-def _convert(frame: Any, index: int, sinks: Sequence[_FrameSink], full: tuple[int, int]) -> None:
-    """One decoded frame into every sink that wants it; each size is converted once, by the
-    same call whichever pass asked for it (so a frame is identical however it was read)."""
+def _to_rgb(decoded: Any, size: tuple[int, int], full: tuple[int, int]) -> np.ndarray:
+    """One decoded frame (an av.VideoFrame, or an image folder's RGB image) as (H, W, 3) RGB
+    uint8 at `size`: the one conversion, whether a frame is converted as it is decoded or later
+    from a held frame, so both give the same array."""
+    if hasattr(decoded, "to_ndarray"):
+        return decoded.to_ndarray(
+            format="rgb24",
+            width=size[0],
+            height=size[1],
+            interpolation="AREA" if size != full else None,
+        )
+    from PIL import Image
+
+    if decoded.size != size:
+        decoded = decoded.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
+    return np.asarray(decoded, dtype=np.uint8)
+
+
+def _convert(decoded: Any, index: int, sinks: Sequence[_FrameSink], full: tuple[int, int]) -> None:
+    """One decoded frame into every sink that wants it, each size converted once."""
     done: dict[tuple[int, int], np.ndarray] = {}
     for sink in sinks:
-        if sink.wants(index):
-            if sink.size not in done:
-                done[sink.size] = frame.to_ndarray(
-                    format="rgb24",
-                    width=sink.size[0],
-                    height=sink.size[1],
-                    interpolation="AREA" if sink.size != full else None,
-                )
-            sink.put(index, done[sink.size])
+        if not sink.wants(index):
+            continue
+        if sink.size is None:
+            sink.put(index, decoded)
+            continue
+        if sink.size not in done:
+            done[sink.size] = _to_rgb(decoded, sink.size, full)
+        sink.put(index, done[sink.size])
+
+
+def _decoded_bytes(decoded: Any) -> int:
+    planes = getattr(decoded, "planes", None)
+    if planes is not None:
+        return sum(int(plane.buffer_size) for plane in planes)
+    return int(decoded.width * decoded.height * len(decoded.getbands()))
 
 
 def _decode_folder(layout: _Layout, sinks: Sequence[_FrameSink], stats: DecodeStats) -> None:
@@ -420,13 +450,7 @@ def _decode_folder(layout: _Layout, sinks: Sequence[_FrameSink], stats: DecodeSt
         file = layout.files[t]
         try:
             with Image.open(file) as img:
-                full = img.convert("RGB")
-                for sink in sinks:
-                    if sink.wants(t):
-                        rgb = full
-                        if rgb.size != sink.size:
-                            rgb = rgb.resize(sink.size, Image.Resampling.BILINEAR, reducing_gap=2.0)
-                        sink.put(t, np.asarray(rgb, dtype=np.uint8))
+                _convert(img.convert("RGB"), t, sinks, (layout.width, layout.height))
         except OSError as exc:
             raise VideoError(
                 f"cannot read frame image {file}: corrupt or undecodable ({exc})"
@@ -533,6 +557,8 @@ class Video:
     stats: DecodeStats = field(default_factory=DecodeStats)
     # max_side -> {trimmed index: frame} decoded by `preload`, served to later reads.
     preloaded: dict[int | None, dict[int, np.ndarray]] = field(default_factory=dict, repr=False)
+    # trimmed index -> decoded frame, not yet converted (`hold`), served to later reads.
+    held: dict[int, Any] = field(default_factory=dict, repr=False)
 
     @property
     def num_frames(self) -> int:
@@ -543,9 +569,11 @@ class Video:
         return content_hash(self.path)
 
     def without_cache(self) -> Video:
-        # The preloaded store is shared, not copied: frames held for a later reader stay
-        # visible from both objects.
-        return dataclasses.replace(self, cache=None, stats=DecodeStats(), preloaded=self.preloaded)
+        # The stores of preloaded and held frames are shared, not copied: frames kept for a
+        # later reader are visible from both objects.
+        return dataclasses.replace(
+            self, cache=None, stats=DecodeStats(), preloaded=self.preloaded, held=self.held
+        )
 
     def frame_size(self, max_side: int | None = None) -> tuple[int, int]:
         """(width, height) of this video's frames as read at `max_side`."""
@@ -593,6 +621,11 @@ class Video:
             arrays = np.stack([held[i] for i in indices])
             return VideoFrames(indices, tuple(i / fps for i in indices), fps, arrays)
         size = _fit(self.layout.width, self.layout.height, max_side)
+        if image is None and indices and all(i in self.held for i in indices):
+            full = (self.layout.width, self.layout.height)
+            arrays = np.stack([_to_rgb(self.held[i], size, full) for i in indices])
+            fps = self.fps_original
+            return VideoFrames(indices, tuple(i / fps for i in indices), fps, arrays)
         absolute = sorted({self.span[i] for i in indices})
         position = {a: p for p, a in enumerate(absolute)}
         order = [position[self.span[i]] for i in indices]
@@ -640,26 +673,7 @@ class Video:
         if not missing:
             return
         frames = self.read(missing, max_side)
-        self.hold(frames.indices, frames.arrays, max_side)
-
-    def read_sizes(self, requests: Sequence[tuple[Sequence[int], int | None]]) -> list[VideoFrames]:
-        """Several reads, (indices, max_side) each, from ONE decoding pass: a frame asked for at
-        two sizes is decoded once and converted at each by the call `read` makes, so every
-        array equals what a separate `read` returns. Arrays only: the frame cache and the
-        preloaded store are not consulted (a caller keeps what it wants with `hold`)."""
-        checked = [(self._checked(indices), max_side) for indices, max_side in requests]
-        sinks, orders = [], []
-        for indices, max_side in checked:
-            absolute = sorted({self.span[i] for i in indices})
-            position = {a: p for p, a in enumerate(absolute)}
-            orders.append([position[self.span[i]] for i in indices])
-            sinks.append(_FrameSink(absolute, self.frame_size(max_side)))
-        self._fill(sinks)
-        fps = self.fps_original
-        return [
-            VideoFrames(indices, tuple(i / fps for i in indices), fps, sink.stack[order])
-            for (indices, _), sink, order in zip(checked, sinks, orders)
-        ]
+        self.preloaded.setdefault(max_side, {}).update(zip(frames.indices, frames.arrays))
 
     def decode_runs(self, indices: Sequence[int]) -> list[list[int]]:
         """Sorted trimmed indices grouped as one decoding pass reads them: a group ends where
@@ -671,14 +685,36 @@ class Video:
         absolute = [self.span[int(i)] for i in indices]
         return [[a - offset for a in run] for _, run in _plan_runs(absolute, self.layout.keyframes)]
 
-    def hold(self, indices: Sequence[int], arrays: np.ndarray, max_side: int | None) -> None:
-        """Keep these frames (as read at `max_side`) in memory: later `read`s of them at that
-        max_side are served from here, decoding nothing."""
-        self.preloaded.setdefault(max_side, {}).update(zip((int(i) for i in indices), arrays))
+    def read_keeping(
+        self, indices: Sequence[int], max_side: int | None, keep: Sequence[int]
+    ) -> tuple[VideoFrames, dict[int, Any]]:
+        """`read(indices, max_side)`, and from the same decoding pass the frames `keep` as
+        decoded, not converted (trimmed index -> frame), for `hold`. The arrays are not served
+        from, nor put in, the frame cache or the held stores."""
+        indices, keep = self._checked(indices), self._checked(keep)
+        absolute = sorted({self.span[i] for i in indices})
+        position = {a: p for p, a in enumerate(absolute)}
+        order = [position[self.span[i]] for i in indices]
+        sink = _FrameSink(absolute, self.frame_size(max_side))
+        raw = _FrameSink(sorted({self.span[i] for i in keep}), None)
+        self._fill([sink, raw])
+        fps = self.fps_original
+        frames = VideoFrames(indices, tuple(i / fps for i in indices), fps, sink.stack[order])
+        offset = self.span.start
+        return frames, {a - offset: frame for a, frame in raw.decoded.items()}
+
+    def hold(self, decoded: Mapping[int, Any]) -> None:
+        """Keep these decoded frames (trimmed index -> frame, from `read_keeping`): later
+        `read`s of only held frames convert them, at any max_side, and decode nothing."""
+        self.held.update(decoded)
+
+    def held_bytes(self) -> int:
+        """Memory taken by the held decoded frames."""
+        return sum(_decoded_bytes(frame) for frame in self.held.values())
 
     def drop_held(self) -> None:
-        """Forget every frame kept by `preload` or `hold` (their memory is freed)."""
-        self.preloaded.clear()
+        """Forget the frames kept by `hold` (frames `preload` converted stay)."""
+        self.held.clear()
 
     def _checked(self, indices: Sequence[int]) -> list[int]:
         indices = [int(i) for i in indices]

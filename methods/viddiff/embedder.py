@@ -215,15 +215,14 @@ def decode_chunk(source: VideoSource, indices: Sequence[int], max_side: int | No
 
 @dataclass(frozen=True)
 class EmbedJob:
-    """One video's part of an `embed_videos` call: the frames to embed, and frames to `keep`,
-    read at `keep_max_side` in the same decoding pass for a later reader of the video. Keeping
-    needs a source that reads several sizes in one pass (`read_sizes`: vidbench.video.Video);
-    other sources keep nothing."""
+    """One video's part of an `embed_videos` call: the frames to embed, and frames to `keep` as
+    decoded in the same pass, for a later reader of the video (`Video.hold`). Keeping needs a
+    source that hands decoded frames back (`read_keeping`: vidbench.video.Video) and the thread
+    backend (decoded frames cannot leave a worker process); otherwise nothing is kept."""
 
     source: VideoSource
     indices: Sequence[int]
     keep: Sequence[int] = ()
-    keep_max_side: int | None = None
 
 
 @dataclass
@@ -231,8 +230,7 @@ class Embedded:
     """What `embed_videos` made of one job."""
 
     embeddings: np.ndarray  # (len(indices), D) float32, L2-normalised
-    # The kept frames, chunk by chunk: (indices, (n, H, W, 3) uint8 at keep_max_side).
-    kept: list[tuple[list[int], np.ndarray]]
+    kept: dict[int, Any]  # trimmed index -> decoded frame, of job.keep
     frames_decoded: int  # decoder output of this pass (0 where the source does not count)
     cached: bool = False
 
@@ -246,14 +244,13 @@ class _Task:
     indices: list[int]
     max_side: int | None
     keep: list[int]
-    keep_max_side: int | None
 
 
 @dataclass
 class _Decoded:
     job: int
     frames: Any  # (n, H, W, 3) uint8 array, or already preprocessed (CPU thread workers)
-    kept: tuple[list[int], np.ndarray] | None
+    kept: dict[int, Any]
     frames_decoded: int
 
 
@@ -261,11 +258,10 @@ def _decode_task(task: _Task) -> _Decoded:
     """Decode one chunk (in a worker thread or process). A fresh, cache-less copy of the source
     per task counts exactly this task's decoding, whichever worker ran it."""
     source = task.source.without_cache()
-    read_sizes = getattr(source, "read_sizes", None)
-    kept = None
-    if task.keep and read_sizes is not None:
-        frames, keep = read_sizes([(task.indices, task.max_side), (task.keep, task.keep_max_side)])
-        kept = (list(keep.indices), keep.arrays)
+    read_keeping = getattr(source, "read_keeping", None)
+    kept: dict[int, Any] = {}
+    if task.keep and read_keeping is not None:
+        frames, kept = read_keeping(task.indices, task.max_side, task.keep)
     else:
         frames = source.read(task.indices, max_side=task.max_side)
     stats = getattr(source, "stats", None)
@@ -311,7 +307,7 @@ def choose_backend(backend: str, clip: LoadedClip, source: VideoSource, workers:
     return "process"
 
 
-def _tasks(job_no: int, job: EmbedJob, max_side: int | None, chunk: int) -> list[_Task]:
+def _tasks(job_no: int, job: EmbedJob, max_side: int | None, chunk: int, keep: bool) -> list[_Task]:
     """A job's frames in chunks of at least `chunk` frames, cut only where decoding would seek
     to a later keyframe anyway (`decode_runs`, where the source has it): chunks decoded by
     different workers then never decode the same frames twice. Each kept frame goes with the
@@ -331,10 +327,10 @@ def _tasks(job_no: int, job: EmbedJob, max_side: int | None, chunk: int) -> list
         else:
             chunks.append(list(run))
     starts = [c[0] for c in chunks[1:]]
-    keep: list[list[int]] = [[] for _ in chunks]
-    for i in sorted({int(i) for i in job.keep}):
-        keep[bisect.bisect_right(starts, i)].append(i)
-    return [_Task(job_no, source, c, max_side, k, job.keep_max_side) for c, k in zip(chunks, keep)]
+    kept: list[list[int]] = [[] for _ in chunks]
+    for i in sorted({int(i) for i in job.keep}) if keep else []:
+        kept[bisect.bisect_right(starts, i)].append(i)
+    return [_Task(job_no, source, c, max_side, k) for c, k in zip(chunks, kept)]
 
 
 def _pixels(items: Sequence[Any], clip: LoadedClip, on_gpu: bool) -> Any:
@@ -385,11 +381,12 @@ def embed_videos(
     workers = max(1, workers)
     chunk = chunk or max(1, batch_size // 4)
     prefetch = prefetch or 2 * workers
-    tasks = [t for n, job in enumerate(jobs) for t in _tasks(n, job, max_side, chunk)]
-    results = [Embedded(np.zeros((0, 0), dtype=np.float32), [], 0) for _ in jobs]
-    if not tasks:
+    results = [Embedded(np.zeros((0, 0), dtype=np.float32), {}, 0) for _ in jobs]
+    if not any(job.indices for job in jobs):
         return results
-    backend = choose_backend(backend, clip, tasks[0].source, workers)
+    backend = choose_backend(backend, clip, jobs[0].source, workers)
+    keep = backend == "thread"  # decoded frames cannot be sent back from a process
+    tasks = [t for n, job in enumerate(jobs) for t in _tasks(n, job, max_side, chunk, keep)]
     on_gpu = clip.device.type == "cuda"
 
     if backend == "process":
@@ -428,8 +425,7 @@ def embed_videos(
             done = pending.popleft().result()
             result = results[done.job]
             result.frames_decoded += done.frames_decoded
-            if done.kept is not None:
-                result.kept.append(done.kept)
+            result.kept.update(done.kept)
             buffer.append(done.frames)
             order.append((done.job, len(done.frames)))
             buffered += len(done.frames)
@@ -520,7 +516,7 @@ def cached_embeddings(
         raw = cache.get(CLIP_NAMESPACE, key) if cache is not None else None
         if raw is not None:
             emb = np.frombuffer(raw, dtype=np.float32).reshape(len(job.indices), -1)
-            results[n] = Embedded(emb, [], 0, cached=True)
+            results[n] = Embedded(emb, {}, 0, cached=True)
     todo = [n for n, r in enumerate(results) if r is None]
     for n, done in zip(todo, embed_videos(clip, [jobs[n] for n in todo], **kwargs)):
         results[n] = done

@@ -351,16 +351,13 @@ class VidDiffMethod(Method):
         decoded per video against those needed."""
         details.setdefault("repairs", [])
         clock = _Clock()
-        style = self._style()
-        warming = _background.submit(
-            onepass.warm, self._localizer(store), videos, self._fps(info), style.max_side
-        )
+        warming = _background.submit(onepass.warm, self._localizer(store), videos, self._fps(info))
         try:
             return self._localize_and_compare(
                 info, videos, statements, num_frames, llm, oracle, store, details, warming, clock
             )
         finally:
-            # The frames kept for the differencer are let go, also when the sample failed.
+            # The frames kept for the differencer are let go also when the sample failed.
             onepass.release_when_done(warming, videos)
 
     def _localize_and_compare(
@@ -407,12 +404,13 @@ class VidDiffMethod(Method):
         style = self._style()
         before = [onepass.frames_decoded(video) for video in videos]
         for v, video in enumerate(videos):
-            # Every differencer frame of a video in one pass; nothing is decoded when the CLIP
-            # pass kept them (onepass).
+            # Every differencer frame of a video in one pass; converted from the frames the
+            # CLIP pass kept, decoding nothing, where it kept them (onepass).
             preload = getattr(video, "preload", None)
             wanted = sorted({i for frames in localization.values() for i in frames[v]})
             if preload is not None and wanted:
                 preload(wanted, style.max_side)
+        onepass.release(passes, videos)  # the kept frames the differencer does not use
         clock.lap("differencer_frames_s")
         # The reference seeds every differencer call with the seed alone (no sample hash).
         params = self._params(None if self.cfg.preset == "paper" else info)

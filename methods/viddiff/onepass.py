@@ -3,15 +3,20 @@
 On a cold embedding cache the localizer's frames are decoded for CLIP, and after localisation the
 differencer's frames would be decoded a second time. But the differencer is only ever shown a
 CLIP-sampled frame or the `frames_around` triple of one (`localizer.candidate_frames`), so that
-set is known before localisation: the CLIP pass decodes it in the same pass, converted at the
-differencer's size by the same call a separate read makes (`Video.read_sizes`), and the video
-holds it (`Video.hold`) so the differencer's reads decode nothing. Both videos are embedded in
-one pipeline (`embedder.cached_embeddings`), each still cached under its own key.
+set is known before localisation: the CLIP pass decodes it too and hands those frames back as
+decoded, not converted (`Video.read_keeping`); the video holds them (`Video.hold`), and the
+differencer's reads convert the few it uses, by the call a decoding pass makes, so its images are
+byte for byte those of a pass of its own, and nothing is decoded after localisation. Converting
+every candidate up front would cost more than the second pass it saves (measured: 1.9 ms per
+full-size 720p frame against 2.6 ms to decode one). Both videos are embedded in one pipeline
+(`embedder.cached_embeddings`), each still cached under its own key.
 
-Memory is bounded: a video whose candidates would take more than KEEP_MAX_BYTES, or would take
+Memory is bounded: a video whose kept frames would take more than KEEP_MAX_BYTES, or would take
 the frames held by all samples in flight over KEEP_MAX_BYTES_TOTAL, keeps nothing, and its
 differencer decodes its own frames in one pass (`Video.preload`), as on a warm embedding cache.
-Each sample records what happened in details["decode"] (`record`).
+So does a video decoded by worker processes (decoded frames cannot leave them). Held frames are
+let go as soon as the differencer's frames are converted. Each sample records what happened in
+details["decode"] (`record`).
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ import numpy as np
 from vidbench.contracts import VideoSource
 from vidbench_methods.viddiff.localizer import CLIP_MODES, Localizer, candidate_frames
 
-# One video's kept candidates: 512 MiB holds ~185 full 720p frames, or ~1,200 at 512 px.
+# One video's kept frames, as decoded (720p yuv420p: 1.4 MB a frame, so ~390 frames).
 KEEP_MAX_BYTES = 512 * 2**20
 # All samples in flight together: each holds its frames from its CLIP pass until its differencer
 # is done, and an eval runs many samples at once.
@@ -37,7 +42,8 @@ KEEP_MAX_BYTES_TOTAL = 2 * 2**30
 SHARED = "shared"  # kept from the CLIP pass: nothing decoded after localisation
 EMBEDDINGS_CACHED = "embeddings_cached"  # no CLIP pass this sample: the differencer's own pass
 OVER_CAP = "over_cap"  # candidates over the memory caps: the differencer's own pass
-NOT_SUPPORTED = "not_supported"  # the source cannot read two sizes in one pass
+NOT_SUPPORTED = "not_supported"  # the source cannot hand decoded frames back
+PROCESS_BACKEND = "process_backend"  # decoded by worker processes: frames cannot leave them
 NO_CLIP = "no_clip"  # a localizer without CLIP: the differencer's pass is the only one
 
 
@@ -70,38 +76,36 @@ class VideoPass:
 
     sampled: list[int]  # the frames CLIP scores ([] without CLIP)
     embedded: tuple[np.ndarray, bool] | None  # (embeddings, from the cache), for the localizer
-    differencer_pass: str  # SHARED, EMBEDDINGS_CACHED, OVER_CAP, NOT_SUPPORTED or NO_CLIP
+    differencer_pass: str  # one of the values above
     frames_decoded: int = 0  # by the CLIP pass
     kept: int = 0  # candidate frames held for the differencer
     reserved: int = 0  # their bytes, counted in `budget` until `release`
 
 
 def _can_keep(source: VideoSource) -> bool:
-    return all(hasattr(source, name) for name in ("read_sizes", "hold", "frame_size"))
+    names = ("read_keeping", "hold", "held_bytes", "drop_held", "frame_size")
+    return all(hasattr(source, name) for name in names)
 
 
 def _keep_plan(
-    source: VideoSource, sampled: list[int], keep_max_side: int | None, spacing_s: float
+    source: VideoSource, sampled: list[int], spacing_s: float, backend: str
 ) -> tuple[list[int], str, int]:
     """(frames to keep, differencer_pass, bytes reserved) for one video."""
     if not _can_keep(source):
         return [], NOT_SUPPORTED, 0
+    if backend != "thread":
+        return [], PROCESS_BACKEND, 0
     keep = candidate_frames(sampled, source.fps_original, source.num_frames, spacing_s)
-    width, height = source.frame_size(keep_max_side)  # type: ignore[attr-defined]
-    nbytes = len(keep) * width * height * 3
+    width, height = source.frame_size(None)  # type: ignore[attr-defined]
+    nbytes = len(keep) * width * height * 3 // 2  # as decoded: yuv420p, the usual format
     if nbytes > KEEP_MAX_BYTES or not budget.reserve(nbytes):
         return [], OVER_CAP, 0
     return keep, SHARED, nbytes
 
 
-def warm(
-    localizer: Localizer,
-    videos: Sequence[VideoSource],
-    fps: float,
-    keep_max_side: int | None,
-) -> list[VideoPass]:
+def warm(localizer: Localizer, videos: Sequence[VideoSource], fps: float) -> list[VideoPass]:
     """Load CLIP and embed both videos' sampled frames (only those not in the cache), keeping
-    each video's differencer candidates at `keep_max_side` from the same decoding pass."""
+    each video's differencer candidates, as decoded, from the same decoding pass."""
     if localizer.mode not in CLIP_MODES:
         return [VideoPass([], None, NO_CLIP) for _ in videos]
     from vidbench_methods.viddiff import embedder
@@ -116,9 +120,12 @@ def warm(
         if not sampled:  # the localizer falls back to uniform stages
             passes.append(VideoPass([], None, NO_CLIP))
             continue
-        keep, how, nbytes = _keep_plan(source, sampled, keep_max_side, localizer.gt1_spacing_s)
+        backend = embedder.choose_backend(
+            localizer.decode_backend, clip, source.without_cache(), localizer.workers
+        )
+        keep, how, nbytes = _keep_plan(source, sampled, localizer.gt1_spacing_s, backend)
         passes.append(VideoPass(sampled, None, how, reserved=nbytes))
-        jobs.append(embedder.EmbedJob(source, sampled, keep, keep_max_side))
+        jobs.append(embedder.EmbedJob(source, sampled, keep))
     try:
         done = embedder.cached_embeddings(
             clip,
@@ -140,14 +147,29 @@ def warm(
             budget.release(vp.reserved)
             vp.reserved = 0
             vp.differencer_pass = EMBEDDINGS_CACHED
-        for indices, arrays in result.kept:
-            source.hold(indices, arrays, keep_max_side)  # type: ignore[attr-defined]
-            vp.kept += len(indices)
+        if result.kept:
+            _hold(vp, source, result.kept)
     return passes
 
 
+def _hold(vp: VideoPass, source: Any, kept: dict[int, Any]) -> None:
+    """Hold a video's kept frames, unless they take more memory than estimated and the caps
+    allow (a pixel format other than yuv420p)."""
+    source.hold(kept)
+    actual = source.held_bytes()
+    extra = max(0, actual - vp.reserved)
+    if actual > KEEP_MAX_BYTES or (extra and not budget.reserve(extra)):
+        source.drop_held()
+        budget.release(vp.reserved)
+        vp.reserved, vp.differencer_pass = 0, OVER_CAP
+        return
+    vp.reserved += extra
+    vp.kept = len(kept)
+
+
 def release(passes: Sequence[VideoPass], videos: Sequence[VideoSource]) -> None:
-    """The sample is done with its frames: forget them and give their bytes back."""
+    """The differencer's frames are converted (or the sample failed): forget the held frames
+    and give their bytes back. Safe to call twice."""
     for vp, source in zip(passes, videos):
         drop = getattr(source, "drop_held", None)
         if drop is not None:
