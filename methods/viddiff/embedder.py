@@ -14,7 +14,7 @@ Three choices worth knowing:
   embedding: worker threads, or on a GPU worker processes (decoding is partly GIL-bound Python),
   read chunks of frames through the harness's VideoSource ahead of the model, while the main
   thread pins each batch, copies it to the device, preprocesses it there and runs the model. The
-  same decoding pass can keep other frames of a video at another size (`EmbedJob.keep`: the
+  same decoding pass can hand back other frames of a video as decoded (`EmbedJob.keep`: the
   VidDiff differencer's candidates, see onepass.py).
 """
 
