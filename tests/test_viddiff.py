@@ -9,6 +9,7 @@ import dataclasses
 import io
 import json
 import re
+import time
 
 import numpy as np
 import pydantic
@@ -537,3 +538,38 @@ def test_clip_embeddings_are_cached_per_video_and_a_warm_cache_decodes_once(
     assert warm["decode"]["differencer_pass"] == ["embeddings_cached"] * 2
     assert warm["decode"]["frames_decoded"] == own[1] and all(n > 0 for n in own[1])
     assert outs[0].localization == outs[1].localization
+
+
+def test_kept_frames_are_capped_across_samples_and_given_back(
+    video_root, session, openai_server, tmp_cache, monkeypatch
+):
+    _needs_clip("viterbi")
+    from vidbench_methods.viddiff import onepass
+
+    localizer = _method(openai_server, "viterbi")._localizer(None)
+    first = _open_videos(video_root)
+    passes = onepass.warm(localizer, first, 8.0)
+    assert [p.differencer_pass for p in passes] == ["shared", "shared"]
+    held = onepass.budget.held
+    assert held >= sum(video.held_bytes() for video in first) > 0
+    # A second sample in flight would take all samples' held frames over the total cap: it
+    # keeps nothing, and its differencer will decode its own frames.
+    monkeypatch.setattr(onepass.budget, "limit", held)
+    second = _open_videos(video_root)
+    refused = onepass.warm(localizer, second, 8.0)
+    assert [p.differencer_pass for p in refused] == ["over_cap", "over_cap"]
+    assert [p.kept for p in refused] == [0, 0] and not any(v.held for v in second)
+    onepass.release(passes, first)
+    onepass.release(passes, first)  # twice is harmless
+    assert onepass.budget.held == 0 and not any(v.held for v in first)
+    # A sample whose proposer fails (while its warm-up may still run) gives its frames back
+    # once the warm-up is done.
+    monkeypatch.setattr(onepass.budget, "limit", onepass.KEEP_MAX_BYTES_TOTAL)
+    openai_server.respond_with(lambda body: json.dumps({"stages": [], "links": []}))
+    third = _open_videos(video_root)
+    with pytest.raises(ParseError):
+        _method(openai_server, "viterbi").closed(_closed_task(third), session)
+    deadline = time.monotonic() + 30
+    while (onepass.budget.held or any(v.held for v in third)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert onepass.budget.held == 0 and not any(v.held for v in third)
