@@ -341,7 +341,8 @@ def _decode_file(
     path: Path, layout: _Layout, sinks: Sequence[_FrameSink], stats: DecodeStats
 ) -> None:
     """Fill every sink with its frames (sorted, unique frame indices, display order) in one
-    decoding pass: a frame several sinks want is decoded once and converted at each size."""
+    decoding pass: a frame several sinks want is decoded once, converted once per size (or
+    handed over as decoded)."""
     av = _av()
     targets = _targets(sinks)
     try:
