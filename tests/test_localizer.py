@@ -388,3 +388,72 @@ def test_real_video_embeddings_skip_the_frame_cache_and_match_direct_reads(clip,
     video = open_video(VideoRef("v.mp4", 10.0, (5, 45)), tmp_path, cache=cache)
     _, cached = embedder.cached_video_embeddings(clip, video, indices, cache)
     assert not cached
+
+
+def test_both_videos_embed_in_one_pipeline_as_each_alone_and_keep_frames(clip, tmp_path):
+    """`embed_videos` mixes two videos of different frame sizes in its batches; each video's
+    embeddings equal those it gets alone, its kept frames equal plain reads, and the cache
+    holds each under the key it has when embedded alone."""
+    from tests.videos import write_video
+    from vidbench.video import open_video
+
+    write_video(tmp_path / "a.mp4", 30, fps=10, gop=10)
+    write_video(tmp_path / "b.mp4", 26, fps=10, gop=5, width=96, height=128)
+    a = open_video(VideoRef("a.mp4", 10.0, (2, None)), tmp_path, use_cache=False)
+    b = open_video(VideoRef("b.mp4", 10.0, (None, None)), tmp_path, use_cache=False)
+    ia, ib = list(range(0, 27, 2)), list(range(1, 26, 3))  # 14 and 9 frames: batches mix them
+    keep_a = [0, 1, 5, 26, 27]
+    alone = [
+        embedder.embed_video(clip, v, ids, batch_size=8, workers=2, max_side=80)
+        for v, ids in ((a, ia), (b, ib))
+    ]
+    for backend in ("thread", "process"):
+        jobs = [embedder.EmbedJob(a, ia, keep_a), embedder.EmbedJob(b, ib)]
+        done = embedder.embed_videos(
+            clip, jobs, batch_size=8, workers=2, max_side=80, backend=backend
+        )
+        for got, want in zip(done, alone):
+            assert got.embeddings.shape == want.shape
+            assert np.allclose(got.embeddings, want, atol=1e-5)
+        assert done[0].frames_decoded >= len(set(ia) | set(keep_a))
+        assert done[1].frames_decoded >= len(ib)
+        # Chunks are cut only where decoding seeks anyway: no frame is decoded twice.
+        assert done[0].frames_decoded <= a.n_frames_total
+        assert done[1].kept == {}
+    # Kept frames come back from threads only (decoded frames cannot leave a process).
+    assert done[0].kept == {}
+    threads = embedder.embed_videos(
+        clip, [embedder.EmbedJob(a, ia, keep_a)], batch_size=8, workers=2, max_side=80
+    )[0]
+    assert sorted(threads.kept) == keep_a
+    held = open_video(VideoRef("a.mp4", 10.0, (2, None)), tmp_path, use_cache=False)
+    held.hold(threads.kept)
+    assert np.array_equal(held.read(keep_a, 48).arrays, a.read(keep_a, 48).arrays)
+    assert held.stats.frames_decoded == 0
+
+    cache = Cache(tmp_path / "cache")
+    emb_b, _ = embedder.cached_video_embeddings(clip, b, ib, cache, batch_size=8, max_side=80)
+    both = embedder.cached_embeddings(
+        clip,
+        [embedder.EmbedJob(a, ia, keep_a), embedder.EmbedJob(b, ib)],
+        cache,
+        batch_size=8,
+        max_side=80,
+    )
+    # b was cached: not decoded again, nothing kept; a was embedded and stored under its key.
+    assert [d.cached for d in both] == [False, True] and both[1].frames_decoded == 0
+    assert np.array_equal(both[1].embeddings, emb_b) and both[0].kept
+    again, cached = embedder.cached_video_embeddings(clip, a, ia, cache, max_side=80)
+    assert cached and np.array_equal(again, both[0].embeddings)
+
+
+def test_candidate_frames_are_every_frame_the_differencer_can_be_shown():
+    from vidbench_methods.viddiff.localizer import candidate_frames
+
+    # 30 fps, 0.35 s -> a step of 10 frames; triples shift inside the 40-frame video.
+    got = candidate_frames([0, 15, 39], 30.0, 40, 0.35)
+    assert got == [0, 5, 10, 15, 19, 20, 25, 29, 39]
+    for center in (0, 15, 39):
+        for kind in ("1", "gt_1"):
+            assert set(frames_around(center, kind, 30.0, 40)) <= set(got)
+    assert candidate_frames([0, 1], 8.0, 2) == [0, 1]  # too short for a triple

@@ -9,6 +9,7 @@ import dataclasses
 import io
 import json
 import re
+import time
 
 import numpy as np
 import pydantic
@@ -42,13 +43,17 @@ def video_root(tmp_path_factory):
     return root
 
 
-@pytest.fixture
-def videos(video_root, tmp_cache):
+def _open_videos(video_root):
     # A is trimmed by 2 frames at each end: every index the method returns is a trimmed index.
     return (
         open_video(VideoRef("a.mp4", FPS, (2, N_A + 2)), video_root, sample_key="fitness_t0"),
         open_video(VideoRef("b.mp4", FPS, (None, None)), video_root, sample_key="fitness_t0"),
     )
+
+
+@pytest.fixture
+def videos(video_root, tmp_cache):
+    return _open_videos(video_root)
 
 
 def _info(videos) -> SampleInfo:
@@ -80,6 +85,7 @@ class Scripted:
         self.answer = answer or (lambda statement: "b" if "faster" in statement else "a")
         self.shown: dict[str, dict[str, list[int]]] = {}  # statement -> video -> frame indices
         self.labels: dict[str, list[str]] = {}
+        self.images: dict[str, list[str]] = {}  # statement -> the image data URLs, as sent
         self.proposer_prompts: list[str] = []
 
     def __call__(self, body) -> str:
@@ -130,6 +136,7 @@ class Scripted:
                 labels.append(part["text"])
                 video = part["text"][6]
             elif part["type"] == "image_url":
+                self.images.setdefault(statement, []).append(part["image_url"]["url"])
                 raw = base64.b64decode(part["image_url"]["url"].split(",", 1)[1])
                 shown[video].append(decode_index(np.asarray(Image.open(io.BytesIO(raw)))))
         self.shown[statement] = shown
@@ -433,17 +440,28 @@ def test_three_way_variant_records_c_and_scores_it_as_no_answer(videos, session,
 
 def test_differencer_calls_run_concurrently_on_frames_decoded_once(videos, session, openai_server):
     _needs_clip("viterbi")
+    from vidbench_methods.viddiff import onepass
+
     script = Scripted()
     openai_server.respond_with(script)
     openai_server.latency_s = 0.3  # long enough that concurrent calls overlap on the server
-    out = _method(openai_server, "viterbi").closed(_closed_task(videos), session)
+    task = _closed_task(videos)
+    before = [video.stats.frames_decoded for video in videos]
+    out = _method(openai_server, "viterbi").closed(task, session)
 
     _check_shown_frames(script, out, STATEMENTS)  # still exactly the localised frames
     assert openai_server.max_in_flight == len(STATEMENTS)  # all differencer calls at once
-    # One decoding pass per video for every differencer frame, then reads served from memory.
+    # The CLIP pass kept every frame the differencer could be shown: after localisation nothing
+    # was decoded, and the kept frames were let go (and their bytes given back).
+    decode = out.details["decode"]
+    assert decode["differencer_pass"] == ["shared", "shared"]
+    assert [video.stats.frames_decoded for video in videos] == before
+    assert not any(video.held for video in videos) and onepass.budget.held == 0
     for v, video in enumerate(videos):
-        wanted = sorted({i for frames in out.localization.values() for i in frames[v]})
-        assert sorted(video.preloaded[512]) == wanted
+        scored = out.details["localizer"]["videos"][v]["n_scored_frames"]
+        assert scored <= decode["frames_needed"][v] <= video.num_frames
+        assert decode["frames_decoded"][v] >= decode["frames_needed"][v]
+        assert decode["kept_frames"][v] >= decode["frames_needed"][v] - scored
     timing = out.details["timing"]
     assert list(timing) == [
         "proposer_s",
@@ -455,13 +473,103 @@ def test_differencer_calls_run_concurrently_on_frames_decoded_once(videos, sessi
     assert all(t >= 0 for t in timing.values())
 
 
-def test_clip_embeddings_are_ready_when_the_proposer_replies(
-    videos, session, openai_server, tmp_path
+def test_shared_pass_sends_byte_identical_images_to_the_differencers_own_pass(
+    video_root, openai_server, tmp_path, tmp_cache, monkeypatch
+):
+    """The frames kept from the CLIP pass are exactly what the differencer's own reads give:
+    same requests, byte for byte, with the pass shared and with it refused by the memory cap."""
+    _needs_clip("viterbi")
+    from vidbench_methods.viddiff import onepass
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-a-real-key")
+
+    def run(name: str):
+        videos = _open_videos(video_root)
+        script = Scripted()
+        openai_server.respond_with(script)
+        # A fresh LLM cache per run: an identical request must reach the server again.
+        session = LLMClient(Cache(tmp_path / name), backoff_base_s=0.01, timeout_s=10).session()
+        task = _closed_task(videos)
+        before = [video.stats.frames_decoded for video in videos]
+        # Both sizes resize the 160x120 frames (AREA), each its own size; PNG is lossless.
+        method = _method(
+            openai_server, "viterbi", differencer_max_side=96, clip_max_side=64, image_format="png"
+        )
+        out = method.closed(task, session)
+        own = [video.stats.frames_decoded - b for video, b in zip(videos, before)]
+        return script, out, own
+
+    shared, shared_out, shared_own = run("shared")
+    monkeypatch.setattr(onepass, "KEEP_MAX_BYTES", 0)
+    alone, alone_out, alone_own = run("alone")
+    assert shared_out.details["decode"]["differencer_pass"] == ["shared", "shared"]
+    assert alone_out.details["decode"]["differencer_pass"] == ["over_cap", "over_cap"]
+    assert alone_out.details["decode"]["kept_frames"] == [0, 0]
+    assert shared_own == [0, 0] and all(n > 0 for n in alone_own)
+    assert shared_out.localization == alone_out.localization
+    assert set(shared.images) == set(STATEMENTS.values())
+    assert shared.images == alone.images
+    first = shared.images[STATEMENTS["0"]][0]
+    image = Image.open(io.BytesIO(base64.b64decode(first.split(",", 1)[1])))
+    assert image.format == "PNG" and image.size == (96, 72)
+
+
+def test_clip_embeddings_are_cached_per_video_and_a_warm_cache_decodes_once(
+    video_root, session, openai_server, tmp_path, tmp_cache
 ):
     _needs_clip("viterbi")
     openai_server.respond_with(Scripted())
-    task = dataclasses.replace(_closed_task(videos), store=Cache(tmp_path / "store"))
-    out = _method(openai_server, "viterbi").closed(task, session)
-    # The warm-up embedded both videos while the proposer call was out: the localizer found
-    # them in the cache.
-    assert [v["embeddings_cached"] for v in out.details["localizer"]["videos"]] == [True, True]
+    store = Cache(tmp_path / "store")
+    outs, own = [], []
+    for _ in range(2):
+        videos = _open_videos(video_root)
+        task = dataclasses.replace(_closed_task(videos), store=store)
+        before = [video.stats.frames_decoded for video in videos]
+        outs.append(_method(openai_server, "viterbi").closed(task, session))
+        own.append([video.stats.frames_decoded - b for video, b in zip(videos, before)])
+    cold, warm = (out.details for out in outs)
+    # Cold: the warm-up embedded both videos while the proposer call was out and handed the
+    # embeddings to the localizer; the differencer's frames came from that same pass.
+    assert [v["embeddings_cached"] for v in cold["localizer"]["videos"]] == [False, False]
+    assert cold["decode"]["differencer_pass"] == ["shared", "shared"] and own[0] == [0, 0]
+    # Warm: each video's embeddings were found under its own key; no CLIP pass, so the
+    # differencer's own pass is the only decoding.
+    assert [v["embeddings_cached"] for v in warm["localizer"]["videos"]] == [True, True]
+    assert warm["decode"]["differencer_pass"] == ["embeddings_cached"] * 2
+    assert warm["decode"]["frames_decoded"] == own[1] and all(n > 0 for n in own[1])
+    assert outs[0].localization == outs[1].localization
+
+
+def test_kept_frames_are_capped_across_samples_and_given_back(
+    video_root, session, openai_server, tmp_cache, monkeypatch
+):
+    _needs_clip("viterbi")
+    from vidbench_methods.viddiff import onepass
+
+    localizer = _method(openai_server, "viterbi")._localizer(None)
+    first = _open_videos(video_root)
+    passes = onepass.warm(localizer, first, 8.0)
+    assert [p.differencer_pass for p in passes] == ["shared", "shared"]
+    held = onepass.budget.held
+    assert held >= sum(video.held_bytes() for video in first) > 0
+    # A second sample in flight would take all samples' held frames over the total cap: it
+    # keeps nothing, and its differencer will decode its own frames.
+    monkeypatch.setattr(onepass.budget, "limit", held)
+    second = _open_videos(video_root)
+    refused = onepass.warm(localizer, second, 8.0)
+    assert [p.differencer_pass for p in refused] == ["over_cap", "over_cap"]
+    assert [p.kept for p in refused] == [0, 0] and not any(v.held for v in second)
+    onepass.release(passes, first)
+    onepass.release(passes, first)  # twice is harmless
+    assert onepass.budget.held == 0 and not any(v.held for v in first)
+    # A sample whose proposer fails (while its warm-up may still run) gives its frames back
+    # once the warm-up is done.
+    monkeypatch.setattr(onepass.budget, "limit", onepass.KEEP_MAX_BYTES_TOTAL)
+    openai_server.respond_with(lambda body: json.dumps({"stages": [], "links": []}))
+    third = _open_videos(video_root)
+    with pytest.raises(ParseError):
+        _method(openai_server, "viterbi").closed(_closed_task(third), session)
+    deadline = time.monotonic() + 30
+    while (onepass.budget.held or any(v.held for v in third)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert onepass.budget.held == 0 and not any(v.held for v in third)

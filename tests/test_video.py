@@ -393,3 +393,52 @@ def test_preload_decodes_once_and_serves_later_reads(clips):
     assert video.stats.frames_decoded == decoded  # nothing decoded after the preload
     video.read([5])  # not preloaded: decoded as usual
     assert video.stats.frames_decoded > decoded
+
+
+@pytest.mark.parametrize("name", ["gop10.mp4", "default.mp4", "frames"])
+def test_frames_kept_from_a_pass_convert_to_exactly_what_reads_return(clips, name):
+    """`read_keeping` hands back decoded frames from the pass that reads others; held, they
+    serve reads at any size, byte for byte what a read of its own returns, decoding nothing."""
+    video = _open(clips, name, trim=(2, None))
+    ask, keep = [30, 3, 17, 3], [17, 18, 31, 4, 30]
+    frames, kept = video.read_keeping(ask, 64, keep)
+    plain = _open(clips, name, trim=(2, None))
+    assert np.array_equal(frames.arrays, plain.read(ask, 64).arrays)
+    assert sorted(kept) == sorted(keep)
+    decoded = video.stats.frames_decoded
+    # One pass: fewer frames decoded than the two reads it stands for.
+    separate = _open(clips, name, trim=(2, None))
+    separate.read(ask, 64), separate.read(keep)
+    assert decoded < separate.stats.frames_decoded
+    video.without_cache().hold(kept)  # the held store is shared with cache-less copies
+    assert video.held_bytes() > 0
+    for max_side in (None, 96, 64):
+        want = plain.read([31, 4, 17], max_side).arrays
+        got = video.read([31, 4, 17], max_side).arrays
+        assert got.dtype == want.dtype and np.array_equal(got, want)
+    assert decode_indices(video.read([18, 30]).arrays) == [20, 32]
+    assert video.stats.frames_decoded == decoded  # every read above came from held frames
+    video.preload([4, 18], 96)  # converted from held frames too
+    assert video.stats.frames_decoded == decoded and sorted(video.preloaded[96]) == [4, 18]
+    video.drop_held()
+    assert video.held == {} and video.held_bytes() == 0
+    video.read([31])  # no longer held: decoded
+    assert video.stats.frames_decoded > decoded
+
+
+def test_preload_decodes_only_frames_not_already_preloaded(clips):
+    video = _open(clips, "gop10.mp4")
+    video.preload([10, 50], 96)
+    decoded = video.stats.frames_decoded
+    video.preload([50, 10], 96)
+    assert video.stats.frames_decoded == decoded  # all there already
+    video.preload([10, 70], 96)  # only 70 is missing
+    assert sorted(video.preloaded[96]) == [10, 50, 70] and video.stats.frames_decoded > decoded
+    assert video.frame_size(96) == (96, 72) and video.frame_size(None) == (160, 120)
+
+
+def test_decode_runs_split_only_where_a_pass_would_seek(clips):
+    video = _open(clips, "gop10.mp4", trim=(5, None))  # keyframes every 10 frames of the file
+    assert video.decode_runs([0, 2, 35, 36, 85]) == [[0, 2], [35, 36], [85]]
+    assert video.decode_runs([0, 3, 7]) == [[0, 3, 7]]  # 7 is frame 12: no seek saves enough
+    assert _open(clips, "frames").decode_runs([1, 2]) == [[1], [2]]

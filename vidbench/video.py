@@ -9,6 +9,8 @@ and the keyframes; targets are then grouped into runs: a run starts with a seek 
 before its first target and decodes forward; the next target joins the run unless a later
 keyframe lets a seek skip frames. Inside a run, packets of non-reference frames that are not
 targets are skipped by the decoder (`skip_frame`), and only target frames are converted to RGB.
+The same pass can also hand back decoded frames unconverted (`Video.read_keeping`) for a later
+reader (`Video.hold`): converted then by the call a pass makes, they equal what a read returns.
 Decoded arrays are not cached; frames a method sends as images (FrameSpec.image_format) are
 encoded here, once, and kept as those image files in the frame cache (vidbench.framecache).
 """
@@ -23,7 +25,7 @@ import math
 import os
 import stat
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -290,20 +292,35 @@ class DecodeStats:
 
 
 class _FrameSink:
-    """The output stack, allocated once: each decoded frame is written straight into its slot,
-    so peak memory is one copy of the result (no list of arrays, no np.stack)."""
+    """Where one pass puts the frames one reader asked for. With a size: an RGB stack allocated
+    once, each frame written straight into its slot, so peak memory is one copy of the result
+    (no list of arrays, no np.stack). With size None: the decoded frames themselves, not
+    converted (`decoded`), for a reader that holds them and converts only those it uses."""
 
-    def __init__(self, targets: Sequence[int], size: tuple[int, int]):
+    def __init__(self, targets: Sequence[int], size: tuple[int, int] | None):
+        self.size = size
         self.slot = {t: i for i, t in enumerate(targets)}
-        self.stack = np.empty((len(targets), size[1], size[0], 3), dtype=np.uint8)
+        shape = (len(targets), size[1], size[0], 3) if size else (0, 0, 0, 3)
+        self.stack = np.empty(shape, dtype=np.uint8)
+        self.decoded: dict[int, Any] = {}
         self.filled: set[int] = set()
 
     def __contains__(self, index: int) -> bool:
         return index in self.filled
 
-    def put(self, index: int, rgb: np.ndarray) -> None:
-        self.stack[self.slot[index]] = rgb
+    def wants(self, index: int) -> bool:
+        return index in self.slot and index not in self.filled
+
+    def put(self, index: int, value: Any) -> None:
+        if self.size is None:
+            self.decoded[index] = value
+        else:
+            self.stack[self.slot[index]] = value
         self.filled.add(index)
+
+
+def _targets(sinks: Sequence[_FrameSink]) -> list[int]:
+    return sorted({t for sink in sinks for t in sink.slot})
 
 
 def _plan_runs(targets: Sequence[int], keyframes: Sequence[int]) -> list[tuple[int, list[int]]]:
@@ -321,11 +338,13 @@ def _plan_runs(targets: Sequence[int], keyframes: Sequence[int]) -> list[tuple[i
 
 
 def _decode_file(
-    path: Path, layout: _Layout, targets: Sequence[int], size: tuple[int, int], stats: DecodeStats
-) -> np.ndarray:
-    """(T, H, W, 3) RGB frames of the sorted, unique frame indices `targets` (display order)."""
+    path: Path, layout: _Layout, sinks: Sequence[_FrameSink], stats: DecodeStats
+) -> None:
+    """Fill every sink with its frames (sorted, unique frame indices, display order) in one
+    decoding pass: a frame several sinks want is decoded once, converted once per size (or
+    handed over as decoded)."""
     av = _av()
-    out = _FrameSink(targets, size)
+    targets = _targets(sinks)
     try:
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
@@ -335,20 +354,19 @@ def _decode_file(
             for run_no, (key, run) in enumerate(_plan_runs(targets, layout.keyframes)):
                 # A fresh container starts at frame 0: no seek needed for a first run from there.
                 start = None if run_no == 0 and key == 0 else key
-                _decode_run(container, stream, layout, run, out, size, stats, start, skip=True)
-                if any(t not in out for t in run):
+                _decode_run(container, stream, layout, run, sinks, stats, start, skip=True)
+                if any(sink.wants(t) for sink in sinks for t in run):
                     # The seek landed after a target (possible with B-frames and dts-indexed
                     # containers): decode this run again from the very start, skipping nothing.
-                    _decode_run(container, stream, layout, run, out, size, stats, 0, skip=False)
+                    _decode_run(container, stream, layout, run, sinks, stats, 0, skip=False)
     except (av.FFmpegError, OSError, ValueError) as exc:
         raise VideoError(f"cannot decode video {path}: corrupt or undecodable ({exc})") from None
-    missing = [t for t in targets if t not in out]
+    missing = [t for t in targets if any(sink.wants(t) for sink in sinks)]
     if missing:
         raise VideoError(
             f"video {path}: frames {missing[:5]} could not be decoded "
             f"(of {layout.n_frames} frames); the file may be truncated"
         )
-    return out.stack
 
 
 def _decode_run(
@@ -356,19 +374,17 @@ def _decode_run(
     stream: Any,
     layout: _Layout,
     run: Sequence[int],
-    out: _FrameSink,
-    size: tuple[int, int],
+    sinks: Sequence[_FrameSink],
     stats: DecodeStats,
     start: int | None,
     *,
     skip: bool,
 ) -> None:
     """Decode forward (after seeking to frame `start`, a keyframe, unless None) until the last
-    frame of `run`; convert only the frames of `run`."""
+    frame of `run`; convert only the frames of `run`, once per size the sinks want."""
     ctx = stream.codec_context
     wanted = {layout.pts[t]: t for t in run}
     last_pts = layout.pts[run[-1]]
-    resize = size != (layout.width, layout.height)
     if start is not None:
         # Seeking to a keyframe's own pts lands on it (or earlier), never past the target.
         container.seek(layout.pts[start], stream=stream, backward=True)
@@ -381,42 +397,66 @@ def _decode_run(
             for frame in ctx.decode(packet if packet.size else None):
                 stats.frames_decoded += 1
                 pts = frame.pts
-                if pts in wanted and wanted[pts] not in out:
-                    out.put(
-                        wanted[pts],
-                        frame.to_ndarray(
-                            format="rgb24",
-                            width=size[0],
-                            height=size[1],
-                            interpolation="AREA" if resize else None,
-                        ),
-                    )
+                if pts in wanted:
+                    _convert(frame, wanted[pts], sinks, (layout.width, layout.height))
                 if pts is not None and pts >= last_pts:
                     return
     finally:
         ctx.skip_frame = "DEFAULT"
 
 
-def _decode_folder(
-    layout: _Layout, targets: Sequence[int], size: tuple[int, int], stats: DecodeStats
-) -> np.ndarray:
+def _to_rgb(decoded: Any, size: tuple[int, int], full: tuple[int, int]) -> np.ndarray:
+    """One decoded frame (an av.VideoFrame, or an image folder's RGB image) as (H, W, 3) RGB
+    uint8 at `size`: the one conversion, whether a frame is converted as it is decoded or later
+    from a held frame, so both give the same array."""
+    if hasattr(decoded, "to_ndarray"):
+        return decoded.to_ndarray(
+            format="rgb24",
+            width=size[0],
+            height=size[1],
+            interpolation="AREA" if size != full else None,
+        )
     from PIL import Image
 
-    out = _FrameSink(targets, size)
-    for t in targets:
+    if decoded.size != size:
+        decoded = decoded.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
+    return np.asarray(decoded, dtype=np.uint8)
+
+
+def _convert(decoded: Any, index: int, sinks: Sequence[_FrameSink], full: tuple[int, int]) -> None:
+    """One decoded frame into every sink that wants it, each size converted once."""
+    done: dict[tuple[int, int], np.ndarray] = {}
+    for sink in sinks:
+        if not sink.wants(index):
+            continue
+        if sink.size is None:
+            sink.put(index, decoded)
+            continue
+        if sink.size not in done:
+            done[sink.size] = _to_rgb(decoded, sink.size, full)
+        sink.put(index, done[sink.size])
+
+
+def _decoded_bytes(decoded: Any) -> int:
+    planes = getattr(decoded, "planes", None)
+    if planes is not None:
+        return sum(int(plane.buffer_size) for plane in planes)
+    return int(decoded.width * decoded.height * len(decoded.getbands()))
+
+
+def _decode_folder(layout: _Layout, sinks: Sequence[_FrameSink], stats: DecodeStats) -> None:
+    from PIL import Image
+
+    for t in _targets(sinks):
         file = layout.files[t]
         try:
             with Image.open(file) as img:
-                rgb = img.convert("RGB")
-                if rgb.size != size:
-                    rgb = rgb.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
-                out.put(t, np.asarray(rgb, dtype=np.uint8))
+                _convert(img.convert("RGB"), t, sinks, (layout.width, layout.height))
         except OSError as exc:
             raise VideoError(
                 f"cannot read frame image {file}: corrupt or undecodable ({exc})"
             ) from None
         stats.frames_decoded += 1
-    return out.stack
 
 
 def encode_image(array: np.ndarray, fmt: str = "jpeg", quality: int = 90) -> bytes:
@@ -518,6 +558,8 @@ class Video:
     stats: DecodeStats = field(default_factory=DecodeStats)
     # max_side -> {trimmed index: frame} decoded by `preload`, served to later reads.
     preloaded: dict[int | None, dict[int, np.ndarray]] = field(default_factory=dict, repr=False)
+    # trimmed index -> decoded frame, not yet converted (`hold`), served to later reads.
+    held: dict[int, Any] = field(default_factory=dict, repr=False)
 
     @property
     def num_frames(self) -> int:
@@ -528,7 +570,15 @@ class Video:
         return content_hash(self.path)
 
     def without_cache(self) -> Video:
-        return dataclasses.replace(self, cache=None, stats=DecodeStats())
+        # The stores of preloaded and held frames are shared, not copied: frames kept for a
+        # later reader are visible from both objects.
+        return dataclasses.replace(
+            self, cache=None, stats=DecodeStats(), preloaded=self.preloaded, held=self.held
+        )
+
+    def frame_size(self, max_side: int | None = None) -> tuple[int, int]:
+        """(width, height) of this video's frames as read at `max_side`."""
+        return _fit(self.layout.width, self.layout.height, max_side)
 
     @property
     def n_frames_total(self) -> int:
@@ -565,20 +615,18 @@ class Video:
         """Exactly these trimmed-video frames, in the order given (repeats allowed). `image`
         (format, quality): also encode them as the image files a model is sent, through the
         frame cache; the arrays are then decoded only if asked for."""
-        indices = [int(i) for i in indices]
-        bad = [i for i in indices if not 0 <= i < self.num_frames]
-        if bad:
-            raise VideoError(
-                f"{self._who()}frame indices {bad[:5]} are out of range for "
-                f"{self.path}: the trimmed video has {self.num_frames} frames "
-                f"(trim {list(self.ref.trim)} of {self.n_frames_total})"
-            )
+        indices = self._checked(indices)
         held = self.preloaded.get(max_side)
         if image is None and held is not None and indices and all(i in held for i in indices):
             fps = self.fps_original
             arrays = np.stack([held[i] for i in indices])
             return VideoFrames(indices, tuple(i / fps for i in indices), fps, arrays)
         size = _fit(self.layout.width, self.layout.height, max_side)
+        if image is None and indices and all(i in self.held for i in indices):
+            full = (self.layout.width, self.layout.height)
+            arrays = np.stack([_to_rgb(self.held[i], size, full) for i in indices])
+            fps = self.fps_original
+            return VideoFrames(indices, tuple(i / fps for i in indices), fps, arrays)
         absolute = sorted({self.span[i] for i in indices})
         position = {a: p for p, a in enumerate(absolute)}
         order = [position[self.span[i]] for i in indices]
@@ -619,9 +667,66 @@ class Video:
         """Decode these frames now, in one pass, and serve later `read`s of any of them at this
         `max_side` from memory: a method that reads a few frames per step (VidDiff's
         differencer, one read per statement) then decodes each video once per sample instead of
-        seeking and decoding from a keyframe for every read."""
-        frames = self.read(sorted(set(int(i) for i in indices)), max_side)
-        self.preloaded[max_side] = dict(zip(frames.indices, frames.arrays))
+        seeking and decoding from a keyframe for every read. Frames already held at this
+        max_side are not decoded again."""
+        held = self.preloaded.get(max_side, {})
+        missing = sorted({int(i) for i in indices} - held.keys())
+        if not missing:
+            return
+        frames = self.read(missing, max_side)
+        self.preloaded.setdefault(max_side, {}).update(zip(frames.indices, frames.arrays))
+
+    def decode_runs(self, indices: Sequence[int]) -> list[list[int]]:
+        """Sorted trimmed indices grouped as one decoding pass reads them: a group ends where
+        the pass would seek ahead to a later keyframe. A caller that splits a video between
+        workers splits between groups, so no frame is decoded by two of them."""
+        if self.path.is_dir():
+            return [[int(i)] for i in indices]  # each image is read on its own
+        offset = self.span.start
+        absolute = [self.span[int(i)] for i in indices]
+        return [[a - offset for a in run] for _, run in _plan_runs(absolute, self.layout.keyframes)]
+
+    def read_keeping(
+        self, indices: Sequence[int], max_side: int | None, keep: Sequence[int]
+    ) -> tuple[VideoFrames, dict[int, Any]]:
+        """`read(indices, max_side)`, and from the same decoding pass the frames `keep` as
+        decoded, not converted (trimmed index -> frame), for `hold`. The arrays are not served
+        from, nor put in, the frame cache or the held stores."""
+        indices, keep = self._checked(indices), self._checked(keep)
+        absolute = sorted({self.span[i] for i in indices})
+        position = {a: p for p, a in enumerate(absolute)}
+        order = [position[self.span[i]] for i in indices]
+        sink = _FrameSink(absolute, self.frame_size(max_side))
+        raw = _FrameSink(sorted({self.span[i] for i in keep}), None)
+        self._fill([sink, raw])
+        fps = self.fps_original
+        frames = VideoFrames(indices, tuple(i / fps for i in indices), fps, sink.stack[order])
+        offset = self.span.start
+        return frames, {a - offset: frame for a, frame in raw.decoded.items()}
+
+    def hold(self, decoded: Mapping[int, Any]) -> None:
+        """Keep these decoded frames (trimmed index -> frame, from `read_keeping`): later
+        `read`s of only held frames convert them, at any max_side, and decode nothing."""
+        self.held.update(decoded)
+
+    def held_bytes(self) -> int:
+        """Memory taken by the held decoded frames."""
+        return sum(_decoded_bytes(frame) for frame in self.held.values())
+
+    def drop_held(self) -> None:
+        """Forget the frames kept by `hold` (frames `preload` converted stay)."""
+        self.held.clear()
+
+    def _checked(self, indices: Sequence[int]) -> list[int]:
+        indices = [int(i) for i in indices]
+        bad = [i for i in indices if not 0 <= i < self.num_frames]
+        if bad:
+            raise VideoError(
+                f"{self._who()}frame indices {bad[:5]} are out of range for "
+                f"{self.path}: the trimmed video has {self.num_frames} frames "
+                f"(trim {list(self.ref.trim)} of {self.n_frames_total})"
+            )
+        return indices
 
     def _frame_store(self) -> Any:
         """The frame cache beside the cache, for files only: an image folder's frames are read
@@ -632,11 +737,17 @@ class Video:
 
     def _decode(self, absolute: list[int], size: tuple[int, int]) -> np.ndarray:
         """(len(absolute), H, W, 3) for sorted unique whole-video indices."""
-        if not absolute:
-            return np.zeros((0, size[1], size[0], 3), dtype=np.uint8)
+        sink = _FrameSink(absolute, size)
+        self._fill([sink])
+        return sink.stack
+
+    def _fill(self, sinks: Sequence[_FrameSink]) -> None:
+        if not any(sink.slot for sink in sinks):
+            return
         if self.path.is_dir():
-            return _decode_folder(self.layout, absolute, size, self.stats)
-        return _decode_file(self.path, self.layout, absolute, size, self.stats)
+            _decode_folder(self.layout, sinks, self.stats)
+        else:
+            _decode_file(self.path, self.layout, sinks, self.stats)
 
     def _who(self) -> str:
         return f"sample {self.sample_key!r}: " if self.sample_key else ""
@@ -712,11 +823,11 @@ def probe(ref: VideoRef, root: Path | None) -> VideoProbe:
     try:
         checked_video_path(ref, root)
         layout = _layout(path)
-        size = (layout.width, layout.height)
+        sink = [_FrameSink([0], (layout.width, layout.height))]
         if path.is_dir():
-            _decode_folder(layout, [0], size, DecodeStats())
+            _decode_folder(layout, sink, DecodeStats())
         else:
-            _decode_file(path, layout, [0], size, DecodeStats())
+            _decode_file(path, layout, sink, DecodeStats())
     except VideoError as exc:
         return VideoProbe(path, True, False, None, None, None, None, None, str(exc))
     trimmed = len(_trim_range(layout.n_frames, ref.trim))

@@ -10,14 +10,17 @@ Three choices worth knowing:
 - Frames are preprocessed as tensors (shortest side resized bicubic with antialias, centre crop,
   the model's mean/std), on the GPU when there is one. This matches open_clip's PIL transform up to
   interpolation rounding and removes the CPU's PIL work, which would otherwise cap the frame rate.
-- `embed_video` overlaps decoding with embedding: worker threads, or on a GPU worker processes
-  (decoding is partly GIL-bound Python), read chunks of frames through the harness's VideoSource
-  ahead of the model, while the main thread pins each batch, copies it to the device,
-  preprocesses it there and runs the model.
+- `embed_videos` embeds several videos (a pair) in one pipeline and overlaps decoding with
+  embedding: worker threads, or on a GPU worker processes (decoding is partly GIL-bound Python),
+  read chunks of frames through the harness's VideoSource ahead of the model, while the main
+  thread pins each batch, copies it to the device, preprocesses it there and runs the model. The
+  same decoding pass can hand back other frames of a video as decoded (`EmbedJob.keep`: the
+  VidDiff differencer's candidates, see onepass.py).
 """
 
 from __future__ import annotations
 
+import bisect
 import multiprocessing
 import os
 import pickle
@@ -210,14 +213,70 @@ def decode_chunk(source: VideoSource, indices: Sequence[int], max_side: int | No
     return np.ascontiguousarray(source.read(list(indices), max_side=max_side).arrays)
 
 
-def _decode_and_preprocess(
-    source: VideoSource, indices: Sequence[int], max_side: int | None, clip: LoadedClip
-) -> Any:
+@dataclass(frozen=True)
+class EmbedJob:
+    """One video's part of an `embed_videos` call: the frames to embed, and frames to `keep` as
+    decoded in the same pass, for a later reader of the video (`Video.hold`). Keeping needs a
+    source that hands decoded frames back (`read_keeping`: vidbench.video.Video) and the thread
+    backend (decoded frames cannot leave a worker process); otherwise nothing is kept."""
+
+    source: VideoSource
+    indices: Sequence[int]
+    keep: Sequence[int] = ()
+
+
+@dataclass
+class Embedded:
+    """What `embed_videos` made of one job."""
+
+    embeddings: np.ndarray  # (len(indices), D) float32, L2-normalised
+    kept: dict[int, Any]  # trimmed index -> decoded frame, of job.keep
+    frames_decoded: int  # decoder output of this pass (0 where the source does not count)
+    cached: bool = False
+
+
+@dataclass(frozen=True)
+class _Task:
+    """One chunk of one job, decoded by a worker (picklable: sent to worker processes)."""
+
+    job: int
+    source: VideoSource
+    indices: list[int]
+    max_side: int | None
+    keep: list[int]
+
+
+@dataclass
+class _Decoded:
+    job: int
+    frames: Any  # (n, H, W, 3) uint8 array, or already preprocessed (CPU thread workers)
+    kept: dict[int, Any]
+    frames_decoded: int
+
+
+def _decode_task(task: _Task) -> _Decoded:
+    """Decode one chunk (in a worker thread or process). A fresh, cache-less copy of the source
+    per task counts exactly this task's decoding, whichever worker ran it."""
+    source = task.source.without_cache()
+    read_keeping = getattr(source, "read_keeping", None)
+    kept: dict[int, Any] = {}
+    if task.keep and read_keeping is not None:
+        frames, kept = read_keeping(task.indices, task.max_side, task.keep)
+    else:
+        frames = source.read(task.indices, max_side=task.max_side)
+    stats = getattr(source, "stats", None)
+    decoded = int(getattr(stats, "frames_decoded", 0))
+    return _Decoded(task.job, np.ascontiguousarray(frames.arrays), kept, decoded)
+
+
+def _decode_and_preprocess(task: _Task, clip: LoadedClip) -> _Decoded:
     """Thread worker without an accelerator: preprocessing in the worker runs in parallel with
     the model in the main thread (torch releases the GIL)."""
     import torch
 
-    return preprocess(torch.from_numpy(decode_chunk(source, indices, max_side)), clip)
+    done = _decode_task(task)
+    done.frames = preprocess(torch.from_numpy(done.frames), clip)
+    return done
 
 
 _process_pools: dict[int, ProcessPoolExecutor] = {}
@@ -248,6 +307,149 @@ def choose_backend(backend: str, clip: LoadedClip, source: VideoSource, workers:
     return "process"
 
 
+def _tasks(job_no: int, job: EmbedJob, max_side: int | None, chunk: int, keep: bool) -> list[_Task]:
+    """A job's frames in chunks of at least `chunk` frames, cut only where decoding would seek
+    to a later keyframe anyway (`decode_runs`, where the source has it): chunks decoded by
+    different workers then never decode the same frames twice. Each kept frame goes with the
+    chunk whose span it falls in (from its first frame to the next chunk's), so it is decoded
+    in that chunk's pass."""
+    source = job.source.without_cache()  # the localizer caches embeddings, not CLIP frames
+    indices = [int(i) for i in job.indices]
+    decode_runs = getattr(source, "decode_runs", None)
+    if decode_runs is not None and indices == sorted(set(indices)):
+        runs: list[list[int]] = decode_runs(indices)
+    else:
+        runs = [[i] for i in indices]
+    chunks: list[list[int]] = []
+    for run in runs:
+        if chunks and len(chunks[-1]) < chunk:
+            chunks[-1].extend(run)
+        else:
+            chunks.append(list(run))
+    starts = [c[0] for c in chunks[1:]]
+    kept: list[list[int]] = [[] for _ in chunks]
+    for i in sorted({int(i) for i in job.keep}) if keep else []:
+        kept[bisect.bisect_right(starts, i)].append(i)
+    return [_Task(job_no, source, c, max_side, k) for c, k in zip(chunks, kept)]
+
+
+def _pixels(items: Sequence[Any], clip: LoadedClip, on_gpu: bool) -> Any:
+    """A batch's model input from decoded chunks. Chunks of different videos may differ in size:
+    each run of same-sized chunks is preprocessed on its own (to the model's square input),
+    then the runs are concatenated."""
+    import torch
+
+    if not isinstance(items[0], np.ndarray):  # preprocessed by the thread workers
+        return torch.cat(list(items))
+    groups: list[list[np.ndarray]] = []
+    for item in items:
+        if groups and groups[-1][0].shape[1:] == item.shape[1:]:
+            groups[-1].append(item)
+        else:
+            groups.append([item])
+    parts = []
+    for group in groups:
+        frames = torch.from_numpy(np.concatenate(group) if len(group) > 1 else group[0])
+        if on_gpu:
+            frames = frames.pin_memory().to(clip.device, non_blocking=True)
+        parts.append(preprocess(frames, clip))
+    return torch.cat(parts) if len(parts) > 1 else parts[0]
+
+
+def embed_videos(
+    clip: LoadedClip,
+    jobs: Sequence[EmbedJob],
+    *,
+    batch_size: int = 128,
+    workers: int = 4,
+    max_side: int | None = None,
+    backend: str = "auto",
+    chunk: int | None = None,
+    prefetch: int | None = None,
+) -> list[Embedded]:
+    """Embed several videos' frames in one pipeline: a batch may hold the end of one video and
+    the start of the next, so only the last batch of all is short. Returns one Embedded per job,
+    in order; the embeddings equal (to float rounding) what `embed_video` gives per video.
+
+    Decode tasks of `chunk` frames run in `workers` threads or processes (`backend`: "thread",
+    "process" or "auto"), up to `prefetch` tasks ahead; the main thread assembles batches of
+    about `batch_size`, copies them to the device from pinned memory, preprocesses and embeds
+    them, so the device waits on the decoders only when decoding is the slower side.
+    """
+    import torch
+
+    workers = max(1, workers)
+    chunk = chunk or max(1, batch_size // 4)
+    prefetch = prefetch or 2 * workers
+    results = [Embedded(np.zeros((0, 0), dtype=np.float32), {}, 0) for _ in jobs]
+    if not any(job.indices for job in jobs):
+        return results
+    backend = choose_backend(backend, clip, jobs[0].source, workers)
+    keep = backend == "thread"  # decoded frames cannot be sent back from a process
+    tasks = [t for n, job in enumerate(jobs) for t in _tasks(n, job, max_side, chunk, keep)]
+    on_gpu = clip.device.type == "cuda"
+
+    if backend == "process":
+        pool: Any = _process_pool(workers)
+        submit = lambda task: pool.submit(_decode_task, task)  # noqa: E731
+        owned = None
+    elif backend == "thread":
+        owned = pool = ThreadPoolExecutor(workers, thread_name_prefix="clip-decode")
+        if on_gpu:
+            submit = lambda task: pool.submit(_decode_task, task)  # noqa: E731
+        else:
+            submit = lambda task: pool.submit(_decode_and_preprocess, task, clip)  # noqa: E731
+    else:
+        raise ValueError(f"unknown decode backend {backend!r} (thread, process or auto)")
+
+    outputs: list[Any] = []
+    buffer: list[Any] = []
+    order: list[tuple[int, int]] = []  # (job, rows) of each decoded chunk, in model order
+
+    def flush() -> None:
+        # Results stay on the device until the end: no per-batch synchronisation.
+        outputs.append(_encode_images(clip, _pixels(buffer, clip, on_gpu)))
+        buffer.clear()
+
+    from vidbench import feedback
+
+    total = sum(len(t.indices) for t in tasks)
+    bar = feedback.counter(total, "embedding frames", "frame")
+    try:
+        pending: deque[Future[_Decoded]] = deque()
+        next_task, buffered = 0, 0
+        while next_task < len(tasks) or pending:
+            while next_task < len(tasks) and len(pending) < prefetch:
+                pending.append(submit(tasks[next_task]))
+                next_task += 1
+            done = pending.popleft().result()
+            result = results[done.job]
+            result.frames_decoded += done.frames_decoded
+            result.kept.update(done.kept)
+            buffer.append(done.frames)
+            order.append((done.job, len(done.frames)))
+            buffered += len(done.frames)
+            bar.update(len(done.frames))
+            if buffered >= batch_size:
+                flush()
+                buffered = 0
+        if buffer:
+            flush()
+    finally:
+        bar.close()
+        if owned is not None:
+            owned.shutdown(wait=True, cancel_futures=True)
+    rows = torch.cat(outputs).cpu().numpy().astype(np.float32, copy=False)
+    # Chunks come back in submission order, so each job's rows are one contiguous block.
+    at = 0
+    for job in range(len(jobs)):
+        n = sum(count for j, count in order if j == job)
+        if n:
+            results[job].embeddings = rows[at : at + n]
+        at += n
+    return results
+
+
 def embed_video(
     clip: LoadedClip,
     source: VideoSource,
@@ -260,81 +462,18 @@ def embed_video(
     chunk: int | None = None,
     prefetch: int | None = None,
 ) -> np.ndarray:
-    """Embed the given trimmed-video frames: (len(indices), D) float32, L2-normalised.
-
-    Decode tasks of `chunk` frames run in `workers` threads or processes (`backend`: "thread",
-    "process" or "auto"), up to `prefetch` tasks ahead; the main thread assembles batches of
-    `batch_size`, copies them to the device from pinned memory, preprocesses and embeds them, so
-    the device waits on the decoders only when decoding is the slower side.
-    """
-    import torch
-
-    indices = [int(i) for i in indices]
-    if not indices:
-        return np.zeros((0, 0), dtype=np.float32)
-    # The localizer caches embeddings; its many large CLIP frames need not be cached too.
-    source = source.without_cache()
-    workers = max(1, workers)
-    backend = choose_backend(backend, clip, source, workers)
-    chunk = chunk or max(1, batch_size // 4)
-    prefetch = prefetch or 2 * workers
-    tasks = [indices[i : i + chunk] for i in range(0, len(indices), chunk)]
-    on_gpu = clip.device.type == "cuda"
-
-    if backend == "process":
-        pool: Any = _process_pool(workers)
-        submit = lambda ids: pool.submit(decode_chunk, source, ids, max_side)  # noqa: E731
-        owned = None
-    elif backend == "thread":
-        owned = pool = ThreadPoolExecutor(workers, thread_name_prefix="clip-decode")
-        if on_gpu:
-            submit = lambda ids: pool.submit(decode_chunk, source, ids, max_side)  # noqa: E731
-        else:
-            submit = lambda ids: pool.submit(  # noqa: E731
-                _decode_and_preprocess, source, ids, max_side, clip
-            )
-    else:
-        raise ValueError(f"unknown decode backend {backend!r} (thread, process or auto)")
-
-    outputs: list[Any] = []
-    buffer: list[Any] = []
-
-    def flush() -> None:
-        if on_gpu:
-            frames = torch.from_numpy(np.concatenate(buffer) if len(buffer) > 1 else buffer[0])
-            pixels = preprocess(frames.pin_memory().to(clip.device, non_blocking=True), clip)
-        elif isinstance(buffer[0], np.ndarray):  # CPU fed by processes: preprocess here
-            pixels = preprocess(torch.from_numpy(np.concatenate(buffer)), clip)
-        else:
-            pixels = torch.cat(buffer)
-        # Results stay on the device until the end: no per-batch synchronisation.
-        outputs.append(_encode_images(clip, pixels))
-        buffer.clear()
-
-    from vidbench import feedback
-
-    bar = feedback.counter(len(indices), "embedding frames", "frame")
-    try:
-        pending: deque[Future[Any]] = deque()
-        next_task, buffered = 0, 0
-        while next_task < len(tasks) or pending:
-            while next_task < len(tasks) and len(pending) < prefetch:
-                pending.append(submit(tasks[next_task]))
-                next_task += 1
-            item = pending.popleft().result()
-            buffer.append(item)
-            buffered += len(item)
-            bar.update(len(item))
-            if buffered >= batch_size:
-                flush()
-                buffered = 0
-        if buffer:
-            flush()
-    finally:
-        bar.close()
-        if owned is not None:
-            owned.shutdown(wait=True, cancel_futures=True)
-    return torch.cat(outputs).cpu().numpy().astype(np.float32, copy=False)
+    """Embed the given trimmed-video frames of one video: (len(indices), D) float32,
+    L2-normalised (`embed_videos` with one job)."""
+    return embed_videos(
+        clip,
+        [EmbedJob(source, indices)],
+        batch_size=batch_size,
+        workers=workers,
+        max_side=max_side,
+        backend=backend,
+        chunk=chunk,
+        prefetch=prefetch,
+    )[0].embeddings
 
 
 def video_identity(source: VideoSource) -> Any:
@@ -342,6 +481,15 @@ def video_identity(source: VideoSource) -> Any:
     because indices are trimmed-video indices."""
     ref = source.ref
     return [source.content_id, ref.fps_original, list(ref.trim), source.num_frames]
+
+
+def image_key(
+    clip: LoadedClip, source: VideoSource, indices: Sequence[int], max_side: int | None
+) -> str:
+    """The cache key of one video's frame embeddings."""
+    return content_key(
+        "image", video_identity(source), [int(i) for i in indices], clip.identity, max_side
+    )
 
 
 def cached_video_embeddings(
@@ -352,18 +500,26 @@ def cached_video_embeddings(
     **kwargs: Any,
 ) -> tuple[np.ndarray, bool]:
     """`embed_video` behind the on-disk cache; returns (embeddings, was_cached)."""
-    key = content_key(
-        "image",
-        video_identity(source),
-        [int(i) for i in indices],
-        clip.identity,
-        kwargs.get("max_side"),
-    )
-    if cache is not None:
-        raw = cache.get(CLIP_NAMESPACE, key)
+    done = cached_embeddings(clip, [EmbedJob(source, indices)], cache, **kwargs)[0]
+    return done.embeddings, done.cached
+
+
+def cached_embeddings(
+    clip: LoadedClip, jobs: Sequence[EmbedJob], cache: BlobStore | None, **kwargs: Any
+) -> list[Embedded]:
+    """`embed_videos` behind the on-disk cache: each video's embeddings are stored under its own
+    key (`image_key`, as one video embedded alone), and only the videos not found are decoded
+    and embedded, together. A video found in the cache is not decoded: it keeps no frames."""
+    keys = [image_key(clip, job.source, job.indices, kwargs.get("max_side")) for job in jobs]
+    results: list[Embedded | None] = [None] * len(jobs)
+    for n, (job, key) in enumerate(zip(jobs, keys)):
+        raw = cache.get(CLIP_NAMESPACE, key) if cache is not None else None
         if raw is not None:
-            return np.frombuffer(raw, dtype=np.float32).reshape(len(indices), -1), True
-    emb = embed_video(clip, source, indices, **kwargs)
-    if cache is not None:
-        cache.put(CLIP_NAMESPACE, key, np.ascontiguousarray(emb).tobytes())
-    return emb, False
+            emb = np.frombuffer(raw, dtype=np.float32).reshape(len(job.indices), -1)
+            results[n] = Embedded(emb, {}, 0, cached=True)
+    todo = [n for n, r in enumerate(results) if r is None]
+    for n, done in zip(todo, embed_videos(clip, [jobs[n] for n in todo], **kwargs)):
+        results[n] = done
+        if cache is not None:
+            cache.put(CLIP_NAMESPACE, keys[n], np.ascontiguousarray(done.embeddings).tobytes())
+    return [r for r in results if r is not None]

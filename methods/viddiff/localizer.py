@@ -212,6 +212,19 @@ def frames_around(
     return [center - step, center, center + step]
 
 
+def candidate_frames(
+    sampled: Sequence[int], fps_original: float, n_frames: int, spacing_s: float = 0.35
+) -> list[int]:
+    """Every frame the differencer can be shown when the centre is one of `sampled` (what the
+    CLIP localizer always picks): the sampled frames and their `frames_around` triples, computed
+    by `frames_around` itself so the two can never disagree."""
+    frames: set[int] = set()
+    for center in sampled:
+        frames.update(frames_around(center, "1", fps_original, n_frames, spacing_s))
+        frames.update(frames_around(center, "gt_1", fps_original, n_frames, spacing_s))
+    return sorted(frames)
+
+
 def random_center(seed: int, sample_key: str, diff_key: str, video: int, n_frames: int) -> int:
     """A reproducible random frame for the "random" ablation (independent of run order)."""
     rng = random.Random(content_key("viddiff-random", seed, sample_key, diff_key, video))
@@ -254,10 +267,20 @@ class Localizer:
             return segment(scores), scores
         return viterbi(normalise_scores(scores, self.emission)).segments, scores
 
+    def sampled(self, source: VideoSource, fps: float) -> list[int]:
+        """The frames CLIP scores in a video (trimmed-video indices)."""
+        return source.indices(FrameSpec(fps=fps, index_rule=self.index_rule))
+
     def stage_spans(
-        self, source: VideoSource, captions: Sequence[Sequence[str]], fps: float
+        self,
+        source: VideoSource,
+        captions: Sequence[Sequence[str]],
+        fps: float,
+        embedded: tuple[np.ndarray, bool] | None = None,
     ) -> VideoStages:
-        """Per-stage segments in one video, by CLIP + Viterbi / independent windows / uniform."""
+        """Per-stage segments in one video, by CLIP + Viterbi / independent windows / uniform.
+        `embedded`: the embeddings of `sampled(source, fps)` and whether they came from the
+        cache, when the caller made them already (else they are made or read here)."""
         n_stages = len(captions)
         every = list(range(source.num_frames))
         if self.mode not in CLIP_MODES:
@@ -265,19 +288,22 @@ class Localizer:
         from vidbench_methods.viddiff import embedder
 
         clip = embedder.load_clip(self.clip_model, self.clip_pretrained, self.clip_device)
-        sampled = source.indices(FrameSpec(fps=fps, index_rule=self.index_rule))
+        sampled = self.sampled(source, fps)
         if not sampled:
             return VideoStages(uniform_segments(len(every), n_stages), every)
-        frame_emb, cached = embedder.cached_video_embeddings(
-            clip,
-            source,
-            sampled,
-            self.cache,
-            batch_size=self.batch_size,
-            workers=self.workers,
-            max_side=self.max_side,
-            backend=self.decode_backend,
-        )
+        if embedded is not None and len(embedded[0]) == len(sampled):
+            frame_emb, cached = embedded
+        else:
+            frame_emb, cached = embedder.cached_video_embeddings(
+                clip,
+                source,
+                sampled,
+                self.cache,
+                batch_size=self.batch_size,
+                workers=self.workers,
+                max_side=self.max_side,
+                backend=self.decode_backend,
+            )
         flat = [c for stage in captions for c in stage]
         text_emb = embedder.embed_texts(clip, flat, self.cache)
         segments, scores = self._segments(frame_emb, text_emb, [len(c) for c in captions])
@@ -292,9 +318,11 @@ class Localizer:
         targets: Sequence[DifferenceTarget],
         fps: float,
         oracle: Sequence[Mapping[str, list[int] | None]] | None = None,
+        embedded: Sequence[tuple[np.ndarray, bool] | None] | None = None,
     ) -> tuple[dict[str, tuple[list[int], list[int]]], dict[str, Any]]:
         """Frames of A and of B for every difference, plus what to record in details (the
-        stage spans, the frames' timestamps in seconds, oracle fallbacks)."""
+        stage spans, the frames' timestamps in seconds, oracle fallbacks). `embedded`: per
+        video, frame embeddings made beforehand (`stage_spans`)."""
         details: dict[str, Any] = {
             "mode": self.mode,
             "objective": self.objective,
@@ -310,7 +338,11 @@ class Localizer:
             self.mode != "oracle"
             or any(not (oracle[v].get(t.key) or []) for v in range(2) for t in targets)  # type: ignore[index]
         )
-        stages = [self.stage_spans(s, captions, fps) if need_stages else None for s in videos]
+        premade = embedded or [None] * len(videos)
+        stages = [
+            self.stage_spans(s, captions, fps, e) if need_stages else None
+            for s, e in zip(videos, premade)
+        ]
         details["videos"] = [s.record() if s is not None else None for s in stages]
 
         localization: dict[str, tuple[list[int], list[int]]] = {}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib.util
 import time
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
@@ -32,8 +32,8 @@ from vidbench.contracts import (
     VideoSource,
 )
 from vidbench.errors import UserError
-from vidbench_methods.viddiff import differencer, proposer
-from vidbench_methods.viddiff.localizer import CLIP_MODES, DifferenceTarget, Localizer
+from vidbench_methods.viddiff import differencer, onepass, proposer
+from vidbench_methods.viddiff.localizer import DifferenceTarget, Localizer
 
 # The reference agent's CLIP frame rates (its config's fps_inference), per domain.
 # Warm-ups (CLIP load, frame embeddings) of samples whose proposer call is in flight.
@@ -345,15 +345,38 @@ class VidDiffMethod(Method):
         """Stages -> localisation -> one differencer call per statement.
 
         CLIP loads and both videos' frames are embedded while the proposer waits on the API
-        (frame embeddings do not depend on its reply); the differencer calls of a sample run
-        concurrently, on frames decoded in one pass per video. details["timing"]: the sample's
-        critical path in seconds."""
-        repairs: list[str] = details.setdefault("repairs", [])
+        (frame embeddings do not depend on its reply), and that pass keeps the frames the
+        differencer may be shown (onepass); the differencer calls of a sample run concurrently.
+        details["timing"]: the sample's critical path in seconds; details["decode"]: frames
+        decoded per video against those needed."""
+        details.setdefault("repairs", [])
         clock = _Clock()
-        warm = _background.submit(self._warm_localizer, videos, self._fps(info), store)
+        warming = _background.submit(onepass.warm, self._localizer(store), videos, self._fps(info))
+        try:
+            return self._localize_and_compare(
+                info, videos, statements, num_frames, llm, oracle, store, details, warming, clock
+            )
+        finally:
+            # The frames kept for the differencer are let go also when the sample failed.
+            onepass.release_when_done(warming, videos)
+
+    def _localize_and_compare(
+        self,
+        info: SampleInfo,
+        videos: tuple[VideoSource, VideoSource],
+        statements: Mapping[str, str],
+        num_frames: Mapping[str, str],
+        llm: LLMSession,
+        oracle: Any,
+        store: BlobStore | None,
+        details: dict[str, Any],
+        warming: Future[list[onepass.VideoPass]],
+        clock: _Clock,
+    ) -> tuple[dict[str, DifferencePrediction], dict[str, Any]]:
+        repairs: list[str] = details["repairs"]
         plan = self._plan(info, statements, num_frames, llm, repairs)
         clock.lap("proposer_s")
-        warm.result()  # a failed warm-up re-raises here, as the localizer would fail anyway
+        passes = warming.result()  # a failed warm-up re-raises here, as the localizer would
         clock.lap("clip_wait_s")
         details["transcript"] = plan.record()
         targets = [
@@ -367,6 +390,7 @@ class VidDiffMethod(Method):
             targets=targets,
             fps=self._fps(info),
             oracle=oracle,
+            embedded=[p.embedded for p in passes],
         )
         details["localizer"] = loc_details
         if self.cfg.localizer == "oracle":
@@ -378,11 +402,15 @@ class VidDiffMethod(Method):
             )
         clock.lap("localizer_s")
         style = self._style()
-        for v, video in enumerate(videos):  # every differencer frame of a video, in one pass
+        before = [onepass.frames_decoded(video) for video in videos]
+        for v, video in enumerate(videos):
+            # Every differencer frame of a video in one pass; converted from the frames the
+            # CLIP pass kept, decoding nothing, where it kept them (onepass).
             preload = getattr(video, "preload", None)
             wanted = sorted({i for frames in localization.values() for i in frames[v]})
             if preload is not None and wanted:
                 preload(wanted, style.max_side)
+        onepass.release(passes, videos)  # the kept frames the differencer does not use
         clock.lap("differencer_frames_s")
         # The reference seeds every differencer call with the seed alone (no sample hash).
         params = self._params(None if self.cfg.preset == "paper" else info)
@@ -403,6 +431,10 @@ class VidDiffMethod(Method):
             verdicts = dict(zip(statements, pool.map(compare, statements)))
         clock.lap("differencer_s")
         details["timing"] = clock.laps
+        after = [onepass.frames_decoded(video) for video in videos]
+        details["decode"] = onepass.record(
+            passes, localization, [b - a for a, b in zip(before, after)]
+        )
         predictions: dict[str, DifferencePrediction] = {}
         reasoning: dict[str, Any] = {}
         for key, statement in statements.items():
@@ -418,35 +450,6 @@ class VidDiffMethod(Method):
             }
         details["answers"] = reasoning
         return predictions, localization
-
-    def _warm_localizer(
-        self, videos: tuple[VideoSource, VideoSource], fps: float, store: BlobStore | None
-    ) -> None:
-        """Load CLIP and put both videos' frame embeddings in the store, exactly as the
-        localizer will ask for them (same frames, same key)."""
-        localizer = self._localizer(store)
-        if localizer.mode not in CLIP_MODES:
-            return
-        from vidbench_methods.viddiff import embedder
-
-        clip = embedder.load_clip(
-            localizer.clip_model, localizer.clip_pretrained, localizer.clip_device
-        )
-        if localizer.cache is None:
-            return  # nowhere to keep them: the localizer embeds the frames itself
-        for source in videos:
-            sampled = source.indices(FrameSpec(fps=fps, index_rule=localizer.index_rule))
-            if sampled:
-                embedder.cached_video_embeddings(
-                    clip,
-                    source,
-                    sampled,
-                    localizer.cache,
-                    batch_size=localizer.batch_size,
-                    workers=localizer.workers,
-                    max_side=localizer.max_side,
-                    backend=localizer.decode_backend,
-                )
 
     # ------------------------------------------------------------ the two modes
 
