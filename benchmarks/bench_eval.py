@@ -513,6 +513,9 @@ def main() -> None:
             critical = critical_paths(Path(cold["run_dir"]))
             if critical:
                 print(f"  critical path per sample    {critical}")
+            decoded = decoded_vs_needed(Path(cold["run_dir"]))
+            if decoded:
+                print(f"  frames decoded per pair     {decoded}")
     finally:
         server.server.close()
         if args.keep is None:
@@ -531,6 +534,32 @@ def critical_paths(run_dir: Path) -> str:
             if isinstance(v, (int, float)):
                 stages.setdefault(k, []).append(float(v))
     return ", ".join(f"{k} {np.median(v):.2f} s" for k, v in stages.items())
+
+
+def decoded_vs_needed(run_dir: Path) -> str:
+    """Frames VidDiff decoded per pair (the CLIP pass and any differencer pass) vs the distinct
+    frames it used, and how the differencer got its frames, from the records' details."""
+    path = run_dir / "predictions.jsonl"
+    if not path.exists():
+        return ""
+    decoded = needed = pairs = 0
+    passes: dict[str, int] = {}
+    for line in path.read_text().splitlines():
+        decode = (json.loads(line).get("details") or {}).get("decode") or {}
+        if not decode:
+            continue
+        pairs += 1
+        decoded += sum(decode.get("frames_decoded") or [])
+        needed += sum(decode.get("frames_needed") or [])
+        for how in decode.get("differencer_pass") or []:
+            passes[how] = passes.get(how, 0) + 1
+    if not pairs:
+        return ""
+    how = ", ".join(f"{k} {v}" for k, v in sorted(passes.items()))
+    return (
+        f"{decoded / pairs:.0f} for {needed / pairs:.0f} used ({decoded / max(needed, 1):.2f} x; "
+        f"differencer frames: {how})"
+    )
 
 
 if __name__ == "__main__":
