@@ -287,6 +287,25 @@ def test_frame_cache_evicts_least_recently_used_past_its_cap(tmp_path):
     assert store.clear() == (2, 6000) and store.info()["entries"] == 0
 
 
+def test_a_run_bigger_than_the_frame_cache_keeps_its_first_entries_for_the_next(tmp_path):
+    # Plain LRU would evict the run's first entries to admit its last, and a rerun reading in the
+    # same order would then miss every one.
+    store = FrameCache(tmp_path / "frames", max_bytes=10_000)
+    keys = [f"{i:02d}k" for i in range(5)]
+    written = [store.put(key, [bytes(2988)]) for key in keys]  # 3000 bytes each
+    assert written == [True, True, True, False, False] and store.skipped == 2
+    store.begin_run()  # the rerun: every entry it finds it uses, so none is evicted for another
+    assert [store.get(key) is not None for key in keys] == [True, True, True, False, False]
+    assert store.put(keys[3], [bytes(2988)]) is False
+    # Entries only earlier runs used do make room, least recently used first.
+    os.utime(tmp_path / "frames" / "00" / "00k", (1, 1))
+    os.utime(tmp_path / "frames" / "01" / "01k", (2, 2))
+    store.begin_run()
+    assert store.get("02k") is not None
+    assert store.put("03k", [bytes(2988)]) is True
+    assert store.get("00k") is None and store.get("01k") is not None  # 6 KB + 3 KB <= 9 KB
+
+
 def test_frame_cache_damaged_entry_is_a_miss(tmp_path):
     store = FrameCache(tmp_path / "frames")
     store.put("ab12", [b"x" * 10, b"y" * 5])

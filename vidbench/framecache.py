@@ -8,9 +8,15 @@ files costs what decoding them does.
 
 One file per (video content, frame indices, size, encoding) under `<cache root>/frames/`,
 written atomically (a crash leaves no partial entry). A hit touches its file, so a file's mtime
-is its last use; after a write pushes the folder over its cap ($VIDBENCH_FRAME_CACHE_MB, default
-2048 MB), the least recently used files are removed until it is 10% under the cap. Several
-processes may share the folder: each evicts from what it sees on disk.
+is its last use. The folder is capped ($VIDBENCH_FRAME_CACHE_MB, default 2048 MB). A write that
+would pass the cap first removes the least recently used entries that the current run has not
+used, down to 10% under the cap; when only the run's own entries are left, the new entry is not
+written. Plain LRU would be wrong here: a run reads its samples in order, so one run bigger than
+the cap would evict its own first entries to admit its last, and the next run, reading in the
+same order, would miss every one (the paper preset's full-size PNGs are ~70 MB a pair: 2 GB
+holds 30 pairs, and with LRU a rerun of 549 got 0 hits). Keeping the first entries instead gives
+a rerun that many hits. Several processes may share the folder: each evicts from what it sees
+on disk, and what any process touched since the run started is protected.
 """
 
 from __future__ import annotations
@@ -70,6 +76,17 @@ class FrameCache:
         self.max_bytes = default_cap_bytes() if max_bytes is None else max_bytes
         self._lock = threading.Lock()
         self._total: int | None = None  # bytes on disk, learned by one scan at the first write
+        # Entries used since then (mtime) are the current run's: never evicted for a new entry.
+        self.run_started_ns = time.time_ns()
+        self.skipped = 0  # entries not written because the cap was reached by the run's own
+        self._full = False  # only the run's own entries left: stop scanning at every write
+
+    def begin_run(self, started_ns: int | None = None) -> None:
+        """A new run starts (`vidbench eval` calls this; workers get the same time): what it
+        uses from now on is protected from eviction, what earlier runs used is not."""
+        with self._lock:
+            self.run_started_ns = time.time_ns() if started_ns is None else started_ns
+            self._full, self._total, self.skipped = False, None, 0
 
     def _path(self, key: str) -> Path:
         return self.folder / key[:2] / key
@@ -86,8 +103,20 @@ class FrameCache:
             pass
         return _unpack(data)
 
-    def put(self, key: str, images: Sequence[bytes]) -> None:
+    def put(self, key: str, images: Sequence[bytes]) -> bool:
+        """Keep an entry; False when it was not written (the cap is taken by this run's own)."""
         data = _pack(images)
+        with self._lock:
+            if self._total is None:
+                self._total = self._scan_bytes()
+            if self._total + len(data) > self.max_bytes:
+                if not self._full:
+                    self._evict(len(data))
+                if self._total + len(data) > self.max_bytes:
+                    self._full = True
+                    self.skipped += 1
+                    return False
+            self._total += len(data)  # reserved now: concurrent writers see it
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{key}.{os.getpid()}.{threading.get_ident()}.tmp")
@@ -97,13 +126,10 @@ class FrameCache:
         except FileNotFoundError:
             replaced = 0
         os.replace(tmp, path)
-        with self._lock:
-            if self._total is None:
-                self._total = self._scan_bytes()
-            else:
-                self._total += len(data) - replaced
-            if self._total > self.max_bytes:
-                self._evict()
+        if replaced:
+            with self._lock:
+                self._total -= replaced
+        return True
 
     def _entries(self) -> list[tuple[int, int, Path]]:
         """(last use, size, path) of every entry on disk."""
@@ -126,12 +152,16 @@ class FrameCache:
     def _scan_bytes(self) -> int:
         return sum(size for _, size, _ in self._entries())
 
-    def _evict(self) -> None:
+    def _evict(self, incoming: int) -> None:
+        """Remove entries not used since the run started, least recently used first, until
+        `incoming` more bytes leave the folder 10% under its cap (or none such are left)."""
         entries = sorted(self._entries())
         total = sum(size for _, size, _ in entries)
-        target = int(self.max_bytes * 0.9)
-        for _, size, path in entries:
-            if total <= target:
+        target = int(self.max_bytes * 0.9) - incoming
+        # A second of slack: file times come from a coarse clock that can lag time_ns().
+        protected_from = self.run_started_ns - 1_000_000_000
+        for used, size, path in entries:
+            if total <= target or used >= protected_from:
                 break
             try:
                 path.unlink()
@@ -157,7 +187,7 @@ class FrameCache:
         if older_than_s is None:
             with self._lock:
                 shutil.rmtree(self.folder, ignore_errors=True)
-                self._total = 0
+                self._total, self._full = 0, False
             return len(entries), sum(size for _, size, _ in entries)
         cutoff = time.time_ns() - int(older_than_s * 1e9)
         removed = freed = 0
@@ -166,7 +196,7 @@ class FrameCache:
                 if used < cutoff:
                     path.unlink(missing_ok=True)
                     removed, freed = removed + 1, freed + size
-            self._total = None  # rescanned at the next write
+            self._total, self._full = None, False  # rescanned at the next write
         return removed, freed
 
 

@@ -94,17 +94,21 @@ def _sample_videos(
     root: Path | None,
     spec: FrameSpec,
     cache_root: str | None,
-    cache_cap: int | None,
+    cache_limits: tuple[int, int] | None,
     sample_key: str,
 ) -> list[_Payload]:
-    """In a worker (or the caller's thread): both videos' frames for `spec`."""
+    """In a worker (or the caller's thread): both videos' frames for `spec`. `cache_limits`:
+    the frame cache's cap and the run's start, as the main process has them."""
     cache = None
     if cache_root is not None:
         cache = _worker_caches.get(cache_root)
         if cache is None:
             cache = _worker_caches[cache_root] = Cache(cache_root)
-        if cache_cap is not None:
-            frame_cache(cache_root).max_bytes = cache_cap
+        if cache_limits is not None:
+            store = frame_cache(cache_root)
+            store.max_bytes = cache_limits[0]
+            if store.run_started_ns != cache_limits[1]:
+                store.begin_run(cache_limits[1])
     payloads = []
     for ref in refs:
         video = open_video(
@@ -182,7 +186,9 @@ def sample_pair(
     """Open and sample a sample's videos with `spec`, the work done in a frame worker process.
     Raises VideoError (as `open_video` and `Video.sample` do) for a bad video."""
     cache = cache if cache is not None else get_cache()
-    args = (list(refs), root, spec, str(cache.root), frame_cache(cache.root).max_bytes, sample_key)
+    store = frame_cache(cache.root)
+    limits = (store.max_bytes, store.run_started_ns)
+    args = (list(refs), root, spec, str(cache.root), limits, sample_key)
     workers = worker_count()
     if workers == 0 or _in_thread.is_set():
         payloads = _sample_videos(*args)

@@ -286,7 +286,10 @@ def run_eval(
             request, changes = _resumed_config(resume, overrides)
             remember_credentials(request)
         from vidbench import framepool
+        from vidbench.framecache import frame_cache
 
+        # What this run uses of the frame cache is kept over what earlier runs used.
+        frame_cache(get_cache().root).begin_run()
         # The frame workers' interpreters boot (~0.5 CPU-s each) on the other cores while the
         # dataset loads: the first sample's frames are then not waiting on them.
         framepool.start()
