@@ -154,10 +154,28 @@ def register_options(options: Any) -> None:
         register_url(options)
 
 
+_env_scan: tuple[Any, frozenset[str]] | None = None
+
+
+def _environment_secrets() -> frozenset[str]:
+    """The key variables' values, scanned again only when the environment changed: every record
+    line is redacted, and decoding and testing every variable name each time cost ~3 ms a record
+    of the main process's time. The raw (undecoded) items are the fingerprint."""
+    global _env_scan
+    raw = getattr(os.environ, "_data", None)
+    fingerprint = tuple(raw.items()) if isinstance(raw, dict) else None
+    scan = _env_scan
+    if fingerprint is not None and scan is not None and scan[0] == fingerprint:
+        return scan[1]
+    values = frozenset(v for k, v in os.environ.items() if _is_key_variable(k) and len(v) >= 8)
+    _env_scan = (fingerprint, values) if fingerprint is not None else None
+    return values
+
+
 def known_secrets(extra: tuple[str, ...] = ()) -> list[str]:
     """Every credential value known now: key variables, registered values and `extra`; longest
     first so that a value containing another is replaced whole."""
-    values = {v for k, v in os.environ.items() if _is_key_variable(k) and len(v) >= 8}
+    values = set(_environment_secrets())
     with _registered_lock:
         values |= _registered
     values |= {v for v in extra if v and len(v) >= _MIN_SECRET_LEN}
