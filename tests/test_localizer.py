@@ -390,6 +390,20 @@ def test_real_video_embeddings_skip_the_frame_cache_and_match_direct_reads(clip,
     assert not cached
 
 
+def test_every_frame_of_a_long_clip_is_decoded_by_several_tasks_none_twice(tmp_path):
+    # Dense indices (the GPU benchmark embeds every frame) once made one decode task for the
+    # whole clip: one worker decoding while the others and the model waited.
+    from tests.videos import write_video
+    from vidbench.video import open_video
+
+    write_video(tmp_path / "v.mp4", 60, fps=10, gop=10)
+    video = open_video(VideoRef("v.mp4", 10.0), tmp_path, use_cache=False)
+    tasks = embedder._tasks(0, embedder.EmbedJob(video, list(range(60))), None, 16, False)
+    chunks = [list(t.indices) for t in tasks]
+    assert [len(c) for c in chunks] == [20, 20, 20]  # two 10-frame GOPs each, cut at keyframes
+    assert sorted(i for c in chunks for i in c) == list(range(60))
+
+
 def test_both_videos_embed_in_one_pipeline_as_each_alone_and_keep_frames(clip, tmp_path):
     """`embed_videos` mixes two videos of different frame sizes in its batches; each video's
     embeddings equal those it gets alone, its kept frames equal plain reads, and the cache

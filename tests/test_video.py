@@ -459,5 +459,15 @@ def test_preload_decodes_only_frames_not_already_preloaded(clips):
 def test_decode_runs_split_only_where_a_pass_would_seek(clips):
     video = _open(clips, "gop10.mp4", trim=(5, None))  # keyframes every 10 frames of the file
     assert video.decode_runs([0, 2, 35, 36, 85]) == [[0, 2], [35, 36], [85]]
-    assert video.decode_runs([0, 3, 7]) == [[0, 3, 7]]  # 7 is frame 12: no seek saves enough
+    # 7 is frame 12, after the keyframe at 10: a pass starting there decodes no frame twice.
+    assert video.decode_runs([0, 3, 7]) == [[0, 3], [7]]
+    # Every frame: one group per keyframe interval, not one group for the whole clip (one task
+    # for one worker: the GPU localizer's decoding would not scale).
+    assert video.decode_runs(list(range(40))) == [
+        list(range(0, 5)),
+        list(range(5, 15)),
+        list(range(15, 25)),
+        list(range(25, 35)),
+        list(range(35, 40)),
+    ]
     assert _open(clips, "frames").decode_runs([1, 2]) == [[1], [2]]

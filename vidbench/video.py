@@ -677,14 +677,25 @@ class Video:
         self.preloaded.setdefault(max_side, {}).update(zip(frames.indices, frames.arrays))
 
     def decode_runs(self, indices: Sequence[int]) -> list[list[int]]:
-        """Sorted trimmed indices grouped as one decoding pass reads them: a group ends where
-        the pass would seek ahead to a later keyframe. A caller that splits a video between
-        workers splits between groups, so no frame is decoded by two of them."""
+        """Sorted trimmed indices grouped so that separate passes can decode the groups without
+        decoding any frame twice: a group ends before a target with a keyframe after the
+        previous target (a new pass starts at that keyframe, where the old one would have gone
+        on anyway). A caller that splits a video between workers splits between groups. Dense
+        targets (every frame) still split at every keyframe, so a long clip is never one task."""
         if self.path.is_dir():
             return [[int(i)] for i in indices]  # each image is read on its own
         offset = self.span.start
-        absolute = [self.span[int(i)] for i in indices]
-        return [[a - offset for a in run] for _, run in _plan_runs(absolute, self.layout.keyframes)]
+        keyframes = self.layout.keyframes
+        groups: list[list[int]] = []
+        previous = None
+        for i in indices:
+            absolute = self.span[int(i)]
+            after = bisect.bisect_right(keyframes, previous) if previous is not None else 0
+            if previous is None or (after < len(keyframes) and keyframes[after] <= absolute):
+                groups.append([])
+            groups[-1].append(absolute - offset)
+            previous = absolute
+        return groups
 
     def read_keeping(
         self, indices: Sequence[int], max_side: int | None, keep: Sequence[int]

@@ -308,8 +308,8 @@ def choose_backend(backend: str, clip: LoadedClip, source: VideoSource, workers:
 
 
 def _tasks(job_no: int, job: EmbedJob, max_side: int | None, chunk: int, keep: bool) -> list[_Task]:
-    """A job's frames in chunks of at least `chunk` frames, cut only where decoding would seek
-    to a later keyframe anyway (`decode_runs`, where the source has it): chunks decoded by
+    """A job's frames in chunks of at least `chunk` frames, cut only at a keyframe after the
+    previous frame needed (`decode_runs`, where the source has it): chunks decoded by
     different workers then never decode the same frames twice. Each kept frame goes with the
     chunk whose span it falls in (from its first frame to the next chunk's), so it is decoded
     in that chunk's pass."""
