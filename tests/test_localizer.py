@@ -390,6 +390,23 @@ def test_real_video_embeddings_skip_the_frame_cache_and_match_direct_reads(clip,
     assert not cached
 
 
+def test_a_gpu_decodes_an_eval_video_in_processes(tmp_path):
+    # The videos an eval passes carry the run's Cache, which cannot be pickled; the backend is
+    # decided for the cache-less copy the decode tasks carry (it once fell back to threads).
+    from types import SimpleNamespace
+
+    import torch
+
+    from tests.videos import write_video
+    from vidbench.video import open_video
+
+    write_video(tmp_path / "v.mp4", 10, fps=10, gop=5)
+    video = open_video(VideoRef("v.mp4", 10.0), tmp_path, cache=Cache(tmp_path / "cache"))
+    on_gpu = SimpleNamespace(device=torch.device("cuda"))
+    assert embedder.choose_backend("auto", on_gpu, video, 4) == "process"  # type: ignore[arg-type]
+    assert embedder.choose_backend("auto", on_gpu, video, 1) == "thread"  # type: ignore[arg-type]
+
+
 def test_every_frame_of_a_long_clip_is_decoded_by_several_tasks_none_twice(tmp_path):
     # Dense indices (the GPU benchmark embeds every frame) once made one decode task for the
     # whole clip: one worker decoding while the others and the model waited.

@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 from tests.cli_helpers import run_cli
@@ -172,14 +173,44 @@ def test_failed_worker_processes_fall_back_to_the_main_process(tmp_path, monkeyp
     framepool.sample_pair(refs, tmp_path, spec, sample_key="k")
 
 
-def test_frame_workers_run_below_the_main_process_in_priority():
-    # The main process sends the requests and imports the model client; a worker preparing later
-    # samples' frames must not take its core (issue 13's start-up figure).
-    from vidbench import framepool
+def _max_concurrent_prepares(capsys, tmp_path, openai_server, monkeypatch, importing: bool) -> int:
+    """Run the lmm eval on the demo with 2 frame workers and the client seen as importing (or
+    not) throughout; the most samples being prepared at once."""
+    import importlib
 
-    pool = framepool._get_pool(1)
-    try:
-        worker_nice = pool.submit(os.nice, 0).result(timeout=60)
-    finally:
-        framepool.shutdown()
-    assert worker_nice == min(19, os.nice(0) + framepool.WORKER_NICENESS)
+    from vidbench import cache as cache_module
+
+    # The module, not the package's `vidbench.evaluate` function of the same name.
+    evaluate = importlib.import_module("vidbench.evaluate")
+    monkeypatch.setattr(cache_module, "_shared", cache_module._shared)
+    monkeypatch.setattr(evaluate, "client_importing", lambda: importing)
+    monkeypatch.setattr(evaluate, "frame_workers", lambda: 2)
+    monkeypatch.setenv("VIDBENCH_FRAME_WORKERS", "0")  # prepared in the loop's threads
+    openai_server.respond_with(answer_everything)
+    prepare, lock = evaluate.Evaluator.prepare, threading.Lock()
+    now, most = [0], [0]
+
+    def counted(self, *args):  # the real preparation, held long enough for overlaps to show
+        with lock:
+            now[0] += 1
+            most[0] = max(most[0], now[0])
+        try:
+            return prepare(self, *args)
+        finally:
+            time.sleep(0.1)
+            with lock:
+                now[0] -= 1
+
+    monkeypatch.setattr(evaluate.Evaluator, "prepare", counted)
+    runs = ["--runs-dir", str(tmp_path / "runs"), "--cache-dir", str(tmp_path / "c")]
+    res = run_cli(capsys, "eval", *_lmm(openai_server), *runs)
+    assert res.code == 0, res.err
+    return most[0]
+
+
+def test_while_the_client_imports_one_frame_worker_is_left_idle(
+    capsys, tmp_path, openai_server, monkeypatch
+):
+    # litellm's import is most of the start-up and on the first request's path: it gets a core.
+    assert _max_concurrent_prepares(capsys, tmp_path, openai_server, monkeypatch, True) == 1
+    assert _max_concurrent_prepares(capsys, tmp_path, openai_server, monkeypatch, False) > 1

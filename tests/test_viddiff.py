@@ -573,3 +573,27 @@ def test_kept_frames_are_capped_across_samples_and_given_back(
     while (onepass.budget.held or any(v.held for v in third)) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert onepass.budget.held == 0 and not any(v.held for v in third)
+
+
+def test_a_warm_up_failing_on_the_second_video_gives_the_first_ones_frames_back(
+    video_root, openai_server, tmp_cache
+):
+    _needs_clip("viterbi")
+    from vidbench_methods.viddiff import onepass
+
+    localizer = _method(openai_server, "viterbi")._localizer(None)
+    first, second = _open_videos(video_root)
+
+    class Unsampleable:
+        """B's frame indices cannot be computed (after A's frames were reserved)."""
+
+        def __getattr__(self, name):
+            return getattr(second, name)
+
+        def indices(self, spec):
+            raise RuntimeError("no frame rate")
+
+    assert onepass.budget.held == 0
+    with pytest.raises(RuntimeError, match="no frame rate"):
+        onepass.warm(localizer, (first, Unsampleable()), 8.0)
+    assert onepass.budget.held == 0 and not first.held

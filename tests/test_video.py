@@ -306,6 +306,16 @@ def test_a_run_bigger_than_the_frame_cache_keeps_its_first_entries_for_the_next(
     assert store.get("00k") is None and store.get("01k") is not None  # 6 KB + 3 KB <= 9 KB
 
 
+def test_a_failed_frame_cache_write_leaves_no_file_and_no_reservation(tmp_path):
+    store = FrameCache(tmp_path / "frames", max_bytes=10_000)
+    (tmp_path / "frames").mkdir()
+    (tmp_path / "frames" / "ab").write_bytes(b"")  # a file where the entry's folder must go
+    with pytest.raises(OSError):
+        store.put("ab12", [bytes(2988)])
+    assert store._pending == 0 and store._total == 0
+    assert store.put("cd34", [bytes(2988)]) is True and store.info()["bytes"] == 3000
+
+
 def test_frame_cache_damaged_entry_is_a_miss(tmp_path):
     store = FrameCache(tmp_path / "frames")
     store.put("ab12", [b"x" * 10, b"y" * 5])

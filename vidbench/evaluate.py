@@ -250,10 +250,15 @@ class Evaluator:
         from tqdm import tqdm
 
         slots = max(1, self.options.max_concurrency)
-        # Two samples per frame worker process in flight: while the main process takes one
-        # result in (under its GIL, busy with requests), the worker already decodes the next.
-        # With one, each worker idled for that hand-over: 2 cores gave 1.66x the throughput of 1.
+        # Two samples per frame worker process (or per core, with frames prepared in this
+        # process) in flight: while the main process takes one result in (under its GIL, busy
+        # with requests), the worker already decodes the next instead of idling.
         preparers = 2 * frame_workers()
+        # Until the model client (litellm: ~2 s of one core, most of the start-up, and on the
+        # first request's path) is imported, one core is left to it: one worker fewer busy.
+        # (Nicing the workers instead did about as well, but for the whole run and against
+        # every other process on the machine.)
+        startup_preparers = max(1, frame_workers() - 1)
         new_records: list[PredictionRecord] = []
         stopped = False
         bar = tqdm(
@@ -286,8 +291,10 @@ class Evaluator:
                         break
                     calling.add(call_pool.submit(self.call, ready.popleft()))
                 # Keep the free slots plus one sample per frames thread prepared or preparing.
+                importing = client_importing()
                 while not (stopped or exhausted) and (
                     len(preparing) + len(ready) < slots - len(calling) + preparers
+                    and len(preparing) < (startup_preparers if importing else preparers)
                 ):
                     if self._budget_reached():
                         stopped = True
@@ -299,7 +306,12 @@ class Evaluator:
                     preparing.add(prep_pool.submit(self.prepare, *job))
                 if not preparing and not calling:
                     break
-                finished, _ = wait([*preparing, *calling], return_when=FIRST_COMPLETED)
+                # While the client imports, look again soon: its end lifts the limit above.
+                finished, _ = wait(
+                    [*preparing, *calling],
+                    timeout=0.1 if importing else None,
+                    return_when=FIRST_COMPLETED,
+                )
                 for fut in finished:
                     result = fut.result()
                     if fut in calling:
@@ -355,6 +367,12 @@ class _Prepared:
     videos: tuple[VideoSource, VideoSource]
     oracle: Any
     statement_frames: dict[str, Any]  # closed mode: annotated num_frames per asked statement
+
+
+def client_importing() -> bool:
+    from vidbench.llm import client_importing as importing
+
+    return importing()
 
 
 def frame_workers() -> int:

@@ -80,6 +80,7 @@ class FrameCache:
         self.run_started_ns = time.time_ns()
         self.skipped = 0  # entries not written because the cap was reached by the run's own
         self._full = False  # only the run's own entries left: stop scanning at every write
+        self._pending = 0  # bytes of writes in flight, reserved against the cap
 
     def begin_run(self, started_ns: int | None = None) -> None:
         """A new run starts (`vidbench eval` calls this; workers get the same time): what it
@@ -109,26 +110,37 @@ class FrameCache:
         with self._lock:
             if self._total is None:
                 self._total = self._scan_bytes()
-            if self._total + len(data) > self.max_bytes:
+            # Writes in flight count against the cap too (a scan does not see them).
+            if self._total + self._pending + len(data) > self.max_bytes:
                 if not self._full:
-                    self._evict(len(data))
-                if self._total + len(data) > self.max_bytes:
+                    self._evict(self._pending + len(data))
+                if self._total + self._pending + len(data) > self.max_bytes:
                     self._full = True
                     self.skipped += 1
                     return False
-            self._total += len(data)  # reserved now: concurrent writers see it
+            self._pending += len(data)
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{key}.{os.getpid()}.{threading.get_ident()}.tmp")
-        tmp.write_bytes(data)
+        replaced, written = 0, False
         try:
-            replaced = path.stat().st_size
-        except FileNotFoundError:
-            replaced = 0
-        os.replace(tmp, path)
-        if replaced:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_bytes(data)
+            try:
+                replaced = path.stat().st_size
+            except FileNotFoundError:
+                replaced = 0
+            os.replace(tmp, path)
+            written = True
+        finally:
+            if not written:
+                try:  # e.g. a full disk: no partial file left behind
+                    tmp.unlink(missing_ok=True)
+                except OSError:
+                    pass
             with self._lock:
-                self._total -= replaced
+                self._pending -= len(data)
+                if written and self._total is not None:  # None: rescanned at the next write
+                    self._total += len(data) - replaced
         return True
 
     def _entries(self) -> list[tuple[int, int, Path]]:

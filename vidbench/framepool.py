@@ -37,7 +37,6 @@ from vidbench.framecache import frame_cache
 from vidbench.video import DecodeStats, Video, learn_facts, learned_facts, open_video
 
 _WORKERS_ENV = "VIDBENCH_FRAME_WORKERS"
-WORKER_NICENESS = 10  # added to the parent's: CFS weight 110 vs 1024 for the main process
 log = logging.getLogger(__name__)
 
 
@@ -80,13 +79,6 @@ def _init_worker() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # One worker per core already: FFmpeg's own decoding threads would only add overhead.
     video_module.DECODE_THREADS = 1
-    # Below the main process in priority: its threads send the requests and import the model
-    # client, and a reply waiting on a core busy with frames for later samples delays everything
-    # after it. Measured on 2 cores, first request 4.6 s -> 3.5 s; the run's wall time unchanged.
-    try:
-        os.nice(WORKER_NICENESS)
-    except OSError:  # not permitted here: run at the caller's priority
-        pass
 
 
 def _sample_videos(
@@ -167,7 +159,9 @@ def shutdown() -> None:
 
 
 def start(workers: int | None = None) -> None:
-    """Start the workers now (their interpreters boot while the caller does other work)."""
+    """Start all workers but one now (their interpreters boot while the caller does other
+    work); the last starts when it is first needed. At start-up one core is left to the model
+    client's import (see Evaluator.run)."""
     workers = worker_count() if workers is None else workers
     if workers > 0 and not _in_thread.is_set():
         pool = _get_pool(workers)

@@ -283,6 +283,11 @@ def _import_litellm() -> Any:
 _import_started = threading.Event()
 
 
+def client_importing() -> bool:
+    """Whether the background import of litellm has started and not finished yet."""
+    return _import_started.is_set() and _litellm is None
+
+
 def import_litellm_in_background() -> bool:
     """Start importing litellm (seconds) on a daemon thread, so that it overlaps with loading
     the dataset and preparing frames; the first call then waits only for what is left (an

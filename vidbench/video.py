@@ -461,6 +461,10 @@ def _decode_folder(layout: _Layout, sinks: Sequence[_FrameSink], stats: DecodeSt
 
 
 PNG_COMPRESS_LEVEL = 1
+# PyAV's reformatter retags the source frame's colour properties around sws_scale, outside the
+# GIL: two threads converting the same held frame at once could race. Held frames are few (a
+# sample's differencer frames), so one lock for all of them costs nothing measurable.
+_HELD_LOCK = threading.Lock()
 
 
 def encode_image(array: np.ndarray, fmt: str = "jpeg", quality: int = 90) -> bytes:
@@ -631,7 +635,8 @@ class Video:
         size = _fit(self.layout.width, self.layout.height, max_side)
         if image is None and indices and all(i in self.held for i in indices):
             full = (self.layout.width, self.layout.height)
-            arrays = np.stack([_to_rgb(self.held[i], size, full) for i in indices])
+            with _HELD_LOCK:
+                arrays = np.stack([_to_rgb(self.held[i], size, full) for i in indices])
             fps = self.fps_original
             return VideoFrames(indices, tuple(i / fps for i in indices), fps, arrays)
         absolute = sorted({self.span[i] for i in indices})

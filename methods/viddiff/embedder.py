@@ -295,13 +295,14 @@ def _process_pool(workers: int) -> ProcessPoolExecutor:
 
 def choose_backend(backend: str, clip: LoadedClip, source: VideoSource, workers: int) -> str:
     """ "auto": decode processes when feeding a GPU with several workers and the source can be
-    sent to a process (vidbench.video sources can), threads otherwise."""
+    sent to a process (vidbench.video sources can), threads otherwise. Asked of the cache-less
+    copy that decode tasks carry: a source holding its Cache cannot be pickled."""
     if backend != "auto":
         return backend
     if clip.device.type != "cuda" or workers < 2:
         return "thread"
     try:
-        pickle.dumps(source)
+        pickle.dumps(source.without_cache())
     except Exception:  # e.g. a source holding an open container
         return "thread"
     return "process"
@@ -310,9 +311,10 @@ def choose_backend(backend: str, clip: LoadedClip, source: VideoSource, workers:
 def _tasks(job_no: int, job: EmbedJob, max_side: int | None, chunk: int, keep: bool) -> list[_Task]:
     """A job's frames in chunks of at least `chunk` frames, cut only at a keyframe after the
     previous frame needed (`decode_runs`, where the source has it): chunks decoded by
-    different workers then never decode the same frames twice. Each kept frame goes with the
-    chunk whose span it falls in (from its first frame to the next chunk's), so it is decoded
-    in that chunk's pass."""
+    different workers do not decode the same frames. Each kept frame goes with the chunk whose
+    span it falls in (from its first frame to the next chunk's), so it is decoded in that
+    chunk's pass (one falling after the next chunk's keyframe makes those few frames decoded
+    twice)."""
     source = job.source.without_cache()  # the localizer caches embeddings, not CLIP frames
     indices = [int(i) for i in job.indices]
     decode_runs = getattr(source, "decode_runs", None)

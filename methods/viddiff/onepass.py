@@ -116,18 +116,18 @@ def warm(localizer: Localizer, videos: Sequence[VideoSource], fps: float) -> lis
     )
     passes: list[VideoPass] = []
     jobs: list[embedder.EmbedJob] = []
-    for source in videos:
-        sampled = localizer.sampled(source, fps)
-        if not sampled:  # the localizer falls back to uniform stages
-            passes.append(VideoPass([], None, NO_CLIP))
-            continue
-        backend = embedder.choose_backend(
-            localizer.decode_backend, clip, source.without_cache(), localizer.workers
-        )
-        keep, how, nbytes = _keep_plan(source, sampled, localizer.gt1_spacing_s, backend)
-        passes.append(VideoPass(sampled, None, how, reserved=nbytes))
-        jobs.append(embedder.EmbedJob(source, sampled, keep))
-    try:
+    try:  # a failure after A's reservation (B's planning included) must give it back
+        for source in videos:
+            sampled = localizer.sampled(source, fps)
+            if not sampled:  # the localizer falls back to uniform stages
+                passes.append(VideoPass([], None, NO_CLIP))
+                continue
+            backend = embedder.choose_backend(
+                localizer.decode_backend, clip, source, localizer.workers
+            )
+            keep, how, nbytes = _keep_plan(source, sampled, localizer.gt1_spacing_s, backend)
+            passes.append(VideoPass(sampled, None, how, reserved=nbytes))
+            jobs.append(embedder.EmbedJob(source, sampled, keep))
         done = embedder.cached_embeddings(
             clip,
             jobs,
