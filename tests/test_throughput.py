@@ -173,9 +173,11 @@ def test_failed_worker_processes_fall_back_to_the_main_process(tmp_path, monkeyp
     framepool.sample_pair(refs, tmp_path, spec, sample_key="k")
 
 
-def _max_concurrent_prepares(capsys, tmp_path, openai_server, monkeypatch, importing: bool) -> int:
-    """Run the lmm eval on the demo with 2 frame workers and the client seen as importing (or
-    not) throughout; the most samples being prepared at once."""
+def _prepares(
+    capsys, tmp_path, openai_server, monkeypatch, importing, workers: int = 2
+) -> tuple[int, list[float]]:
+    """Run the lmm eval on the demo with `workers` frame workers and the client seen as
+    importing while `importing()`; the most samples prepared at once, and when each began."""
     import importlib
 
     from vidbench import cache as cache_module
@@ -183,15 +185,16 @@ def _max_concurrent_prepares(capsys, tmp_path, openai_server, monkeypatch, impor
     # The module, not the package's `vidbench.evaluate` function of the same name.
     evaluate = importlib.import_module("vidbench.evaluate")
     monkeypatch.setattr(cache_module, "_shared", cache_module._shared)
-    monkeypatch.setattr(evaluate, "client_importing", lambda: importing)
-    monkeypatch.setattr(evaluate, "frame_workers", lambda: 2)
+    monkeypatch.setattr(evaluate, "client_importing", importing)
+    monkeypatch.setattr(evaluate, "frame_workers", lambda: workers)
     monkeypatch.setenv("VIDBENCH_FRAME_WORKERS", "0")  # prepared in the loop's threads
     openai_server.respond_with(answer_everything)
     prepare, lock = evaluate.Evaluator.prepare, threading.Lock()
-    now, most = [0], [0]
+    now, most, began = [0], [0], []
 
     def counted(self, *args):  # the real preparation, held long enough for overlaps to show
         with lock:
+            began.append(time.monotonic())
             now[0] += 1
             most[0] = max(most[0], now[0])
         try:
@@ -205,12 +208,20 @@ def _max_concurrent_prepares(capsys, tmp_path, openai_server, monkeypatch, impor
     runs = ["--runs-dir", str(tmp_path / "runs"), "--cache-dir", str(tmp_path / "c")]
     res = run_cli(capsys, "eval", *_lmm(openai_server), *runs)
     assert res.code == 0, res.err
-    return most[0]
+    return most[0], began
 
 
 def test_while_the_client_imports_one_frame_worker_is_left_idle(
     capsys, tmp_path, openai_server, monkeypatch
 ):
     # litellm's import is most of the start-up and on the first request's path: it gets a core.
-    assert _max_concurrent_prepares(capsys, tmp_path, openai_server, monkeypatch, True) == 1
-    assert _max_concurrent_prepares(capsys, tmp_path, openai_server, monkeypatch, False) > 1
+    most, _ = _prepares(capsys, tmp_path, openai_server, monkeypatch, lambda: True)
+    assert most == 1
+    most, _ = _prepares(capsys, tmp_path / "2", openai_server, monkeypatch, lambda: False)
+    assert most > 1
+    # One core: only the first sample is prepared until the import ends, then all the rest.
+    ends = time.monotonic() + 1.0
+    most, began = _prepares(
+        capsys, tmp_path / "3", openai_server, monkeypatch, lambda: time.monotonic() < ends, 1
+    )
+    assert len(began) > 2 and sum(t < ends for t in began) == 1

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 import threading
+import time
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -258,7 +259,9 @@ class Evaluator:
         # first request's path) is imported, one core is left to it: one worker fewer busy.
         # (Nicing the workers instead did about as well, but for the whole run and against
         # every other process on the machine.)
-        startup_preparers = max(1, frame_workers() - 1)
+        # With one core there is none to spare: only the first sample is prepared meanwhile.
+        startup_preparers = frame_workers() - 1
+        submitted = 0
         new_records: list[PredictionRecord] = []
         stopped = False
         bar = tqdm(
@@ -292,9 +295,12 @@ class Evaluator:
                     calling.add(call_pool.submit(self.call, ready.popleft()))
                 # Keep the free slots plus one sample per frames thread prepared or preparing.
                 importing = client_importing()
+                cap = preparers
+                if importing:
+                    cap = startup_preparers or (1 if submitted == 0 else 0)
                 while not (stopped or exhausted) and (
                     len(preparing) + len(ready) < slots - len(calling) + preparers
-                    and len(preparing) < (startup_preparers if importing else preparers)
+                    and len(preparing) < cap
                 ):
                     if self._budget_reached():
                         stopped = True
@@ -304,8 +310,12 @@ class Evaluator:
                         exhausted = True
                         break
                     preparing.add(prep_pool.submit(self.prepare, *job))
+                    submitted += 1
                 if not preparing and not calling:
-                    break
+                    if stopped or exhausted or not importing:
+                        break
+                    time.sleep(0.05)  # one core, its first sample done: wait for the client
+                    continue
                 # While the client imports, look again soon: its end lifts the limit above.
                 finished, _ = wait(
                     [*preparing, *calling],

@@ -281,11 +281,12 @@ def _import_litellm() -> Any:
 
 
 _import_started = threading.Event()
+_import_ended = threading.Event()  # the background import is over, imported or failed
 
 
 def client_importing() -> bool:
-    """Whether the background import of litellm has started and not finished yet."""
-    return _import_started.is_set() and _litellm is None
+    """Whether the background import of litellm has started and not ended yet."""
+    return _import_started.is_set() and not _import_ended.is_set() and _litellm is None
 
 
 def import_litellm_in_background() -> bool:
@@ -302,6 +303,8 @@ def import_litellm_in_background() -> bool:
             _import_litellm()
         except Exception:  # noqa: S110 - the first real call imports again and reports it
             pass
+        finally:
+            _import_ended.set()
 
     threading.Thread(target=run, name="import-litellm", daemon=True).start()
     return True
