@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from tests.videos import decode_indices, write_image_folder, write_video
-from vidbench import video as vmod
+from vidbench import decoding as dmod
 from vidbench.cache import Cache
 from vidbench.contracts import FrameSpec, VideoRef
 from vidbench.errors import VideoError
@@ -123,7 +123,7 @@ def test_any_order_with_repeats_and_negative_trims(clips):
 @pytest.mark.parametrize("thread_type", ["SLICE", "FRAME", "AUTO"])
 def test_long_gop_with_b_frames_under_every_threading_mode(clips, monkeypatch, thread_type):
     # Skipping non-reference frames must never drop a requested one, whatever the threading.
-    monkeypatch.setattr(vmod, "THREAD_TYPE", thread_type)
+    monkeypatch.setattr(dmod, "THREAD_TYPE", thread_type)
     video = _open(clips, "default.mp4", trim=(2, 118))
     frames = video.sample(FrameSpec(fps=4))
     assert decode_indices(frames.arrays) == [i + 2 for i in frames.indices]
@@ -132,10 +132,10 @@ def test_long_gop_with_b_frames_under_every_threading_mode(clips, monkeypatch, t
 
 def test_a_seek_that_lands_past_its_target_is_retried_from_the_start(clips, monkeypatch):
     # Simulate a container whose index sends the seek one keyframe too far.
-    real = vmod._plan_runs
+    real = dmod.plan_runs
     monkeypatch.setattr(
-        vmod,
-        "_plan_runs",
+        dmod,
+        "plan_runs",
         lambda targets, keys: [(min(key + 10, 90), run) for key, run in real(targets, keys)],
     )
     video = _open(clips, "gop10.mp4")

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from vidbench import video as video_module
+from vidbench import decoding
 from vidbench.cache import Cache, get_cache
 from vidbench.contracts import FrameSpec, VideoFrames, VideoRef
 from vidbench.framecache import frame_cache
@@ -78,7 +78,7 @@ def _init_worker() -> None:
     # Ctrl-C reaches the whole process group: the main process reports it, workers stay quiet.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # One worker per core already: FFmpeg's own decoding threads would only add overhead.
-    video_module.DECODE_THREADS = 1
+    decoding.DECODE_THREADS = 1
 
 
 def _sample_videos(

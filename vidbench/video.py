@@ -1,16 +1,10 @@
-"""Frames from videos: the one place that decodes (PyAV for .mp4/.mov, PIL for image folders).
+"""Frames from videos, as the harness reads them (decoding itself, with PyAV for .mp4/.mov and
+PIL for image folders, is vidbench.decoding).
 
 A dataset video is a file or a folder of frame images (name order = time order), relative to a
 video root, with a trim applied as Python's `slice(start, end)`. Every index a caller sees is an
 index into the trimmed video. `frame_indices` is the one sampling rule for both videos of a pair.
 
-Decoding reads only what it needs. A demux-only pass (no decoding) gives every frame's timestamp
-and the keyframes; targets are then grouped into runs: a run starts with a seek to the keyframe
-before its first target and decodes forward; the next target joins the run unless a later
-keyframe lets a seek skip frames. Inside a run, packets of non-reference frames that are not
-targets are skipped by the decoder (`skip_frame`), and only target frames are converted to RGB.
-The same pass can also hand back decoded frames unconverted (`Video.read_keeping`) for a later
-reader (`Video.hold`): converted then by the call a pass makes, they equal what a read returns.
 Decoded arrays are not cached; frames a method sends as images (FrameSpec.image_format) are
 encoded here, once, and kept as those image files in the frame cache (vidbench.framecache).
 """
@@ -20,7 +14,6 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import hashlib
-import io
 import math
 import os
 import stat
@@ -34,24 +27,26 @@ import numpy as np
 
 from vidbench.cache import Cache, content_key, get_cache
 from vidbench.contracts import FrameSpec, VideoFrames, VideoRef
+from vidbench.decoding import (
+    HELD_LOCK,
+    DecodeStats,
+    FrameSink,
+    Layout,
+    decode_file,
+    decode_folder,
+    decoded_bytes,
+    encode_image,
+    image_files,
+    scan_file,
+    scan_folder,
+    to_rgb,
+)
 from vidbench.errors import VideoError
 from vidbench.framecache import frame_cache
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 FRAMES_NS = "frames"
 # Bump when what a frame-cache entry holds changes (2: encoded images; 3: PNGs at zlib level 1).
 _FRAMES_FORMAT = 3
-# A seek flushes the decoder (whose reordering and threading pipeline has already read a few
-# frames ahead) and restarts at a keyframe: it must skip at least this many frames to pay off.
-# On 720p h264 with 1 s keyframes at 30 -> 4 fps, 1 to 8 measured the same wall time.
-SEEK_MIN_SAVED = 4
-# Frame + slice threading: decodes in parallel on many cores; on a busy two-core machine it
-# measured the same as PyAV's default (slice only). Skipping frames works under both.
-THREAD_TYPE = "AUTO"
-# FFmpeg's decoding threads per video; None = its default (one per core). The frame worker
-# processes (one per core already) set 1: FFmpeg's threads then only add overhead (13% more
-# CPU for the same frames, measured on 720p h264).
-DECODE_THREADS: int | None = None
 _FPS_EPS = 1e-6
 _ROOT_ENV = "VIDBENCH_VIDEO_ROOT"
 _DOWNLOAD_HINT = "run `vidbench data download` or pass --video-root"
@@ -124,7 +119,7 @@ def _trim_range(n_total: int, trim: tuple[int | None, int | None]) -> range:
 
 _memo_lock = threading.Lock()
 _hash_memo: dict[tuple[Any, ...], str] = {}
-_probe_memo: dict[tuple[Any, ...], _Layout] = {}
+_probe_memo: dict[tuple[Any, ...], Layout] = {}
 
 
 def _stat_key(path: Path) -> tuple[str, int, int]:
@@ -132,19 +127,13 @@ def _stat_key(path: Path) -> tuple[str, int, int]:
     return str(path.resolve()), st.st_size, st.st_mtime_ns
 
 
-def _image_files(folder: Path) -> list[Path]:
-    return sorted(
-        (p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES), key=lambda p: p.name
-    )
-
-
 def _memo_key(path: Path) -> tuple[Any, ...]:
     if path.is_dir():
-        return ("dir", str(path.resolve()), tuple(_stat_key(f) for f in _image_files(path)))
+        return ("dir", str(path.resolve()), tuple(_stat_key(f) for f in image_files(path)))
     return ("file", *_stat_key(path))
 
 
-def learned_facts(path: Path) -> tuple[tuple[Any, ...], _Layout | None, str | None]:
+def learned_facts(path: Path) -> tuple[tuple[Any, ...], Layout | None, str | None]:
     """What this process learned about a video (its layout, its content hash), under the key of
     the file's current state: a worker process hands it to the main process (`learn_facts`), so
     the main process opens the video without reading it again."""
@@ -153,7 +142,7 @@ def learned_facts(path: Path) -> tuple[tuple[Any, ...], _Layout | None, str | No
         return key, _probe_memo.get(key), _hash_memo.get(key)
 
 
-def learn_facts(key: tuple[Any, ...], layout: _Layout | None, digest: str | None) -> None:
+def learn_facts(key: tuple[Any, ...], layout: Layout | None, digest: str | None) -> None:
     with _memo_lock:
         if layout is not None:
             _probe_memo[key] = layout
@@ -169,7 +158,7 @@ def content_hash(path: Path) -> str:
     if cached is not None:
         return cached
     h = hashlib.blake2b(digest_size=20)
-    for f in _image_files(path) if path.is_dir() else [path]:
+    for f in image_files(path) if path.is_dir() else [path]:
         if path.is_dir():
             h.update(f.name.encode() + b"\x00")
         with open(f, "rb") as fh:
@@ -181,310 +170,15 @@ def content_hash(path: Path) -> str:
     return digest
 
 
-# --------------------------------------------------------------------------------------------
-# Layouts: what a video holds, learned without decoding every frame.
-
-
-@dataclass(frozen=True)
-class _Layout:
-    """Frame count, size, and (files) each frame's pts plus keyframe positions, in display order."""
-
-    n_frames: int
-    width: int
-    height: int
-    fps: float | None = None  # container rate; None for image folders
-    pts: tuple[int, ...] = ()
-    keyframes: tuple[int, ...] = ()
-    files: tuple[Path, ...] = ()
-
-
-def _av():
-    import av  # imported here so `vidbench` imports fast for commands that never decode
-
-    return av
-
-
-def _scan_file(path: Path) -> _Layout:
-    """Demux (no decoding) to learn every frame's pts; packet pts are exact where stream.frames
-    is often missing or wrong (mov edit lists, variable rate). Falls back to decoding when the
-    container gives packets without pts."""
-    av = _av()
-    try:
-        with av.open(str(path)) as container:
-            if not container.streams.video:
-                raise VideoError(f"{path} has no video stream")
-            stream = container.streams.video[0]
-            width, height = stream.codec_context.width, stream.codec_context.height
-            if not width or not height:
-                raise VideoError(f"video {path} has no frame size: corrupt or undecodable")
-            rate = stream.average_rate or stream.guessed_rate
-            fps = float(rate) if rate else None
-            pts: list[int] = []
-            keys: set[int] = set()
-            complete = True
-            for packet in container.demux(stream):
-                if packet.size == 0:  # the flush packet at the end
-                    continue
-                if packet.pts is None:
-                    complete = False
-                    break
-                pts.append(packet.pts)
-                if packet.is_keyframe:
-                    keys.add(packet.pts)
-            if not complete:
-                container.seek(0, stream=stream, backward=True)
-                pts, keys = [], set()
-                for frame in container.decode(stream):
-                    pts.append(frame.pts if frame.pts is not None else len(pts))
-                    if frame.key_frame:
-                        keys.add(pts[-1])
-    except VideoError:
-        raise
-    except (av.FFmpegError, OSError, ValueError) as exc:
-        raise VideoError(f"cannot read video {path}: corrupt or undecodable ({exc})") from None
-    ordered = sorted(set(pts))
-    if not ordered:
-        raise VideoError(f"video {path} has zero frames")
-    keyframes = tuple(i for i, p in enumerate(ordered) if p in keys) or (0,)
-    return _Layout(len(ordered), width, height, fps, tuple(ordered), keyframes)
-
-
-def _scan_folder(path: Path) -> _Layout:
-    from PIL import Image
-
-    files = _image_files(path)
-    if not files:
-        raise VideoError(
-            f"image folder {path} has zero frames (no {'/'.join(IMAGE_SUFFIXES)} files)"
-        )
-    try:
-        with Image.open(files[0]) as img:
-            width, height = img.size
-    except OSError as exc:
-        raise VideoError(
-            f"cannot read frame image {files[0]}: corrupt or undecodable ({exc})"
-        ) from None
-    return _Layout(len(files), width, height, files=tuple(files))
-
-
-def _layout(path: Path) -> _Layout:
+def _layout(path: Path) -> Layout:
     memo_key = _memo_key(path)
     with _memo_lock:
         layout = _probe_memo.get(memo_key)
     if layout is None:
-        layout = _scan_folder(path) if path.is_dir() else _scan_file(path)
+        layout = scan_folder(path) if path.is_dir() else scan_file(path)
         with _memo_lock:
             _probe_memo[memo_key] = layout
     return layout
-
-
-# --------------------------------------------------------------------------------------------
-# Decoding.
-
-
-@dataclass
-class DecodeStats:
-    """What reading cost, for tests and benchmarks: decoder output, seeks, cache traffic."""
-
-    frames_decoded: int = 0
-    seeks: int = 0
-    cache_hits: int = 0
-    cache_misses: int = 0
-
-
-class _FrameSink:
-    """Where one pass puts the frames one reader asked for. With a size: an RGB stack allocated
-    once, each frame written straight into its slot, so peak memory is one copy of the result
-    (no list of arrays, no np.stack). With size None: the decoded frames themselves, not
-    converted (`decoded`), for a reader that holds them and converts only those it uses."""
-
-    def __init__(self, targets: Sequence[int], size: tuple[int, int] | None):
-        self.size = size
-        self.slot = {t: i for i, t in enumerate(targets)}
-        shape = (len(targets), size[1], size[0], 3) if size else (0, 0, 0, 3)
-        self.stack = np.empty(shape, dtype=np.uint8)
-        self.decoded: dict[int, Any] = {}
-        self.filled: set[int] = set()
-
-    def __contains__(self, index: int) -> bool:
-        return index in self.filled
-
-    def wants(self, index: int) -> bool:
-        return index in self.slot and index not in self.filled
-
-    def put(self, index: int, value: Any) -> None:
-        if self.size is None:
-            self.decoded[index] = value
-        else:
-            self.stack[self.slot[index]] = value
-        self.filled.add(index)
-
-
-def _targets(sinks: Sequence[_FrameSink]) -> list[int]:
-    return sorted({t for sink in sinks for t in sink.slot})
-
-
-def _plan_runs(targets: Sequence[int], keyframes: Sequence[int]) -> list[tuple[int, list[int]]]:
-    """Group sorted targets into runs, each decoded from one keyframe: (keyframe, targets)."""
-    runs: list[tuple[int, list[int]]] = []
-    for t in targets:
-        at = bisect.bisect_right(keyframes, t) - 1
-        key = keyframes[at] if at >= 0 else 0
-        # Continuing decodes frames last+1..t; a seek decodes key..t instead.
-        if runs and key - (runs[-1][1][-1] + 1) < SEEK_MIN_SAVED:
-            runs[-1][1].append(t)
-        else:
-            runs.append((key, [t]))
-    return runs
-
-
-def _decode_file(
-    path: Path, layout: _Layout, sinks: Sequence[_FrameSink], stats: DecodeStats
-) -> None:
-    """Fill every sink with its frames (sorted, unique frame indices, display order) in one
-    decoding pass: a frame several sinks want is decoded once, converted once per size (or
-    handed over as decoded)."""
-    av = _av()
-    targets = _targets(sinks)
-    try:
-        with av.open(str(path)) as container:
-            stream = container.streams.video[0]
-            stream.thread_type = THREAD_TYPE
-            if DECODE_THREADS is not None:
-                stream.codec_context.thread_count = DECODE_THREADS
-            for run_no, (key, run) in enumerate(_plan_runs(targets, layout.keyframes)):
-                # A fresh container starts at frame 0: no seek needed for a first run from there.
-                start = None if run_no == 0 and key == 0 else key
-                _decode_run(container, stream, layout, run, sinks, stats, start, skip=True)
-                if any(sink.wants(t) for sink in sinks for t in run):
-                    # The seek landed after a target (possible with B-frames and dts-indexed
-                    # containers): decode this run again from the very start, skipping nothing.
-                    _decode_run(container, stream, layout, run, sinks, stats, 0, skip=False)
-    except (av.FFmpegError, OSError, ValueError) as exc:
-        raise VideoError(f"cannot decode video {path}: corrupt or undecodable ({exc})") from None
-    missing = [t for t in targets if any(sink.wants(t) for sink in sinks)]
-    if missing:
-        raise VideoError(
-            f"video {path}: frames {missing[:5]} could not be decoded "
-            f"(of {layout.n_frames} frames); the file may be truncated"
-        )
-
-
-def _decode_run(
-    container: Any,
-    stream: Any,
-    layout: _Layout,
-    run: Sequence[int],
-    sinks: Sequence[_FrameSink],
-    stats: DecodeStats,
-    start: int | None,
-    *,
-    skip: bool,
-) -> None:
-    """Decode forward (after seeking to frame `start`, a keyframe, unless None) until the last
-    frame of `run`; convert only the frames of `run`, once per size the sinks want."""
-    ctx = stream.codec_context
-    wanted = {layout.pts[t]: t for t in run}
-    last_pts = layout.pts[run[-1]]
-    if start is not None:
-        # Seeking to a keyframe's own pts lands on it (or earlier), never past the target.
-        container.seek(layout.pts[start], stream=stream, backward=True)
-        stats.seeks += 1
-    try:
-        for packet in container.demux(stream):
-            # Non-reference frames nobody asked for need not be decoded at all.
-            nonref_ok = skip and packet.size and packet.pts is not None and packet.pts not in wanted
-            ctx.skip_frame = "NONREF" if nonref_ok else "DEFAULT"
-            for frame in ctx.decode(packet if packet.size else None):
-                stats.frames_decoded += 1
-                pts = frame.pts
-                if pts in wanted:
-                    _convert(frame, wanted[pts], sinks, (layout.width, layout.height))
-                if pts is not None and pts >= last_pts:
-                    return
-    finally:
-        ctx.skip_frame = "DEFAULT"
-
-
-def _to_rgb(decoded: Any, size: tuple[int, int], full: tuple[int, int]) -> np.ndarray:
-    """One decoded frame (an av.VideoFrame, or an image folder's RGB image) as (H, W, 3) RGB
-    uint8 at `size`: the one conversion, whether a frame is converted as it is decoded or later
-    from a held frame, so both give the same array."""
-    if hasattr(decoded, "to_ndarray"):
-        return decoded.to_ndarray(
-            format="rgb24",
-            width=size[0],
-            height=size[1],
-            interpolation="AREA" if size != full else None,
-        )
-    from PIL import Image
-
-    if decoded.size != size:
-        decoded = decoded.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
-    return np.asarray(decoded, dtype=np.uint8)
-
-
-def _convert(decoded: Any, index: int, sinks: Sequence[_FrameSink], full: tuple[int, int]) -> None:
-    """One decoded frame into every sink that wants it, each size converted once."""
-    done: dict[tuple[int, int], np.ndarray] = {}
-    for sink in sinks:
-        if not sink.wants(index):
-            continue
-        if sink.size is None:
-            sink.put(index, decoded)
-            continue
-        if sink.size not in done:
-            done[sink.size] = _to_rgb(decoded, sink.size, full)
-        sink.put(index, done[sink.size])
-
-
-def _decoded_bytes(decoded: Any) -> int:
-    planes = getattr(decoded, "planes", None)
-    if planes is not None:
-        return sum(int(plane.buffer_size) for plane in planes)
-    return int(decoded.width * decoded.height * len(decoded.getbands()))
-
-
-def _decode_folder(layout: _Layout, sinks: Sequence[_FrameSink], stats: DecodeStats) -> None:
-    from PIL import Image
-
-    for t in _targets(sinks):
-        file = layout.files[t]
-        try:
-            with Image.open(file) as img:
-                _convert(img.convert("RGB"), t, sinks, (layout.width, layout.height))
-        except OSError as exc:
-            raise VideoError(
-                f"cannot read frame image {file}: corrupt or undecodable ({exc})"
-            ) from None
-        stats.frames_decoded += 1
-
-
-PNG_COMPRESS_LEVEL = 1
-# PyAV's reformatter retags the source frame's colour properties around sws_scale, outside the
-# GIL: two threads converting the same held frame at once could race. Held frames are few (a
-# sample's differencer frames), so one lock for all of them costs nothing measurable.
-_HELD_LOCK = threading.Lock()
-
-
-def encode_image(array: np.ndarray, fmt: str = "jpeg", quality: int = 90) -> bytes:
-    """One (H, W, 3) RGB uint8 frame as a JPEG (at `quality`) or PNG file: the one encoder, so a
-    frame sent from the cache is byte for byte the frame sent without it."""
-    from PIL import Image
-
-    fmt = fmt.lower()
-    if fmt not in ("jpeg", "jpg", "png"):
-        raise ValueError(f"image format must be jpeg or png, got {fmt!r}")
-    image = Image.fromarray(np.ascontiguousarray(array, dtype=np.uint8))
-    buf = io.BytesIO()
-    if fmt == "png":
-        # zlib level 1, not Pillow's default 6: PNG is lossless, so the model gets the same
-        # pixels either way; a 720p frame encodes in 68 ms instead of 216 ms and is 6% larger.
-        # The paper presets send up to 150 full-size PNGs a request, so this was most of their CPU.
-        image.save(buf, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
-    else:
-        image.save(buf, format="JPEG", quality=quality)
-    return buf.getvalue()
 
 
 # --------------------------------------------------------------------------------------------
@@ -523,7 +217,7 @@ def _not_regular(path: Path) -> str | None:
     try:
         mode = path.stat().st_mode
         if stat.S_ISDIR(mode):
-            for f in _image_files(path):
+            for f in image_files(path):
                 if not stat.S_ISREG(f.stat().st_mode):
                     return f"frame image {f} is not a regular file"
             return None
@@ -564,7 +258,7 @@ class Video:
     path: Path
     sample_key: str | None
     cache: Cache | None
-    layout: _Layout
+    layout: Layout
     span: range  # trimmed index i is frame span[i] of the whole video
     stats: DecodeStats = field(default_factory=DecodeStats)
     # max_side -> {trimmed index: frame} decoded by `preload`, served to later reads.
@@ -635,8 +329,8 @@ class Video:
         size = _fit(self.layout.width, self.layout.height, max_side)
         if image is None and indices and all(i in self.held for i in indices):
             full = (self.layout.width, self.layout.height)
-            with _HELD_LOCK:
-                arrays = np.stack([_to_rgb(self.held[i], size, full) for i in indices])
+            with HELD_LOCK:
+                arrays = np.stack([to_rgb(self.held[i], size, full) for i in indices])
             fps = self.fps_original
             return VideoFrames(indices, tuple(i / fps for i in indices), fps, arrays)
         absolute = sorted({self.span[i] for i in indices})
@@ -719,8 +413,8 @@ class Video:
         absolute = sorted({self.span[i] for i in indices})
         position = {a: p for p, a in enumerate(absolute)}
         order = [position[self.span[i]] for i in indices]
-        sink = _FrameSink(absolute, self.frame_size(max_side))
-        raw = _FrameSink(sorted({self.span[i] for i in keep}), None)
+        sink = FrameSink(absolute, self.frame_size(max_side))
+        raw = FrameSink(sorted({self.span[i] for i in keep}), None)
         self._fill([sink, raw])
         fps = self.fps_original
         frames = VideoFrames(indices, tuple(i / fps for i in indices), fps, sink.stack[order])
@@ -734,7 +428,7 @@ class Video:
 
     def held_bytes(self) -> int:
         """Memory taken by the held decoded frames."""
-        return sum(_decoded_bytes(frame) for frame in self.held.values())
+        return sum(decoded_bytes(frame) for frame in self.held.values())
 
     def drop_held(self) -> None:
         """Forget the frames kept by `hold` (frames `preload` converted stay)."""
@@ -760,17 +454,17 @@ class Video:
 
     def _decode(self, absolute: list[int], size: tuple[int, int]) -> np.ndarray:
         """(len(absolute), H, W, 3) for sorted unique whole-video indices."""
-        sink = _FrameSink(absolute, size)
+        sink = FrameSink(absolute, size)
         self._fill([sink])
         return sink.stack
 
-    def _fill(self, sinks: Sequence[_FrameSink]) -> None:
+    def _fill(self, sinks: Sequence[FrameSink]) -> None:
         if not any(sink.slot for sink in sinks):
             return
         if self.path.is_dir():
-            _decode_folder(self.layout, sinks, self.stats)
+            decode_folder(self.layout, sinks, self.stats)
         else:
-            _decode_file(self.path, self.layout, sinks, self.stats)
+            decode_file(self.path, self.layout, sinks, self.stats)
 
     def _who(self) -> str:
         return f"sample {self.sample_key!r}: " if self.sample_key else ""
@@ -846,11 +540,11 @@ def probe(ref: VideoRef, root: Path | None) -> VideoProbe:
     try:
         checked_video_path(ref, root)
         layout = _layout(path)
-        sink = [_FrameSink([0], (layout.width, layout.height))]
+        sink = [FrameSink([0], (layout.width, layout.height))]
         if path.is_dir():
-            _decode_folder(layout, sink, DecodeStats())
+            decode_folder(layout, sink, DecodeStats())
         else:
-            _decode_file(path, layout, sink, DecodeStats())
+            decode_file(path, layout, sink, DecodeStats())
     except VideoError as exc:
         return VideoProbe(path, True, False, None, None, None, None, None, str(exc))
     trimmed = len(_trim_range(layout.n_frames, ref.trim))
