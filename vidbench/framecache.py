@@ -13,8 +13,8 @@ would pass the cap first removes the least recently used entries that the curren
 used, down to 10% under the cap; when only the run's own entries are left, the new entry is not
 written. Plain LRU would be wrong here: a run reads its samples in order, so one run bigger than
 the cap would evict its own first entries to admit its last, and the next run, reading in the
-same order, would miss every one (the paper preset's full-size PNGs are ~70 MB a pair: 2 GB
-holds 30 pairs, and with LRU a rerun of 549 got 0 hits). Keeping the first entries instead gives
+same order, would miss every one (the paper preset's full-size PNGs are ~75 MB a pair: 2 GB
+holds 27 pairs, and with LRU a rerun of 549 got 0 hits). Keeping the first entries instead gives
 a rerun that many hits. Several processes may share the folder: each evicts from what it sees
 on disk, and what any process touched since the run started is protected.
 """
