@@ -14,7 +14,7 @@ used, down to 10% under the cap; when only the run's own entries are left, the n
 written. Plain LRU would be wrong here: a run reads its samples in order, so one run bigger than
 the cap would evict its own first entries to admit its last, and the next run, reading in the
 same order, would miss every one (the paper preset's full-size PNGs are ~75 MB a pair: 2 GB
-holds 27 pairs, and with LRU a rerun of 549 got 0 hits). Keeping the first entries instead gives
+holds 27 pairs, and with LRU a rerun of 549 would hit none). Keeping the first entries instead gives
 a rerun that many hits. Several processes may share the folder: each evicts from what it sees
 on disk, and what any process touched since the run started is protected.
 """
