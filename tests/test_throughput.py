@@ -225,3 +225,21 @@ def test_while_the_client_imports_one_frame_worker_is_left_idle(
         capsys, tmp_path / "3", openai_server, monkeypatch, lambda: time.monotonic() < ends, 1
     )
     assert len(began) > 2 and sum(t < ends for t in began) == 1
+
+
+def test_a_run_whose_frames_do_not_fit_the_frame_cache_says_so(
+    capsys, tmp_path, openai_server, monkeypatch
+):
+    from vidbench import cache as cache_module
+
+    monkeypatch.setattr(cache_module, "_shared", cache_module._shared)
+    openai_server.respond_with(answer_everything)
+    runs = ["--runs-dir", str(tmp_path / "runs")]
+    res = run_cli(capsys, "eval", *_lmm(openai_server), "--cache-dir", str(tmp_path / "c1"), *runs)
+    assert res.code == 0, res.err
+    assert "frame cache is full" not in res.err
+    monkeypatch.setenv("VIDBENCH_FRAME_CACHE_MB", "0.001")  # no frame set fits in 1 kB
+    res = run_cli(capsys, "eval", *_lmm(openai_server), "--cache-dir", str(tmp_path / "c2"), *runs)
+    assert res.code == 0, res.err
+    assert "the frame cache is full (0 MB)" in res.err and "VIDBENCH_FRAME_CACHE_MB" in res.err
+    assert frame_cache_info(tmp_path / "c2")["entries"] == 0

@@ -144,6 +144,7 @@ class DecodeStats:
     seeks: int = 0
     cache_hits: int = 0
     cache_misses: int = 0
+    cache_full: int = 0  # frame sets not kept: the frame cache was full of the run's own
 
 
 class FrameSink:

@@ -143,6 +143,7 @@ class Evaluator:
         self.log = runs.RecordLog(run_dir / runs.PREDICTIONS)
         self._counts_lock = threading.Lock()
         self.counts = {"done": 0, "cached": 0, "failed": 0}
+        self.frame_sets_not_cached = 0  # the frame cache was full: a rerun decodes these again
 
     def uses_ground_truth(self) -> bool:
         return bool(getattr(self.method, "uses_ground_truth", False))
@@ -175,6 +176,10 @@ class Evaluator:
         except Exception as exc:  # a method's frame_spec bug: this sample's status, not a crash
             record.status, record.error = Status.METHOD_ERROR, f"{type(exc).__name__}: {exc}"
             return record
+        full = sum(getattr(getattr(v, "stats", None), "cache_full", 0) for v in videos)
+        if full:
+            with self._counts_lock:
+                self.frame_sets_not_cached += full
         record.frames = {"spec": spec.as_dict(), "a": frames[0].record(), "b": frames[1].record()}
         if swapped:
             record.frames["a"], record.frames["b"] = record.frames["b"], record.frames["a"]

@@ -344,6 +344,15 @@ def run_eval(
             # The records in hand are the run: the kept ones from before plus the ones just
             # made (a failed old record was dropped above, so nothing is superseded twice).
             records = list(done.values()) + new_records
+            if evaluator.frame_sets_not_cached:
+                from vidbench.framecache import frame_cache
+
+                cap_mb = frame_cache(get_cache().root).max_bytes / 1e6
+                status(
+                    f"the frame cache is full ({cap_mb:.0f} MB): {evaluator.frame_sets_not_cached} "
+                    "videos' frames of this run were not kept, and a rerun decodes them again; "
+                    "raise $VIDBENCH_FRAME_CACHE_MB to keep them"
+                )
             status("scoring ...")
             outcome = EvalOutcome(
                 run_dir,

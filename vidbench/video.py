@@ -363,7 +363,8 @@ class Video:
         stack = self._decode(absolute, size)
         encoded = [encode_image(a, fmt, quality) for a in stack]
         if store is not None and key is not None:
-            store.put(key, encoded)
+            if not store.put(key, encoded):
+                self.stats.cache_full += 1
         # The arrays are dropped: a method that sends images rarely needs them, and samples
         # waiting for a request slot then hold ~1 MB each instead of ~20 MB.
         images = {(fmt, quality): [encoded[p] for p in order]}
