@@ -298,7 +298,7 @@ class Evaluator:
                         stopped = True
                         break
                     calling.add(call_pool.submit(self.call, ready.popleft()))
-                # Keep the free slots plus one sample per frames thread prepared or preparing.
+                # Keep the free slots plus the frames threads' samples prepared or preparing.
                 importing = client_importing()
                 cap = preparers
                 if importing:
@@ -391,7 +391,8 @@ def client_importing() -> bool:
 
 
 def frame_workers() -> int:
-    """Samples prepared at once: one per frame worker process (one per core)."""
+    """Frame worker processes (one per core), or the cores when frames are prepared in this
+    process ($VIDBENCH_FRAME_WORKERS=0)."""
     from vidbench.framepool import core_count, worker_count
 
     return worker_count() or core_count()
